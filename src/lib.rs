@@ -1,4 +1,12 @@
 //! paystorm: a payment stack in one process, driven by Black-Friday load and
 //! faults, with a checker that proves every payment happened exactly once.
 
+pub mod check;
 pub mod domain;
+pub mod load;
+pub mod lock;
+pub mod metrics;
+pub mod report;
+pub mod sim;
+pub mod stack;
+pub mod workload;

@@ -1,1 +1,170 @@
-fn main() {}
+//! The `paystorm` command: parse, call the library, map the outcome to the
+//! documented exit code. Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use paystorm::report;
+use paystorm::sim::run::{run, RunOptions};
+use paystorm::stack::sabotage::{Sabotage, Sabotages};
+use paystorm::workload::Workload;
+
+/// Exit code for bad input or usage.
+const EXIT_INPUT: u8 = 4;
+
+#[derive(Parser)]
+#[command(
+    name = "paystorm",
+    version,
+    about = "Drive an in-process payment stack with Black-Friday load and prove every payment happened exactly once.",
+    after_help = "Exit codes: 0 pass, 1 SLO breached, 2 exactly-once or ledger invariant violated, 3 run invalid, 4 bad input."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a workload in virtual time and check every invariant.
+    Run {
+        /// Workload file (TOML). Without one, the built-in smoke workload runs.
+        workload: Option<PathBuf>,
+        /// Seed for every random choice; defaults to the workload's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Directory for results.json, perf.json and settings.toml
+        /// [default: out/<workload name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Plant a deliberate bug (repeatable); `paystorm sabotage` lists them.
+        #[arg(long, value_name = "NAME")]
+        sabotage: Vec<String>,
+        /// Also write the client history to <out>/history.jsonl.
+        #[arg(long)]
+        history: bool,
+    },
+    /// Check workload files without running them.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the deliberate bugs `run --sabotage` can plant.
+    Sabotage,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_INPUT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Sabotage => {
+            for s in Sabotage::ALL {
+                println!("{:<27} {}", s.name(), s.description());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Validate { files } => validate(&files),
+        Command::Run {
+            workload,
+            seed,
+            out,
+            sabotage,
+            history,
+        } => run_command(workload, seed, out, &sabotage, history),
+    }
+}
+
+fn validate(files: &[PathBuf]) -> ExitCode {
+    let mut bad = false;
+    for f in files {
+        match Workload::from_path(f) {
+            Ok(w) => println!("ok: {} (workload `{}`)", f.display(), w.name()),
+            Err(e) => {
+                eprintln!("{e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        ExitCode::from(EXIT_INPUT)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run_command(
+    workload: Option<PathBuf>,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    sabotage: &[String],
+    history: bool,
+) -> ExitCode {
+    let workload = match workload {
+        Some(path) => match Workload::from_path(&path) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_INPUT);
+            }
+        },
+        None => Workload::smoke(),
+    };
+    let mut planted = Sabotages::NONE;
+    let mut names = Vec::new();
+    for name in sabotage {
+        match Sabotage::from_name(name) {
+            Some(s) => {
+                planted = planted.with(s);
+                names.push(s.name());
+            }
+            None => {
+                let known: Vec<&str> = Sabotage::ALL.iter().map(|s| s.name()).collect();
+                eprintln!(
+                    "error: unknown sabotage `{name}` (option --sabotage). Known names: {}. `paystorm sabotage` describes each.",
+                    known.join(", ")
+                );
+                return ExitCode::from(EXIT_INPUT);
+            }
+        }
+    }
+    let seed = seed.unwrap_or(workload.file.seed);
+    let out = out.unwrap_or_else(|| PathBuf::from("out").join(workload.name()));
+    let out_str = out.display().to_string();
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!("error: cannot create the output directory `{out_str}` (option --out): {e}");
+        return ExitCode::from(EXIT_INPUT);
+    }
+    print!(
+        "{}",
+        report::console::header(&workload, seed, &names, &out_str)
+    );
+    let opts = RunOptions {
+        seed,
+        sabotage: planted,
+        history: history.then(|| out.join("history.jsonl")),
+    };
+    let outcome = match run(&workload, &opts) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    let code = match report::write_outputs(&out, &workload, seed, &names, &outcome) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: cannot write results to `{out_str}`: {e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    print!("{}", report::console::summary(&outcome, code, &out_str));
+    ExitCode::from(code as u8)
+}

@@ -149,3 +149,22 @@ pub struct WalletPresentation {
     pub token: Token,
     pub device: DeviceId,
 }
+
+/// How a client reaches the stack, whatever the transport: an in-process call
+/// in sim mode, HTTP in live mode. The load generator sees only this.
+pub trait PaymentApi: Send + Sync + 'static {
+    /// Sends one request and waits for its reply. Dropping the future (a
+    /// client timeout) must not cancel the server's work, as with a real
+    /// network.
+    fn call(
+        &self,
+        req: Request,
+    ) -> impl std::future::Future<Output = Result<ApiReply, ApiError>> + Send;
+
+    /// One authentication attempt in the customer's wallet; `None` if it
+    /// failed (the customer may try again).
+    fn authenticate(
+        &self,
+        customer: super::ids::CustomerId,
+    ) -> impl std::future::Future<Output = Option<WalletPresentation>> + Send;
+}

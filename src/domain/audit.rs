@@ -117,7 +117,10 @@ impl JournalEntry {
 
     /// Adds a leg. More than [`MAX_LEGS`] legs is a bug in the caller.
     pub fn leg(mut self, account: Account, minor: i64) -> JournalEntry {
-        assert!((self.len as usize) < MAX_LEGS, "journal entry with too many legs");
+        assert!(
+            (self.len as usize) < MAX_LEGS,
+            "journal entry with too many legs"
+        );
         self.legs[self.len as usize] = Leg { account, minor };
         self.len += 1;
         self
@@ -227,9 +230,15 @@ pub enum AuditRecord {
         applied: bool,
     },
     /// The event exhausted its delivery attempts.
-    EventDeadLettered { event: EventId, attempts: u32 },
+    EventDeadLettered {
+        event: EventId,
+        attempts: u32,
+    },
     /// A per-request callback (`return_url`) fired for a payment.
-    CallbackFired { payment: PaymentId, status: Status },
+    CallbackFired {
+        payment: PaymentId,
+        status: Status,
+    },
     /// End-of-run read of one payment row.
     PaymentFinal {
         payment: PaymentId,

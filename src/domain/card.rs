@@ -96,7 +96,11 @@ mod tests {
     fn pan_never_shows_more_than_last_four_digits() {
         let pan = Pan::from_bin_and_account(545_454, 987_654_321);
         let full = pan.digits.to_string();
-        for shown in [format!("{pan:?}"), format!("{pan}"), format!("{:#?}", Some(pan))] {
+        for shown in [
+            format!("{pan:?}"),
+            format!("{pan}"),
+            format!("{:#?}", Some(pan)),
+        ] {
             assert!(!shown.contains(&full), "{shown} leaks the PAN");
             assert!(!shown.contains(&full[..6]), "{shown} leaks the BIN");
             assert!(shown.contains(&full[12..]));

@@ -22,6 +22,4 @@ pub use card::{DeviceId, Pan, Token};
 pub use fees::{FeeSchedule, FeeTable};
 pub use ids::*;
 pub use money::{Currency, Money};
-pub use payment::{
-    CaptureMode, CreateParams, DeclineReason, Method, PaymentView, Rail, Status,
-};
+pub use payment::{CaptureMode, CreateParams, DeclineReason, Method, PaymentView, Rail, Status};

@@ -95,6 +95,18 @@ pub enum Status {
 }
 
 impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Processing => "processing",
+            Status::Authorized => "authorized",
+            Status::Captured => "captured",
+            Status::Refunded => "refunded",
+            Status::Voided => "voided",
+            Status::Declined => "declined",
+            Status::Failed => "failed",
+        }
+    }
+
     /// Whether a payment in this state moved or holds money for the merchant.
     pub fn is_success(self) -> bool {
         matches!(

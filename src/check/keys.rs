@@ -1,0 +1,859 @@
+//! Invariants 1-3: idempotency, judged per key from the clients' history and
+//! the ledger's effects.
+//!
+//! A key is identified by (merchant, key) for history state, as keys are
+//! scoped per merchant. Journal entries carry no merchant, so ledger effects
+//! are counted by key value alone and joined at the end; keys are unique per
+//! run in practice, so the join is exact.
+//!
+//! An *effect* of a key is a distinct target among the journal entries posted
+//! under it: the payment for holds, captures, releases and debits, the refund
+//! for refunds. An auto-capture (Hold then HoldCapture on one payment) is one
+//! effect; a duplicate execution that creates a second payment is two.
+
+use std::fmt;
+
+use crate::domain::fingerprint::FxHashMap;
+use crate::domain::history::{Failure, HistoryEvent, HistoryKind, ReplySummary};
+use crate::domain::{ApiError, IdemKey, MerchantId, OpId, Operation, PaymentId, RefundId, Status};
+
+use super::tally::Tally;
+use super::verdict::{
+    InvariantResult, UnknownResolution, IDEMPOTENCY_CONSISTENT_REPLIES,
+    IDEMPOTENCY_MISMATCH_NOT_EXECUTED, IDEMPOTENCY_SINGLE_EFFECT,
+};
+
+/// What a journal entry did, for counting the effects of a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Target {
+    Payment(PaymentId),
+    Refund(RefundId),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Payment(p) => p.fmt(f),
+            Target::Refund(r) => r.fmt(f),
+        }
+    }
+}
+
+/// The reply body fields that must agree across attempts (not `replayed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Body {
+    payment: PaymentId,
+    refund: Option<RefundId>,
+    amount_minor: i64,
+    status: Status,
+}
+
+impl Body {
+    fn of(r: &ReplySummary) -> Body {
+        Body {
+            payment: r.payment,
+            refund: r.refund,
+            amount_minor: r.amount_minor,
+            status: r.status,
+        }
+    }
+}
+
+impl fmt::Display for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.payment)?;
+        if let Some(r) = self.refund {
+            write!(f, "/{r}")?;
+        }
+        write!(f, " amount {} {:?}", self.amount_minor, self.status)
+    }
+}
+
+/// Which operation a key was first used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpKind {
+    Create,
+    Capture,
+    Void,
+    Refund,
+}
+
+/// Attempt outcomes of one key (attempts with the original fingerprint only,
+/// except `mismatched`). Saturating: a key with 65k attempts is already absurd.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    ok: u16,
+    ok_processing: u16,
+    declined: u16,
+    /// Definitive API errors: the request was refused and had no effect.
+    failed: u16,
+    /// Retryable or idempotency errors: the outcome is not known from them.
+    errors: u16,
+    info: u16,
+    /// Invoked but never completed by the end of the history.
+    unfinished: u16,
+    mismatched: u16,
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts = [
+            (self.ok, "ok"),
+            (self.ok_processing, "ok processing"),
+            (self.declined, "declined"),
+            (self.failed, "failed"),
+            (self.errors, "retryable error"),
+            (self.info, "info"),
+            (self.unfinished, "unfinished"),
+            (self.mismatched, "mismatched"),
+        ];
+        let mut first = true;
+        for (n, what) in parts.into_iter().filter(|(n, _)| *n > 0) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{n} {what}")?;
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+fn bump(n: &mut u16) {
+    *n = n.saturating_add(1);
+}
+
+/// History state of one (merchant, key).
+struct KeyState {
+    /// Fingerprint of the first invocation seen: the key's "original" request.
+    fingerprint: u64,
+    kind: OpKind,
+    counts: Counts,
+    /// The first reply body seen for an attempt with the original fingerprint.
+    body: Option<Body>,
+}
+
+/// An invocation waiting for its completion; removed when it completes.
+#[derive(Clone, Copy)]
+struct Pending {
+    merchant: MerchantId,
+    key: IdemKey,
+    original: bool,
+}
+
+/// Ledger effects under one key value. Exact up to two distinct targets;
+/// anything beyond is a violation whatever its exact count, so only "more"
+/// is kept to stay bounded.
+#[derive(Clone, Copy)]
+struct Effects {
+    first: Target,
+    second: Option<Target>,
+    /// Entries whose target is neither `first` nor `second`.
+    more: bool,
+    /// Set in `finish` when a history key claims these effects.
+    claimed: bool,
+}
+
+impl Effects {
+    fn count(&self) -> u64 {
+        1 + u64::from(self.second.is_some()) + u64::from(self.more)
+    }
+
+    fn describe(&self) -> String {
+        let n = self.count();
+        let mut targets = [Some(self.first), self.second];
+        targets.sort();
+        let list: Vec<String> = targets.iter().flatten().map(|t| t.to_string()).collect();
+        let more = if self.more { ", ..." } else { "" };
+        let plural = if n == 1 { "effect" } else { "effects" };
+        let at_least = if self.more { "at least " } else { "" };
+        format!("{at_least}{n} ledger {plural} ({}{more})", list.join(", "))
+    }
+}
+
+/// What the key's attempts allow, from the strongest evidence down.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expected {
+    ExactlyOne,
+    ZeroOrOne,
+    Zero,
+}
+
+impl Expected {
+    fn of(c: &Counts) -> Expected {
+        if c.ok > 0 {
+            Expected::ExactlyOne
+        } else if c.ok_processing > 0 {
+            // Accepted on a batch rail: the batch may still have bounced it.
+            Expected::ZeroOrOne
+        } else if c.declined > 0 || c.failed > 0 {
+            Expected::Zero
+        } else {
+            Expected::ZeroOrOne
+        }
+    }
+
+    fn allows(self, effects: u64) -> bool {
+        match self {
+            Expected::ExactlyOne => effects == 1,
+            Expected::ZeroOrOne => effects <= 1,
+            Expected::Zero => effects == 0,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Expected::ExactlyOne => "exactly 1",
+            Expected::ZeroOrOne => "0 or 1",
+            Expected::Zero => "0",
+        }
+    }
+}
+
+/// An error reply that settles the question "did it execute?" with "no".
+fn is_definitive(e: ApiError) -> bool {
+    match e {
+        ApiError::InvalidState
+        | ApiError::AmountTooLarge
+        | ApiError::InvalidRequest
+        | ApiError::NotFound
+        | ApiError::Internal => true,
+        ApiError::InFlight
+        | ApiError::Unavailable
+        | ApiError::RateLimited
+        | ApiError::DuplicateRequest
+        | ApiError::IdempotencyMismatch => false,
+    }
+}
+
+/// Sort key of a key-level counterexample: key value first, then merchant
+/// (`None`: an effect no history key claimed), then what within the key.
+type KeyOrder = (IdemKey, Option<MerchantId>, Detail);
+
+/// Makes counterexample keys unique when one key has several violations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Detail {
+    Key,
+    Attempt(OpId),
+    Payment(PaymentId),
+}
+
+#[derive(Default)]
+pub(super) struct Keys {
+    keys: FxHashMap<(MerchantId, IdemKey), KeyState>,
+    pending: FxHashMap<OpId, Pending>,
+    effects: FxHashMap<IdemKey, Effects>,
+    /// Invariant 2 violations, found as replies arrive (rare: stored per key).
+    conflicts: FxHashMap<(MerchantId, IdemKey), (Body, Body, OpId)>,
+    /// Invariant 3 violations by mismatched attempts (rare: stored per key).
+    mismatch_executed: FxHashMap<(MerchantId, IdemKey), (OpId, Body, &'static str)>,
+    /// Invariant 3 violations by payments created with other parameters.
+    mismatched_creates: Tally<KeyOrder>,
+    /// Payment inserts read before their key's first invocation (rare: the
+    /// client records the invocation before sending), checked at the end.
+    early_creates: Vec<Create>,
+}
+
+/// A payment table insert under a key, for invariant 3.
+#[derive(Clone, Copy)]
+pub(super) struct Create {
+    pub payment: PaymentId,
+    pub merchant: MerchantId,
+    pub key: IdemKey,
+    pub fingerprint: u64,
+}
+
+impl Keys {
+    pub(super) fn observe(&mut self, ev: &HistoryEvent) {
+        match ev.kind {
+            HistoryKind::Invoke(inv) => {
+                let (Some(key), Some(kind)) = (inv.key, op_kind(&inv.op)) else {
+                    return; // keyless and read-only operations have no key to judge
+                };
+                let fingerprint = inv.op.fingerprint();
+                let st = self
+                    .keys
+                    .entry((inv.merchant, key))
+                    .or_insert_with(|| KeyState {
+                        fingerprint,
+                        kind,
+                        counts: Counts::default(),
+                        body: None,
+                    });
+                let original = st.fingerprint == fingerprint;
+                if !original {
+                    bump(&mut st.counts.mismatched);
+                }
+                self.pending.insert(
+                    ev.op,
+                    Pending {
+                        merchant: inv.merchant,
+                        key,
+                        original,
+                    },
+                );
+            }
+            HistoryKind::Ok(reply) => self.complete(ev.op, Outcome::Ok(reply)),
+            HistoryKind::Fail(Failure::Declined { reply, .. }) => {
+                self.complete(ev.op, Outcome::Declined(reply))
+            }
+            HistoryKind::Fail(Failure::Api(e)) => self.complete(ev.op, Outcome::Error(e)),
+            HistoryKind::Info(_) => self.complete(ev.op, Outcome::Info),
+        }
+    }
+
+    fn complete(&mut self, op: OpId, outcome: Outcome) {
+        let Some(p) = self.pending.remove(&op) else {
+            return; // a keyless or read-only op, or a completion without invoke
+        };
+        let id = (p.merchant, p.key);
+        let Some(st) = self.keys.get_mut(&id) else {
+            return;
+        };
+        let body = match outcome {
+            Outcome::Ok(r) | Outcome::Declined(r) => Some(Body::of(&r)),
+            Outcome::Error(_) | Outcome::Info => None,
+        };
+        if !p.original {
+            // A reply with a body means the request executed under the key.
+            if let Some(body) = body {
+                let how = match outcome {
+                    Outcome::Ok(_) => "ok",
+                    _ => "declined",
+                };
+                self.mismatch_executed.entry(id).or_insert((op, body, how));
+            }
+            return;
+        }
+        let c = &mut st.counts;
+        match outcome {
+            Outcome::Ok(r) if r.status == Status::Processing => bump(&mut c.ok_processing),
+            Outcome::Ok(_) => bump(&mut c.ok),
+            Outcome::Declined(_) => bump(&mut c.declined),
+            Outcome::Error(e) if is_definitive(e) => bump(&mut c.failed),
+            Outcome::Error(_) => bump(&mut c.errors),
+            Outcome::Info => bump(&mut c.info),
+        }
+        if let Some(body) = body {
+            match st.body {
+                None => st.body = Some(body),
+                Some(first) if first != body => {
+                    self.conflicts.entry(id).or_insert((first, body, op));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Checks a payment inserted under a key against the key's original
+    /// request: a different fingerprint means a mismatched request executed.
+    pub(super) fn created(&mut self, c: Create) {
+        match self.keys.get(&(c.merchant, c.key)) {
+            None => self.early_creates.push(c),
+            Some(st) => check_create(&mut self.mismatched_creates, st, c),
+        }
+    }
+
+    /// Records a journal entry posted under `key` that acted on `target`.
+    pub(super) fn effect(&mut self, key: IdemKey, target: Target) {
+        match self.effects.get_mut(&key) {
+            None => {
+                self.effects.insert(
+                    key,
+                    Effects {
+                        first: target,
+                        second: None,
+                        more: false,
+                        claimed: false,
+                    },
+                );
+            }
+            Some(e) if e.first == target || e.second == Some(target) => {}
+            Some(e) if e.second.is_none() => e.second = Some(target),
+            Some(e) => e.more = true,
+        }
+    }
+
+    /// Evaluates invariants 1, 2 and 3, in that order.
+    pub(super) fn finish(mut self) -> ([InvariantResult; 3], UnknownResolution) {
+        // Operations still open at the end are unknown, as in Jepsen.
+        for p in self.pending.values() {
+            if let (true, Some(st)) = (p.original, self.keys.get_mut(&(p.merchant, p.key))) {
+                bump(&mut st.counts.unfinished);
+            }
+        }
+
+        let mut single: Tally<KeyOrder> = Tally::new();
+        let mut unknowns = UnknownResolution::default();
+        for (&(merchant, key), st) in &self.keys {
+            let effects = self.effects.get_mut(&key).map(|e| {
+                e.claimed = true;
+                *e
+            });
+            let n = effects.map_or(0, |e| e.count());
+            let expected = Expected::of(&st.counts);
+            let c = &st.counts;
+            let all_unknown = c.ok == 0 && c.ok_processing == 0 && c.declined == 0 && c.failed == 0;
+            if all_unknown && st.kind == OpKind::Create {
+                unknowns.keys_all_unknown += 1;
+                if n == 0 {
+                    unknowns.not_executed += 1;
+                } else {
+                    unknowns.executed += 1;
+                }
+            }
+            if !expected.allows(n) {
+                single.add((key, Some(merchant), Detail::Key), || {
+                    let found = effects.map_or_else(|| "0 ledger effects".into(), |e| e.describe());
+                    format!(
+                        "{key} of {merchant}: {found}, expected {} (attempts: {})",
+                        expected.as_str(),
+                        st.counts
+                    )
+                });
+            }
+        }
+        for (&key, e) in &self.effects {
+            if !e.claimed {
+                single.add((key, None, Detail::Key), || {
+                    format!(
+                        "{key}: {}, but no client request used this key, expected 0",
+                        e.describe()
+                    )
+                });
+            }
+        }
+
+        let mut consistent: Tally<KeyOrder> = Tally::new();
+        for (&(merchant, key), (first, other, op)) in &self.conflicts {
+            consistent.add((key, Some(merchant), Detail::Key), || {
+                format!("{key} of {merchant}: {op} got {other}, an earlier reply got {first}")
+            });
+        }
+
+        let mut mismatch = std::mem::take(&mut self.mismatched_creates);
+        for (&(merchant, key), (op, body, how)) in &self.mismatch_executed {
+            mismatch.add((key, Some(merchant), Detail::Attempt(*op)), || {
+                format!(
+                    "{key} of {merchant}: {op} with other parameters than the key's first request completed {how} ({body}), expected an idempotency error"
+                )
+            });
+        }
+        for c in &self.early_creates {
+            if let Some(st) = self.keys.get(&(c.merchant, c.key)) {
+                check_create(&mut mismatch, st, *c);
+            }
+        }
+
+        (
+            [
+                single.result(IDEMPOTENCY_SINGLE_EFFECT),
+                consistent.result(IDEMPOTENCY_CONSISTENT_REPLIES),
+                mismatch.result(IDEMPOTENCY_MISMATCH_NOT_EXECUTED),
+            ],
+            unknowns,
+        )
+    }
+}
+
+fn check_create(t: &mut Tally<KeyOrder>, st: &KeyState, c: Create) {
+    if st.kind == OpKind::Create && st.fingerprint != c.fingerprint {
+        let (key, merchant, payment) = (c.key, c.merchant, c.payment);
+        let (expected, found) = (st.fingerprint, c.fingerprint);
+        t.add((key, Some(merchant), Detail::Payment(payment)), || {
+            format!(
+                "{key} of {merchant}: {payment} created with parameters fingerprint {found:#018x}, the key's first request had {expected:#018x}"
+            )
+        });
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Outcome {
+    Ok(ReplySummary),
+    Declined(ReplySummary),
+    Error(ApiError),
+    Info,
+}
+
+fn op_kind(op: &Operation) -> Option<OpKind> {
+    match op {
+        Operation::Create(_) => Some(OpKind::Create),
+        Operation::Capture { .. } => Some(OpKind::Capture),
+        Operation::Void { .. } => Some(OpKind::Void),
+        Operation::Refund { .. } => Some(OpKind::Refund),
+        Operation::Get { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::super::verdict::*;
+    use crate::domain::history::{Failure, HistoryKind};
+    use crate::domain::{ApiError, CaptureMode, DeclineReason, MerchantId, Method, Operation};
+
+    const M: MerchantId = MerchantId(1);
+
+    /// Retries and unknown outcomes a correct stack produces: a timeout then a
+    /// replay; retryable errors then giving up (never executed); a timeout
+    /// that did execute; a batch payment accepted then bounced; a capture
+    /// refused definitively; an attempt still open at the end.
+    fn retries_scenario() -> Scenario {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+
+        let key = s.new_key();
+        let params = s.params(M, c, 100, Method::QrWallet, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 1);
+        let p = s.execute_create(Some(key), &params);
+        s.info(op);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 2);
+        let mut reply = s.reply(p, None);
+        reply.replayed = true;
+        s.ok(op, reply);
+
+        let key = s.new_key();
+        let params = s.params(M, c, 200, Method::QrWallet, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 1);
+        s.err(op, ApiError::InFlight);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 2);
+        s.err(op, ApiError::RateLimited);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 3);
+        s.info(op);
+
+        let key = s.new_key();
+        let params = s.params(M, c, 300, Method::CardOnline, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 1);
+        s.execute_create(Some(key), &params);
+        s.info(op);
+
+        let (key, p) = s.create(M, c, 400, Method::BankBatch, CaptureMode::Automatic);
+        s.execute_bank_batch(p, Some(key), false);
+
+        let (_, p) = s.create(M, c, 500, Method::CardOnline, CaptureMode::Manual);
+        s.void(p);
+        let key = s.new_key();
+        let op = s.invoke(
+            M,
+            Some(key),
+            Operation::Capture {
+                payment: p,
+                amount_minor: 500,
+            },
+            1,
+        );
+        s.err(op, ApiError::InvalidState);
+
+        let key = s.new_key();
+        let params = s.params(M, c, 600, Method::QrWallet, CaptureMode::Automatic);
+        s.invoke(M, Some(key), Operation::Create(params), 1);
+
+        // Keyless and read-only operations are not judged by key.
+        let op = s.invoke(M, None, Operation::Get { payment: p }, 1);
+        s.info(op);
+        s.settle();
+        s
+    }
+
+    #[test]
+    fn single_effect_passes_on_retries_replays_and_unknowns() {
+        let v = retries_scenario().check();
+        assert!(v.all_passed(), "{v:#?}");
+    }
+
+    #[test]
+    fn unknown_create_keys_are_resolved_from_the_ledger() {
+        let v = retries_scenario().check();
+        // The gave-up key and the unfinished key never executed; the timed-out
+        // card create did. The replayed key had an ok, so it is not unknown.
+        assert_eq!(
+            v.unknowns,
+            UnknownResolution {
+                keys_all_unknown: 3,
+                executed: 1,
+                not_executed: 2
+            }
+        );
+    }
+
+    /// The idempotency store was skipped: a retry after a timeout created a
+    /// second payment with a second hold.
+    #[test]
+    fn single_effect_catches_a_second_hold_for_the_same_key() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        let key = s.new_key();
+        let params = s.params(M, c, 100, Method::CardOnline, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 1);
+        let p1 = s.execute_create(Some(key), &params);
+        s.info(op);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 2);
+        let p2 = s.execute_create(Some(key), &params);
+        let reply = s.reply(p2, None);
+        s.ok(op, reply);
+        s.settle();
+        let v = s.check();
+        assert_failed(&v, &[IDEMPOTENCY_SINGLE_EFFECT]);
+        assert_eq!(
+            example(&v, IDEMPOTENCY_SINGLE_EFFECT),
+            format!(
+                "{key} of mer_1: 2 ledger effects ({p1}, {p2}), expected exactly 1 (attempts: 1 ok, 1 info)"
+            )
+        );
+    }
+
+    #[test]
+    fn single_effect_catches_an_effect_after_a_definitive_failure() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        let (_, p) = s.create(M, c, 800, Method::CardOnline, CaptureMode::Manual);
+        let key = s.new_key();
+        let op = s.invoke(
+            M,
+            Some(key),
+            Operation::Capture {
+                payment: p,
+                amount_minor: 800,
+            },
+            1,
+        );
+        s.execute_capture(p, Some(key), 800);
+        s.err(op, ApiError::Internal);
+        s.settle();
+        let v = s.check();
+        assert_failed(&v, &[IDEMPOTENCY_SINGLE_EFFECT]);
+        let ex = example(&v, IDEMPOTENCY_SINGLE_EFFECT);
+        assert_eq!(
+            ex,
+            format!("{key} of mer_1: 1 ledger effect ({p}), expected 0 (attempts: 1 failed)")
+        );
+    }
+
+    #[test]
+    fn single_effect_catches_an_ok_without_effect_and_an_effect_nobody_asked_for() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        // Ok reply, but the debit was never posted (and the row says so).
+        let key = s.new_key();
+        let params = s.params(M, c, 100, Method::BankBatch, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 1);
+        let p = s.execute_create(Some(key), &params);
+        s.rows.get_mut(&p).unwrap().status = crate::domain::Status::Failed;
+        let reply = s.reply(p, None);
+        s.ok(op, reply);
+        // A debit posted under a key no client ever sent (key 999).
+        let (_, q) = s.create(M, c, 50, Method::CardOnline, CaptureMode::Manual);
+        s.execute_capture(q, Some(crate::domain::IdemKey(999)), 50);
+        s.settle();
+        let v = s.check();
+        assert_failed(&v, &[IDEMPOTENCY_SINGLE_EFFECT]);
+        assert_eq!(violations(&v, IDEMPOTENCY_SINGLE_EFFECT), 2);
+        assert_eq!(
+            example(&v, IDEMPOTENCY_SINGLE_EFFECT),
+            format!("{key} of mer_1: 0 ledger effects, expected exactly 1 (attempts: 1 ok)")
+        );
+    }
+
+    #[test]
+    fn single_effect_counts_every_key_and_names_the_smallest() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        let small = s.new_key();
+        let big = s.new_key();
+        // Plant the bigger key's duplicate first: the example must not depend
+        // on arrival order.
+        for key in [big, small] {
+            let params = s.params(M, c, 100, Method::QrWallet, CaptureMode::Automatic);
+            let op = s.invoke(M, Some(key), Operation::Create(params), 1);
+            s.execute_create(Some(key), &params);
+            let p = s.execute_create(Some(key), &params);
+            let reply = s.reply(p, None);
+            s.ok(op, reply);
+        }
+        s.settle();
+        let v = s.check();
+        assert_failed(&v, &[IDEMPOTENCY_SINGLE_EFFECT]);
+        assert_eq!(violations(&v, IDEMPOTENCY_SINGLE_EFFECT), 2);
+        assert!(example(&v, IDEMPOTENCY_SINGLE_EFFECT)
+            .starts_with(&format!("{small} of mer_1: 2 ledger effects")));
+    }
+
+    #[test]
+    fn consistent_replies_passes_when_only_the_replayed_flag_differs() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        let (key, p) = s.create(M, c, 700, Method::CardOnline, CaptureMode::Manual);
+        let params = s.params(M, c, 700, Method::CardOnline, CaptureMode::Manual);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 2);
+        let mut reply = s.reply(p, None);
+        reply.replayed = true;
+        s.ok(op, reply);
+        s.void(p);
+        let v = s.check();
+        assert!(v.all_passed(), "{v:#?}");
+    }
+
+    /// A replay that serves the payment's current state instead of the stored
+    /// response.
+    #[test]
+    fn consistent_replies_catches_a_replay_with_another_status() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        let (key, p) = s.create(M, c, 700, Method::CardOnline, CaptureMode::Manual);
+        s.capture(p, 700);
+        let params = s.params(M, c, 700, Method::CardOnline, CaptureMode::Manual);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 2);
+        let mut reply = s.reply(p, None);
+        reply.replayed = true;
+        s.ok(op, reply);
+        s.settle();
+        let v = s.check();
+        assert_failed(&v, &[IDEMPOTENCY_CONSISTENT_REPLIES]);
+        assert_eq!(
+            example(&v, IDEMPOTENCY_CONSISTENT_REPLIES),
+            format!("{key} of mer_1: {op} got {p} amount 700 Captured, an earlier reply got {p} amount 700 Authorized")
+        );
+    }
+
+    #[test]
+    fn consistent_replies_compares_declined_bodies_too() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10);
+        let key = s.new_key();
+        let params = s.params(M, c, 5000, Method::CardOnline, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(params), 1);
+        let p = s.execute_decline(Some(key), &params);
+        let reply = s.reply(p, None);
+        let decline = |reply| {
+            HistoryKind::Fail(Failure::Declined {
+                reply,
+                reason: DeclineReason::InsufficientFunds,
+            })
+        };
+        s.complete(op, decline(reply));
+        let op = s.invoke(M, Some(key), Operation::Create(params), 2);
+        let mut other = reply;
+        other.amount_minor = 4999;
+        s.complete(op, decline(other));
+        let v = s.check();
+        assert_failed(&v, &[IDEMPOTENCY_CONSISTENT_REPLIES]);
+        assert!(example(&v, IDEMPOTENCY_CONSISTENT_REPLIES)
+            .starts_with(&format!("{key} of mer_1: {op}")));
+    }
+
+    #[test]
+    fn mismatch_passes_when_the_other_parameters_are_rejected() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        let (key, _) = s.create(M, c, 700, Method::QrWallet, CaptureMode::Automatic);
+        let other = s.params(M, c, 701, Method::QrWallet, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(other), 1);
+        s.err(op, ApiError::IdempotencyMismatch);
+        s.settle();
+        let v = s.check();
+        assert!(v.all_passed(), "{v:#?}");
+    }
+
+    /// The stack replayed the stored reply to a request with other
+    /// parameters instead of rejecting it.
+    #[test]
+    fn mismatch_catches_a_mismatched_attempt_that_returned_ok() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        let (key, p) = s.create(M, c, 700, Method::QrWallet, CaptureMode::Automatic);
+        let other = s.params(M, c, 701, Method::QrWallet, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(other), 1);
+        let mut reply = s.reply(p, None);
+        reply.replayed = true;
+        s.ok(op, reply);
+        s.settle();
+        let v = s.check();
+        assert_failed(&v, &[IDEMPOTENCY_MISMATCH_NOT_EXECUTED]);
+        assert_eq!(
+            example(&v, IDEMPOTENCY_MISMATCH_NOT_EXECUTED),
+            format!("{key} of mer_1: {op} with other parameters than the key's first request completed ok ({p} amount 700 Captured), expected an idempotency error")
+        );
+    }
+
+    /// The stack ignored the fingerprint and executed the other request.
+    #[test]
+    fn mismatch_catches_a_payment_created_with_other_parameters() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        let (key, _) = s.create(M, c, 700, Method::QrWallet, CaptureMode::Automatic);
+        let other = s.params(M, c, 701, Method::QrWallet, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(other), 1);
+        let p2 = s.execute_create(Some(key), &other);
+        let reply = s.reply(p2, None);
+        s.ok(op, reply);
+        s.settle();
+        let v = s.check();
+        // It executed, so the key also has two effects.
+        assert_failed(
+            &v,
+            &[IDEMPOTENCY_SINGLE_EFFECT, IDEMPOTENCY_MISMATCH_NOT_EXECUTED],
+        );
+        assert_eq!(violations(&v, IDEMPOTENCY_MISMATCH_NOT_EXECUTED), 2);
+        // The attempt sorts before the payment within one key.
+        assert!(example(&v, IDEMPOTENCY_MISMATCH_NOT_EXECUTED)
+            .starts_with(&format!("{key} of mer_1: {op} with other")));
+    }
+
+    #[test]
+    fn mismatch_catches_a_declined_mismatched_attempt_and_its_row() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 10_000);
+        let (key, _) = s.create(M, c, 700, Method::CardOnline, CaptureMode::Automatic);
+        let other = s.params(M, c, 70_000, Method::CardOnline, CaptureMode::Automatic);
+        let op = s.invoke(M, Some(key), Operation::Create(other), 2);
+        let p2 = s.execute_decline(Some(key), &other);
+        let reply = s.reply(p2, None);
+        s.complete(
+            op,
+            HistoryKind::Fail(Failure::Declined {
+                reply,
+                reason: DeclineReason::InsufficientFunds,
+            }),
+        );
+        s.settle();
+        let v = s.check();
+        assert_failed(&v, &[IDEMPOTENCY_MISMATCH_NOT_EXECUTED]);
+        assert_eq!(violations(&v, IDEMPOTENCY_MISMATCH_NOT_EXECUTED), 2);
+        assert!(example(&v, IDEMPOTENCY_MISMATCH_NOT_EXECUTED).contains("completed declined"));
+    }
+
+    #[test]
+    fn keys_are_scoped_per_merchant_in_the_history() {
+        // The same key value used by two merchants with different parameters
+        // is two keys, not a mismatch.
+        let mut s = Scenario::new();
+        let c = s.customer(9, 10_000);
+        let key = s.new_key();
+        let a = s.params(
+            MerchantId(1),
+            c,
+            100,
+            Method::CardOnline,
+            CaptureMode::Manual,
+        );
+        let b = s.params(
+            MerchantId(2),
+            c,
+            200,
+            Method::CardOnline,
+            CaptureMode::Manual,
+        );
+        let op_a = s.invoke(MerchantId(1), Some(key), Operation::Create(a), 1);
+        let op_b = s.invoke(MerchantId(2), Some(key), Operation::Create(b), 1);
+        s.err(op_a, ApiError::Unavailable);
+        s.err(op_b, ApiError::Unavailable);
+        let v = s.check();
+        assert!(v.all_passed(), "{v:#?}");
+        assert_eq!(v.unknowns.keys_all_unknown, 2);
+        assert_eq!(v.unknowns.not_executed, 2);
+    }
+}

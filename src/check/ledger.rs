@@ -1,0 +1,374 @@
+//! Invariants 4-6: double entry, judged on the journal and the end-of-run
+//! balances.
+//!
+//! Balances are recomputed from the journal in posting order (the one ordering
+//! the checker relies on), so the running minimum of each account is the real
+//! low-water mark, not an end-of-run approximation. Nothing of the journal is
+//! kept but one small record per account.
+
+use crate::domain::audit::{Account, JournalEntry};
+use crate::domain::fingerprint::FxHashMap;
+use crate::domain::{Currency, EntryId};
+
+use super::tally::Tally;
+use super::verdict::{
+    InvariantResult, LEDGER_ACCOUNT_LIMITS, LEDGER_ENTRIES_BALANCE, LEDGER_MONEY_CONSERVED,
+};
+
+struct AccountState {
+    /// Recomputed from the journal.
+    balance: i64,
+    /// Lowest running balance after any entry, and the entry that reached it.
+    min: i64,
+    min_at: EntryId,
+    in_journal: bool,
+    floor: Option<i64>,
+    /// The end-of-run read of the balance.
+    reported: Option<i64>,
+    reports: u16,
+}
+
+impl AccountState {
+    fn new() -> AccountState {
+        AccountState {
+            balance: 0,
+            min: i64::MAX,
+            min_at: EntryId(0),
+            in_journal: false,
+            floor: None,
+            reported: None,
+            reports: 0,
+        }
+    }
+}
+
+/// Sort key of an invariant-5 counterexample: per-currency totals first.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum MoneyOrder {
+    Currency(Currency),
+    Account(Account, Currency),
+}
+
+#[derive(Default)]
+pub(super) struct Ledger {
+    accounts: FxHashMap<(Account, Currency), AccountState>,
+    /// Sum of the end-of-run Balance records per currency (a handful of entries).
+    reported_total: FxHashMap<Currency, i128>,
+    unbalanced: Tally<EntryId>,
+}
+
+impl Ledger {
+    pub(super) fn open(&mut self, account: Account, currency: Currency, floor: Option<i64>) {
+        self.state(account, currency).floor = floor;
+    }
+
+    pub(super) fn balance(&mut self, account: Account, currency: Currency, minor: i64) {
+        let st = self.state(account, currency);
+        st.reported = Some(minor);
+        st.reports = st.reports.saturating_add(1);
+        *self.reported_total.entry(currency).or_insert(0) += i128::from(minor);
+    }
+
+    /// Applies one entry. Legs on the same account are netted first, so an
+    /// entry is judged as the atomic posting it is.
+    pub(super) fn post(&mut self, e: &JournalEntry) {
+        let legs = e.legs();
+        let imbalance: i128 = legs.iter().map(|l| i128::from(l.minor)).sum();
+        if imbalance != 0 {
+            let e = *e;
+            self.unbalanced.add(e.id, || {
+                let legs: Vec<String> = e
+                    .legs()
+                    .iter()
+                    .map(|l| format!("{:?} {:+}", l.account, l.minor))
+                    .collect();
+                let subject = e.payment.map_or(String::new(), |p| format!(", {p}"));
+                format!(
+                    "{} ({:?}{subject}): legs sum to {imbalance} {}, expected 0 [{}]",
+                    e.id,
+                    e.kind,
+                    e.currency,
+                    legs.join(", ")
+                )
+            });
+        }
+        for (i, leg) in legs.iter().enumerate() {
+            if legs[..i].iter().any(|l| l.account == leg.account) {
+                continue; // already netted with an earlier leg on this account
+            }
+            let net = legs[i..]
+                .iter()
+                .filter(|l| l.account == leg.account)
+                .fold(0i64, |acc, l| acc.saturating_add(l.minor));
+            let st = self.state(leg.account, e.currency);
+            st.in_journal = true;
+            st.balance = st.balance.saturating_add(net);
+            if st.balance < st.min {
+                st.min = st.balance;
+                st.min_at = e.id;
+            }
+        }
+    }
+
+    fn state(&mut self, account: Account, currency: Currency) -> &mut AccountState {
+        self.accounts
+            .entry((account, currency))
+            .or_insert_with(AccountState::new)
+    }
+
+    /// Invariants 4, 5 and 6, in that order.
+    pub(super) fn finish(self) -> [InvariantResult; 3] {
+        let balance = self.unbalanced.result(LEDGER_ENTRIES_BALANCE);
+
+        let mut conserved = Tally::new();
+        for (&currency, &total) in &self.reported_total {
+            if total != 0 {
+                conserved.add(MoneyOrder::Currency(currency), || {
+                    format!("{currency}: end-of-run balances sum to {total}, expected 0")
+                });
+            }
+        }
+        let mut limits = Tally::new();
+        for (&(account, currency), st) in &self.accounts {
+            let problem = match (st.in_journal, st.reported) {
+                _ if st.reports > 1 => Some(format!("{} Balance records", st.reports)),
+                (true, None) => Some(format!(
+                    "in the journal (balance {}) but no Balance record",
+                    st.balance
+                )),
+                (false, Some(r)) if r != 0 => {
+                    Some(format!("Balance record {r} but no journal entry"))
+                }
+                (true, Some(r)) if r != st.balance => Some(format!(
+                    "reported balance {r}, the journal gives {}",
+                    st.balance
+                )),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                conserved.add(MoneyOrder::Account(account, currency), || {
+                    format!("{account:?} {currency}: {problem}")
+                });
+            }
+            if let Some(floor) = st.floor {
+                if st.in_journal && st.min < floor {
+                    limits.add((account, currency), || {
+                        format!(
+                            "{account:?} {currency}: fell to {} after {}, floor {floor}",
+                            st.min, st.min_at
+                        )
+                    });
+                }
+            }
+        }
+        [
+            balance,
+            conserved.result(LEDGER_MONEY_CONSERVED),
+            limits.result(LEDGER_ACCOUNT_LIMITS),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::super::verdict::*;
+    use crate::domain::audit::{Account, AuditRecord, EntryKind};
+    use crate::domain::{CaptureMode, CustomerId, MerchantId, Method};
+
+    #[test]
+    fn balance_passes_on_multi_leg_entries_and_same_account_legs() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 1_000);
+        // A partial capture posts three legs.
+        let (_, p) = s.create(
+            MerchantId(1),
+            c,
+            1_000,
+            Method::CardOnline,
+            CaptureMode::Manual,
+        );
+        s.capture(p, 400);
+        s.create(
+            MerchantId(1),
+            c,
+            600,
+            Method::QrWallet,
+            CaptureMode::Automatic,
+        );
+        // The customer is at exactly 0: legs on one account are netted as one
+        // posting, so -5 then +5 never dips below the floor.
+        s.post(
+            EntryKind::SettlementClearing,
+            None,
+            None,
+            None,
+            None,
+            &[
+                (Account::CustomerAvailable(c), -5),
+                (Account::CustomerAvailable(c), 5),
+                (Account::AcquirerClearing, 0),
+            ],
+        );
+        s.settle();
+        let v = s.check();
+        assert!(v.all_passed(), "{v:#?}");
+    }
+
+    #[test]
+    fn balance_catches_an_entry_with_an_unbalanced_leg() {
+        let mut s = rich_scenario();
+        let c = CustomerId(9);
+        let id = s.post(
+            EntryKind::Opening,
+            None,
+            None,
+            None,
+            None,
+            &[
+                (Account::External, -1_000),
+                (Account::CustomerAvailable(c), 1_001),
+            ],
+        );
+        let v = s.check();
+        // Money appeared from nowhere, so the end-of-run total is off too.
+        assert_failed(&v, &[LEDGER_ENTRIES_BALANCE, LEDGER_MONEY_CONSERVED]);
+        assert_eq!(
+            example(&v, LEDGER_ENTRIES_BALANCE),
+            format!("{id} (Opening): legs sum to 1 USD, expected 0 [External -1000, CustomerAvailable(cus_9) +1001]")
+        );
+        assert_eq!(
+            example(&v, LEDGER_MONEY_CONSERVED),
+            "USD: end-of-run balances sum to 1, expected 0"
+        );
+    }
+
+    #[test]
+    fn conservation_passes_on_zero_balances_reported_or_not() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 500);
+        let (_, p) = s.create(
+            MerchantId(1),
+            c,
+            500,
+            Method::CardOnline,
+            CaptureMode::Manual,
+        );
+        s.void(p);
+        let mut recs = s.finish();
+        // An account never in the journal may be reported at zero.
+        recs.push(Rec::A(AuditRecord::Balance {
+            account: Account::Merchant(MerchantId(77)),
+            currency: USD,
+            minor: 0,
+        }));
+        let v = run(&recs);
+        assert!(v.all_passed(), "{v:#?}");
+    }
+
+    #[test]
+    fn conservation_catches_a_balance_that_disagrees_with_the_journal() {
+        let s = rich_scenario();
+        let mut recs = s.finish();
+        // Move 10 between two reported balances: the total still sums to zero,
+        // but neither account matches its journal.
+        for r in &mut recs {
+            if let Rec::A(AuditRecord::Balance { account, minor, .. }) = r {
+                match account {
+                    Account::Fees => *minor += 10,
+                    Account::Merchant(MerchantId(1)) => *minor -= 10,
+                    _ => {}
+                }
+            }
+        }
+        let v = run(&recs);
+        assert_failed(&v, &[LEDGER_MONEY_CONSERVED]);
+        assert_eq!(violations(&v, LEDGER_MONEY_CONSERVED), 2);
+        let ex = example(&v, LEDGER_MONEY_CONSERVED);
+        assert!(
+            ex.starts_with("Merchant(mer_1) USD: reported balance"),
+            "{ex}"
+        );
+    }
+
+    #[test]
+    fn conservation_catches_a_journal_account_without_a_balance_record() {
+        let mut recs = rich_scenario().finish();
+        recs.retain(|r| {
+            !matches!(
+                r,
+                Rec::A(AuditRecord::Balance {
+                    account: Account::Fees,
+                    ..
+                })
+            )
+        });
+        let v = run(&recs);
+        assert_failed(&v, &[LEDGER_MONEY_CONSERVED]);
+        // The total is off as well: two violations, the currency sorts first.
+        assert_eq!(violations(&v, LEDGER_MONEY_CONSERVED), 2);
+        assert!(
+            example(&v, LEDGER_MONEY_CONSERVED).starts_with("USD: end-of-run balances sum to -")
+        );
+    }
+
+    #[test]
+    fn limits_pass_when_a_customer_spends_down_to_exactly_zero() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 1_000);
+        s.create(
+            MerchantId(1),
+            c,
+            600,
+            Method::QrWallet,
+            CaptureMode::Automatic,
+        );
+        s.create(
+            MerchantId(1),
+            c,
+            400,
+            Method::BankInstant,
+            CaptureMode::Automatic,
+        );
+        s.settle();
+        let v = s.check();
+        assert!(v.all_passed(), "{v:#?}");
+    }
+
+    /// The issuer skipped its balance check: a debit overdrew the customer.
+    /// The final balance is back above zero, so only the running minimum
+    /// catches it.
+    #[test]
+    fn limits_catch_an_account_overdrawn_in_between() {
+        let mut s = rich_scenario();
+        let c = s.customer(9, 1_000);
+        s.create(
+            MerchantId(1),
+            c,
+            600,
+            Method::QrWallet,
+            CaptureMode::Automatic,
+        );
+        let (_, p) = s.create(
+            MerchantId(1),
+            c,
+            450,
+            Method::QrWallet,
+            CaptureMode::Automatic,
+        );
+        let overdraft = crate::domain::EntryId(
+            s.recs
+                .iter()
+                .filter(|r| matches!(r, Rec::A(AuditRecord::Journal(_))))
+                .count() as u64,
+        );
+        s.refund(p, 450);
+        s.settle();
+        let v = s.check();
+        assert_failed(&v, &[LEDGER_ACCOUNT_LIMITS]);
+        assert_eq!(
+            example(&v, LEDGER_ACCOUNT_LIMITS),
+            format!("CustomerAvailable(cus_9) USD: fell to -50 after {overdraft}, floor 0")
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! One logical request, as a careful client sends it: with its idempotency
+//! key, a timeout per attempt, retries (same key) after exponential backoff
+//! with full jitter for timeouts and retryable errors, and a deadline after
+//! which it gives up and records the outcome as unknown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::api::{PaymentApi, Request};
+use crate::domain::history::{Failure, HistoryKind, InfoReason, Invocation, ReplySummary};
+use crate::domain::{ApiError, ApiReply, IdemKey, MerchantId, Operation, Status};
+use crate::metrics::OpKind;
+use crate::sim::{Clock, SimRng};
+
+use super::recorder::Recorder;
+use super::spec::Clients;
+
+/// How a logical request ended.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome {
+    Ok(ApiReply),
+    Declined(ApiReply),
+    Failed(ApiError),
+    Unknown,
+}
+
+pub struct Client<A> {
+    pub api: Arc<A>,
+    pub rec: Arc<Recorder>,
+    pub clock: Clock,
+    pub cfg: Clients,
+}
+
+impl<A: PaymentApi> Client<A> {
+    /// Sends `op` until it gets a definite answer, runs out of attempts, or
+    /// passes its deadline. Keyless requests are never retried: without a key
+    /// a retry could charge twice.
+    pub async fn send(
+        &self,
+        rng: &mut SimRng,
+        merchant: MerchantId,
+        key: Option<IdemKey>,
+        op: Operation,
+        kind: OpKind,
+        attempts_max: u32,
+    ) -> Outcome {
+        let intended = self.clock.now_us();
+        let deadline = intended + (self.cfg.give_up_after_ms * 1000.0) as u64;
+        let attempts_max = if key.is_some() {
+            attempts_max.max(1)
+        } else {
+            1
+        };
+        let mut outcome = Outcome::Unknown;
+        for attempt in 1..=attempts_max {
+            let id = self.rec.new_op();
+            self.rec.history(
+                id,
+                HistoryKind::Invoke(Invocation {
+                    merchant,
+                    key,
+                    op,
+                    attempt: attempt as u16,
+                }),
+            );
+            if attempt > 1 {
+                self.rec.count(|c| c.retries += 1);
+            }
+            let sent = self.clock.now_us();
+            let left_us = deadline.saturating_sub(sent);
+            let timeout =
+                Duration::from_micros(((self.cfg.timeout_ms * 1000.0) as u64).min(left_us));
+            let reply = self
+                .clock
+                .timeout(timeout, self.api.call(Request { merchant, key, op }))
+                .await;
+            self.rec.service(kind, sent);
+            let retry = match reply {
+                None => {
+                    self.rec.history(id, HistoryKind::Info(InfoReason::Timeout));
+                    self.rec.count(|c| c.timeouts += 1);
+                    outcome = Outcome::Unknown;
+                    true
+                }
+                Some(Ok(reply)) => {
+                    let summary = summarize(&reply);
+                    if reply.replayed {
+                        self.rec.count(|c| c.replays_seen += 1);
+                    }
+                    if reply.payment.status == Status::Declined {
+                        let reason = reply
+                            .payment
+                            .decline
+                            .unwrap_or(crate::domain::DeclineReason::UnknownAccount);
+                        self.rec.history(
+                            id,
+                            HistoryKind::Fail(Failure::Declined {
+                                reply: summary,
+                                reason,
+                            }),
+                        );
+                        outcome = Outcome::Declined(reply);
+                    } else {
+                        self.rec.history(id, HistoryKind::Ok(summary));
+                        outcome = Outcome::Ok(reply);
+                    }
+                    false
+                }
+                Some(Err(e)) => {
+                    self.rec.history(id, HistoryKind::Fail(Failure::Api(e)));
+                    outcome = if e.is_retryable() {
+                        Outcome::Unknown
+                    } else {
+                        Outcome::Failed(e)
+                    };
+                    e.is_retryable()
+                }
+            };
+            if !retry || attempt == attempts_max {
+                break;
+            }
+            let backoff = self.backoff(rng, attempt);
+            if self.clock.now_us() + backoff.as_micros() as u64 >= deadline {
+                break;
+            }
+            self.clock.sleep(backoff).await;
+        }
+        self.rec.corrected(kind, intended);
+        outcome
+    }
+
+    /// Full jitter: uniform in [0, min(max, base * 2^(attempt-1))].
+    fn backoff(&self, rng: &mut SimRng, attempt: u32) -> Duration {
+        let ceiling =
+            (self.cfg.backoff_base_ms * 2f64.powi(attempt as i32 - 1)).min(self.cfg.backoff_max_ms);
+        Duration::from_micros((rng.range_f64(0.0, ceiling) * 1000.0) as u64)
+    }
+}
+
+pub fn summarize(reply: &ApiReply) -> ReplySummary {
+    ReplySummary {
+        payment: reply.payment.id,
+        refund: reply.refund,
+        amount_minor: reply.payment.amount.minor,
+        status: reply.payment.status,
+        replayed: reply.replayed,
+    }
+}

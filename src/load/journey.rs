@@ -1,0 +1,309 @@
+//! One customer's payment, start to finish: authenticate on the phone, pay
+//! (maybe double-clicking, maybe without a key, maybe from the wrong device),
+//! press pay again after a decline; then what the merchant does with it —
+//! poll it, capture it (in part), void it, forget it, refund it (maybe twice
+//! at once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::api::PaymentApi;
+use crate::domain::{
+    CaptureMode, CreateParams, CustomerId, DeviceId, IdemKey, MerchantId, Method, Money, Operation,
+    PaymentId, Status,
+};
+use crate::metrics::OpKind;
+use crate::sim::SimRng;
+
+use super::client::{Client, Outcome};
+use super::Plan;
+
+pub struct Journey<A> {
+    pub client: Arc<Client<A>>,
+    pub plan: Arc<Plan>,
+    pub rng: SimRng,
+    /// Keys are unique per journey: its index in the high bits.
+    pub key_base: u64,
+    pub keys_used: u64,
+}
+
+impl<A: PaymentApi> Journey<A> {
+    fn new_key(&mut self) -> IdemKey {
+        self.keys_used += 1;
+        IdemKey(self.key_base | self.keys_used)
+    }
+
+    pub async fn run(mut self) {
+        let plan = self.plan.clone();
+        let method = Method::ALL[self.rng.pick_cumulative(&plan.method_cumulative)];
+        let merchant = MerchantId(self.rng.pick_cumulative(&plan.merchant_cumulative) as u32);
+        let customer = CustomerId(self.rng.below(u64::from(plan.customers)) as u32);
+        let amount = if self.rng.chance(plan.amounts.fraud_share) {
+            plan.fraud_amount_minor
+        } else {
+            let mu = (plan.amounts.p50_minor as f64).ln();
+            let sigma = ((plan.amounts.p99_minor as f64) / (plan.amounts.p50_minor as f64)).ln()
+                / 2.326_347_874;
+            ((mu + sigma * self.rng.normal()).exp().round() as i64).max(1)
+        };
+        let mut token = None;
+        if method.is_card() {
+            match self.authenticate(customer).await {
+                Some((t, mut device)) => {
+                    if self.rng.chance(plan.clients.wrong_device_share) {
+                        self.client.rec.count(|c| c.wrong_device += 1);
+                        device = DeviceId(device.0 ^ 0x5a5a_5a5a);
+                    }
+                    token = Some((t, device));
+                }
+                None => {
+                    self.client.rec.count(|c| c.abandoned_at_device += 1);
+                    return;
+                }
+            }
+        }
+        let capture = if method.is_card() && self.rng.chance(plan.lifecycle.manual_capture_share) {
+            CaptureMode::Manual
+        } else {
+            CaptureMode::Automatic
+        };
+        let params = CreateParams {
+            merchant,
+            customer,
+            amount: Money::new(amount, plan.currency),
+            method,
+            capture,
+            token,
+            callback: self.rng.chance(plan.clients.callback_share),
+        };
+        let mut outcome = self.create(params).await;
+        if matches!(outcome, Outcome::Declined(_)) && self.rng.chance(plan.clients.pay_again_share)
+        {
+            // The customer presses pay again: a new attempt, so a new key.
+            self.client.rec.count(|c| c.pay_again += 1);
+            outcome = self.create(params).await;
+        }
+        if let Outcome::Ok(reply) = outcome {
+            self.after_success(merchant, reply.payment.id, reply.payment.status, amount)
+                .await;
+        }
+    }
+
+    async fn authenticate(
+        &mut self,
+        customer: CustomerId,
+    ) -> Option<(crate::domain::Token, DeviceId)> {
+        let start = self.client.clock.now_us();
+        let mut presented = None;
+        for _ in 0..self.plan.wallet_attempts_max.max(1) {
+            if let Some(p) = self.client.api.authenticate(customer).await {
+                presented = Some((p.token, p.device));
+                break;
+            }
+        }
+        self.client.rec.corrected(OpKind::DeviceAuth, start);
+        presented
+    }
+
+    /// One logical create, with its double-click and key-reuse variants.
+    async fn create(&mut self, params: CreateParams) -> Outcome {
+        let plan = self.plan.clone();
+        let keyless = self.rng.chance(plan.clients.keyless_share);
+        let key = if keyless { None } else { Some(self.new_key()) };
+        self.client.rec.count(|c| {
+            c.attempted += 1;
+            c.keyless += u64::from(keyless);
+        });
+        let op = Operation::Create(params);
+        let double = self.rng.chance(plan.clients.double_submit_share);
+        let twin = double.then(|| {
+            self.client.rec.count(|c| c.double_submits += 1);
+            let delay_ms = self
+                .rng
+                .range_f64(0.0, plan.clients.double_submit_delay_max_ms);
+            let mut rng = SimRng::clone(&self.rng);
+            rng.unit(); // diverge from the first submit's stream
+            let client = self.client.clone();
+            let attempts = plan.clients.attempts_max;
+            tokio::spawn(async move {
+                client
+                    .clock
+                    .sleep(Duration::from_micros((delay_ms * 1000.0) as u64))
+                    .await;
+                client
+                    .send(&mut rng, params.merchant, key, op, OpKind::Create, attempts)
+                    .await;
+            })
+        });
+        let outcome = self
+            .client
+            .send(
+                &mut self.rng,
+                params.merchant,
+                key,
+                op,
+                OpKind::Create,
+                plan.clients.attempts_max,
+            )
+            .await;
+        self.client.rec.count(|c| match outcome {
+            Outcome::Ok(_) => c.succeeded += 1,
+            Outcome::Declined(_) => c.declined += 1,
+            Outcome::Failed(_) => c.failed += 1,
+            Outcome::Unknown => c.unknown += 1,
+        });
+        if let Some(twin) = twin {
+            let _ = twin.await;
+        }
+        if key.is_some() && self.rng.chance(plan.clients.key_reuse_mismatch_share) {
+            // A buggy integration reuses the key for another amount; the
+            // gateway must refuse it without executing anything.
+            self.client.rec.count(|c| c.key_reuse_mismatches += 1);
+            let other = CreateParams {
+                amount: Money::new(params.amount.minor + 1, params.amount.currency),
+                ..params
+            };
+            self.client
+                .send(
+                    &mut self.rng,
+                    params.merchant,
+                    key,
+                    Operation::Create(other),
+                    OpKind::Create,
+                    1,
+                )
+                .await;
+        }
+        outcome
+    }
+
+    async fn after_success(
+        &mut self,
+        merchant: MerchantId,
+        payment: PaymentId,
+        status: Status,
+        amount: i64,
+    ) {
+        let plan = self.plan.clone();
+        let attempts = plan.clients.attempts_max;
+        if self.rng.chance(plan.clients.get_share) {
+            self.client.rec.count(|c| c.gets += 1);
+            self.client
+                .send(
+                    &mut self.rng,
+                    merchant,
+                    None,
+                    Operation::Get { payment },
+                    OpKind::Get,
+                    1,
+                )
+                .await;
+        }
+        let mut captured = if status == Status::Captured {
+            amount
+        } else {
+            0
+        };
+        if status == Status::Authorized {
+            let delay = self
+                .rng
+                .range_f64(0.0, plan.lifecycle.fulfilment_delay_max_s);
+            self.client
+                .clock
+                .sleep(Duration::from_secs_f64(delay))
+                .await;
+            let roll = self.rng.unit();
+            if roll < plan.lifecycle.void_share {
+                self.client.rec.count(|c| c.voids += 1);
+                let key = Some(self.new_key());
+                self.client
+                    .send(
+                        &mut self.rng,
+                        merchant,
+                        key,
+                        Operation::Void { payment },
+                        OpKind::Void,
+                        attempts,
+                    )
+                    .await;
+                return;
+            }
+            if roll < plan.lifecycle.void_share + plan.lifecycle.abandon_share {
+                self.client.rec.count(|c| c.abandoned_holds += 1);
+                return;
+            }
+            let partial = self.rng.chance(plan.lifecycle.partial_capture_share);
+            let amount_minor = if partial {
+                ((amount as f64 * self.rng.range_f64(0.5, 0.95)) as i64).clamp(1, amount)
+            } else {
+                amount
+            };
+            self.client.rec.count(|c| {
+                c.captures += 1;
+                c.partial_captures += u64::from(partial);
+            });
+            let key = Some(self.new_key());
+            let op = Operation::Capture {
+                payment,
+                amount_minor,
+            };
+            if let Outcome::Ok(reply) = self
+                .client
+                .send(&mut self.rng, merchant, key, op, OpKind::Capture, attempts)
+                .await
+            {
+                captured = reply.payment.captured_minor;
+            }
+        }
+        if captured > 0 && self.rng.chance(plan.lifecycle.refund_share) {
+            let delay = self.rng.range_f64(0.0, plan.lifecycle.refund_delay_max_s);
+            self.client
+                .clock
+                .sleep(Duration::from_secs_f64(delay))
+                .await;
+            let double = self.rng.chance(plan.lifecycle.double_refund_share);
+            let amount_minor = if double || self.rng.chance(0.5) {
+                captured
+            } else {
+                (captured / 2).max(1)
+            };
+            let op = Operation::Refund {
+                payment,
+                amount_minor,
+            };
+            self.client.rec.count(|c| {
+                c.refunds += 1;
+                c.double_refunds += u64::from(double);
+            });
+            let key = Some(self.new_key());
+            if double {
+                // Two agents refund the same payment at once, each with its
+                // own key: at most one may succeed.
+                let second_key = Some(self.new_key());
+                let mut rng2 = SimRng::clone(&self.rng);
+                rng2.unit();
+                let client = self.client.clone();
+                let other = tokio::spawn(async move {
+                    client
+                        .send(
+                            &mut rng2,
+                            merchant,
+                            second_key,
+                            op,
+                            OpKind::Refund,
+                            attempts,
+                        )
+                        .await;
+                });
+                self.client
+                    .send(&mut self.rng, merchant, key, op, OpKind::Refund, attempts)
+                    .await;
+                let _ = other.await;
+            } else {
+                self.client
+                    .send(&mut self.rng, merchant, key, op, OpKind::Refund, attempts)
+                    .await;
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The load generator: an open model that schedules arrivals from the
+//! workload's rate whatever the stack does, and one task per customer journey.
+//! It reaches the stack only through [`PaymentApi`].
+
+pub mod client;
+pub mod journey;
+pub mod recorder;
+pub mod schedule;
+pub mod spec;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::domain::api::PaymentApi;
+use crate::domain::audit::Observer;
+use crate::domain::Currency;
+use crate::sim::{Clock, Seed};
+
+use client::Client;
+use journey::Journey;
+use recorder::{Counts, Recorder};
+use schedule::Schedule;
+use spec::{Amounts, Clients, Lifecycle, LoadSpec, Mix, Population};
+
+/// Everything a journey needs to know, precomputed once.
+pub struct Plan {
+    pub currency: Currency,
+    pub customers: u32,
+    pub method_cumulative: Vec<f64>,
+    pub merchant_cumulative: Vec<f64>,
+    pub amounts: Amounts,
+    pub fraud_amount_minor: i64,
+    pub clients: Clients,
+    pub lifecycle: Lifecycle,
+    pub wallet_attempts_max: u32,
+}
+
+impl Plan {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        currency: Currency,
+        mix: &Mix,
+        population: &Population,
+        amounts: Amounts,
+        clients: Clients,
+        lifecycle: Lifecycle,
+        fraud_amount_minor: i64,
+        wallet_attempts_max: u32,
+    ) -> Plan {
+        let cumulative = |weights: &mut dyn Iterator<Item = f64>| {
+            let mut acc = 0.0;
+            weights
+                .map(|w| {
+                    acc += w;
+                    acc
+                })
+                .collect::<Vec<f64>>()
+        };
+        Plan {
+            currency,
+            customers: population.customers.max(1),
+            method_cumulative: cumulative(&mut mix.shares().iter().map(|(_, s)| *s)),
+            // Zipf-like popularity: merchant k gets weight 1/(k+1)^s.
+            merchant_cumulative: cumulative(
+                &mut (0..population.merchants.max(1))
+                    .map(|k| 1.0 / f64::from(k + 1).powf(population.merchant_zipf_s)),
+            ),
+            amounts,
+            fraud_amount_minor,
+            clients,
+            lifecycle,
+            wallet_attempts_max,
+        }
+    }
+}
+
+/// What the load generator reports at the end.
+pub struct LoadReport {
+    pub counts: Counts,
+    pub latency: crate::metrics::LatencyBook,
+    pub arrivals: u64,
+}
+
+/// Runs the schedule to its end and waits for every journey to finish.
+pub async fn run<A: PaymentApi>(
+    api: A,
+    spec: &LoadSpec,
+    plan: Plan,
+    seed: Seed,
+    clock: Clock,
+    observer: Arc<dyn Observer>,
+) -> LoadReport {
+    let rec = Arc::new(Recorder::new(observer, clock));
+    let client = Arc::new(Client {
+        api: Arc::new(api),
+        rec: rec.clone(),
+        clock,
+        cfg: plan.clients,
+    });
+    let plan = Arc::new(plan);
+    let live = Arc::new(AtomicU64::new(0));
+    let idle = Arc::new(Notify::new());
+    let mut arrivals = 0u64;
+    for (index, at_us) in Schedule::new(spec, seed.stream("arrivals", 0)).enumerate() {
+        clock.sleep_until_us(at_us).await;
+        arrivals += 1;
+        if live.load(Ordering::Relaxed) >= u64::from(spec.in_flight_max) {
+            rec.count(|c| c.dropped_arrivals += 1);
+            continue;
+        }
+        live.fetch_add(1, Ordering::Relaxed);
+        let journey = Journey {
+            client: client.clone(),
+            plan: plan.clone(),
+            rng: seed.stream("journey", index as u64),
+            key_base: (index as u64 + 1) << 16,
+            keys_used: 0,
+        };
+        let (live, idle) = (live.clone(), idle.clone());
+        tokio::spawn(async move {
+            journey.run().await;
+            if live.fetch_sub(1, Ordering::Relaxed) == 1 {
+                idle.notify_one();
+            }
+        });
+    }
+    while live.load(Ordering::Relaxed) > 0 {
+        idle.notified().await;
+    }
+    LoadReport {
+        counts: rec.counts(),
+        latency: rec.take_latency(),
+        arrivals,
+    }
+}

@@ -1,0 +1,113 @@
+//! The console: the settings at the start, a compact summary at the end.
+
+use std::fmt::Write as _;
+
+use crate::sim::run::RunOutcome;
+use crate::workload::Workload;
+
+/// Printed before the run: the seed and the settings that shape it (every
+/// setting is in settings.toml beside results.json).
+pub fn header(w: &Workload, seed: u64, sabotage: &[&str], out: &str) -> String {
+    let f = &w.file;
+    let mut s = String::new();
+    let _ = writeln!(s, "paystorm run: workload `{}` ({})", f.name, w.source);
+    let _ = writeln!(s, "  seed {seed}   (reproduce: --seed {seed})");
+    let _ = writeln!(
+        s,
+        "  load: {} payments/s for {} s, {:?} arrivals; currency {}",
+        f.load.rate_per_s, f.load.duration_s, f.load.arrivals, f.currency
+    );
+    let _ = writeln!(
+        s,
+        "  mix: card online {} / NFC {} / QR {} / bank instant {} / bank batch {}",
+        f.mix.card_online, f.mix.card_nfc, f.mix.qr_wallet, f.mix.bank_instant, f.mix.bank_batch
+    );
+    let _ = writeln!(
+        s,
+        "  clients: timeout {} ms, {} attempts, backoff {}..{} ms; {} merchants, {} customers, {} issuers",
+        f.clients.timeout_ms,
+        f.clients.attempts_max,
+        f.clients.backoff_base_ms,
+        f.clients.backoff_max_ms,
+        f.population.merchants,
+        f.population.customers,
+        f.stack.issuers.count
+    );
+    if !sabotage.is_empty() {
+        let _ = writeln!(s, "  SABOTAGE ON: {}", sabotage.join(", "));
+    }
+    let _ = writeln!(s, "  every setting: {out}/settings.toml");
+    s
+}
+
+pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {
+    let c = &o.counts;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nsimulated {:.1} s in {:.2} s of wall time ({:.0} payments/s)",
+        o.simulated_seconds, o.perf.wall_seconds, o.perf.payments_per_wall_second
+    );
+    let _ = writeln!(
+        s,
+        "payments: attempted {}  succeeded {}  declined {}  failed {}  unknown {}  retries {}",
+        c.attempted, c.succeeded, c.declined, c.failed, c.unknown, c.retries
+    );
+    let _ = writeln!(
+        s,
+        "behaviours: double-submits {}  key reuse {}  keyless {}  timeouts {}  captures {}  voids {}  refunds {}",
+        c.double_submits, c.key_reuse_mismatches, c.keyless, c.timeouts, c.captures, c.voids, c.refunds
+    );
+    let wh = &o.stack.webhooks;
+    let _ = writeln!(
+        s,
+        "webhooks: emitted {}  delivered {}  retries {}  dead-lettered {};  settlement batches {}",
+        wh.emitted, wh.delivered, wh.retries, wh.dead_lettered, o.stack.settlement_batches
+    );
+    let _ = writeln!(
+        s,
+        "\nlatency (ms, from intended send)   count      p50      p90      p99    p99.9      max"
+    );
+    for (op, p) in o.latency.corrected_ms() {
+        let _ = writeln!(
+            s,
+            "  {op:<32} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+            p.count, p.p50, p.p90, p.p99, p.p999, p.max
+        );
+    }
+    let _ = writeln!(s, "\ninvariants");
+    for inv in &o.verdict.invariants {
+        let mark = if inv.passed { "pass" } else { "FAIL" };
+        let _ = writeln!(
+            s,
+            "  {mark}  {:<38} violations {}",
+            inv.name, inv.violations
+        );
+        if let Some(ex) = &inv.example {
+            let _ = writeln!(s, "        e.g. {ex}");
+        }
+    }
+    let u = &o.verdict.unknowns;
+    let _ = writeln!(
+        s,
+        "unknown outcomes resolved from the final read: {} keys, {} executed, {} not",
+        u.keys_all_unknown, u.executed, u.not_executed
+    );
+    if !o.drain.completed {
+        let _ = writeln!(
+            s,
+            "warning: the drain phase hit its bound before every hold, batch and webhook finished"
+        );
+    }
+    let verdict = match exit_code {
+        0 => "PASS: every payment happened exactly once",
+        2 => "FAIL: an exactly-once or ledger invariant was violated (exit 2)",
+        3 => "INVALID: the generator could not keep its schedule (exit 3)",
+        _ => "FAIL",
+    };
+    let _ = writeln!(
+        s,
+        "\n{verdict}\nresults: {out}/results.json  perf: {out}/perf.json"
+    );
+    s
+}

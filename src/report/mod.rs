@@ -1,0 +1,44 @@
+//! What a run leaves behind: the console summary for the person at the
+//! terminal, `results.json` for machines (byte-identical for the same seed
+//! and workload), `perf.json` for the wall-clock figures that vary, and
+//! `settings.toml` with every effective setting of the run.
+
+pub mod console;
+pub mod results;
+
+use std::path::Path;
+
+use crate::sim::run::RunOutcome;
+use crate::workload::Workload;
+
+pub use results::{exit_code, Results};
+
+/// Writes results.json, perf.json and settings.toml into `out`.
+pub fn write_outputs(
+    out: &Path,
+    workload: &Workload,
+    seed: u64,
+    sabotage: &[&'static str],
+    outcome: &RunOutcome,
+) -> std::io::Result<i32> {
+    std::fs::create_dir_all(out)?;
+    let results = Results::new(workload, seed, sabotage, outcome);
+    let mut json = serde_json::to_string_pretty(&results).map_err(std::io::Error::other)?;
+    json.push('\n');
+    std::fs::write(out.join("results.json"), json)?;
+    let mut perf = serde_json::to_string_pretty(&outcome.perf).map_err(std::io::Error::other)?;
+    perf.push('\n');
+    std::fs::write(out.join("perf.json"), perf)?;
+    std::fs::write(out.join("settings.toml"), settings_toml(workload, seed))?;
+    Ok(results.exit_code)
+}
+
+/// Every effective setting, defaults filled in, as TOML that `run` accepts.
+pub fn settings_toml(workload: &Workload, seed: u64) -> String {
+    let mut file = workload.file.clone();
+    file.seed = seed;
+    format!(
+        "# Effective settings of this run (defaults filled in). Run it again with:\n#   paystorm run settings.toml\n{}",
+        toml::to_string(&file).unwrap_or_else(|e| format!("# could not render settings: {e}\n"))
+    )
+}

@@ -1,0 +1,78 @@
+//! results.json, schema version 1. Deterministic: no wall-clock figure, maps
+//! in a fixed order, the same bytes for the same seed and workload.
+
+use std::collections::BTreeMap;
+
+use crate::check::{InvariantResult, UnknownResolution};
+use crate::load::recorder::Counts;
+use crate::metrics::Percentiles;
+use crate::sim::run::RunOutcome;
+use crate::stack::{DrainReport, StackStats};
+use crate::workload::Workload;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Exit codes (CI depends on them): 0 pass; 1 an SLO or latency budget was
+/// breached; 2 an exactly-once or ledger invariant was violated; 3 the run is
+/// invalid (the generator could not keep its schedule); 4 bad input or usage.
+/// A proven violation wins over everything: money lost or doubled is so
+/// whatever else went wrong.
+pub fn exit_code(outcome: &RunOutcome, dropped_share_max: f64) -> i32 {
+    let offered = outcome.arrivals.max(1) as f64;
+    let dropped = outcome.counts.dropped_arrivals as f64 / offered;
+    if !outcome.verdict.all_passed() {
+        2
+    } else if dropped > dropped_share_max {
+        3
+    } else {
+        0
+    }
+}
+
+#[derive(serde::Serialize)]
+pub struct Results<'a> {
+    pub schema_version: u32,
+    pub seed: u64,
+    pub workload: &'a str,
+    pub workload_source: &'a str,
+    pub sabotage: &'a [&'static str],
+    pub simulated_seconds: f64,
+    pub arrivals: u64,
+    pub counts: Counts,
+    /// Corrected latency: from the intended send time of each logical request.
+    pub latency_ms: BTreeMap<&'static str, Percentiles>,
+    /// Service time: from the actual send of each attempt.
+    pub service_time_ms: BTreeMap<&'static str, Percentiles>,
+    pub invariants: &'a [InvariantResult],
+    pub unknowns: &'a UnknownResolution,
+    pub stack: &'a StackStats,
+    pub drain: DrainReport,
+    pub exit_code: i32,
+}
+
+impl<'a> Results<'a> {
+    pub fn new(
+        workload: &'a Workload,
+        seed: u64,
+        sabotage: &'a [&'static str],
+        o: &'a RunOutcome,
+    ) -> Results<'a> {
+        Results {
+            schema_version: SCHEMA_VERSION,
+            seed,
+            workload: workload.name(),
+            workload_source: &workload.source,
+            sabotage,
+            simulated_seconds: o.simulated_seconds,
+            arrivals: o.arrivals,
+            counts: o.counts,
+            latency_ms: o.latency.corrected_ms().into_iter().collect(),
+            service_time_ms: o.latency.service_ms().into_iter().collect(),
+            invariants: &o.verdict.invariants,
+            unknowns: &o.verdict.unknowns,
+            stack: &o.stack,
+            drain: o.drain,
+            exit_code: exit_code(o, workload.file.load.dropped_share_max),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The run driver: builds the world and the stack on a paused current-thread
+//! runtime, runs the load to its end, drains the stack, reads it back, and
+//! lets the checker judge. Returns everything the reports need.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::check::{BackgroundChecker, CheckConfig, Verdict};
+use crate::domain::audit::Observer;
+use crate::load::recorder::Counts;
+use crate::load::{self, Plan};
+use crate::metrics::LatencyBook;
+use crate::stack::sabotage::Sabotages;
+use crate::stack::{DrainReport, Stack, StackStats};
+use crate::workload::Workload;
+
+use super::clock::Clock;
+use super::history_file::HistoryFile;
+use super::rng::Seed;
+use super::world::make_world;
+
+pub struct RunOptions {
+    pub seed: u64,
+    pub sabotage: Sabotages,
+    /// Write the client history to this file (JSON lines).
+    pub history: Option<std::path::PathBuf>,
+}
+
+/// Everything a run produced.
+pub struct RunOutcome {
+    pub counts: Counts,
+    pub arrivals: u64,
+    pub latency: LatencyBook,
+    pub verdict: Verdict,
+    pub stack: StackStats,
+    pub drain: DrainReport,
+    pub simulated_seconds: f64,
+    pub perf: Perf,
+}
+
+/// Wall-clock figures; they differ between runs, so they live in perf.json.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Perf {
+    pub wall_seconds: f64,
+    pub payments_per_wall_second: f64,
+    pub peak_rss_bytes: u64,
+    pub retained_idempotency_keys: usize,
+    pub idempotency_bytes_per_key: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot write the history file: {0}")]
+    History(std::io::Error),
+}
+
+/// An observer that feeds the checker and, optionally, the history file.
+struct Tee {
+    checker: Arc<BackgroundChecker>,
+    history: Option<HistoryFile>,
+}
+
+impl Observer for Tee {
+    fn audit(&self, record: crate::domain::audit::AuditRecord) {
+        self.checker.audit(record);
+    }
+    fn history(&self, event: crate::domain::history::HistoryEvent) {
+        if let Some(h) = &self.history {
+            h.write(&event);
+        }
+        self.checker.history(event);
+    }
+}
+
+pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let wall = std::time::Instant::now();
+    let w = &workload.file;
+    let seed = Seed(opts.seed);
+    let checker = Arc::new(BackgroundChecker::spawn(CheckConfig {
+        fees: w.stack.acquirer.fees,
+    }));
+    let history = match &opts.history {
+        Some(path) => Some(HistoryFile::create(path).map_err(RunError::History)?),
+        None => None,
+    };
+    let tee = Arc::new(Tee {
+        checker: checker.clone(),
+        history,
+    });
+    let observer: Arc<dyn Observer> = tee.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;
+    let world = make_world(&w.population, &w.stack, seed);
+    let result = runtime.block_on(async {
+        let clock = Clock::start();
+        let stack = Stack::build(
+            &w.stack,
+            &world,
+            workload.currency,
+            seed,
+            clock,
+            observer.clone(),
+            opts.sabotage,
+        )
+        .map_err(RunError::Config)?;
+        let (stop, stopped) = watch::channel(false);
+        let background = stack.spawn_background(&stopped);
+        let plan = Plan::new(
+            workload.currency,
+            &w.mix,
+            &w.population,
+            w.amounts,
+            w.clients,
+            w.lifecycle,
+            w.stack.gateway.fraud.amount_max_minor.saturating_mul(2),
+            w.stack.wallet.attempts_max,
+        );
+        let report = load::run(stack.api(), &w.load, plan, seed, clock, observer.clone()).await;
+        let drain = stack.drain(Duration::from_secs_f64(w.drain.max_s)).await;
+        let _ = stop.send(true);
+        for task in background {
+            let _ = task.await;
+        }
+        stack.final_read();
+        Ok::<_, RunError>((report, drain, stack.stats(), clock.now_us()))
+    });
+    // Dropping the runtime drops every task still holding the observer.
+    drop(runtime);
+    let (report, drain, stats, end_us) = result?;
+    drop(observer);
+    let tee =
+        Arc::try_unwrap(tee).unwrap_or_else(|_| panic!("observer still shared after the run"));
+    if let Some(h) = tee.history {
+        h.finish().map_err(RunError::History)?;
+    }
+    drop(tee.checker);
+    let verdict = Arc::try_unwrap(checker)
+        .unwrap_or_else(|_| panic!("checker still shared after the run"))
+        .finish();
+    let wall_seconds = wall.elapsed().as_secs_f64();
+    Ok(RunOutcome {
+        counts: report.counts,
+        arrivals: report.arrivals,
+        latency: report.latency,
+        verdict,
+        perf: Perf {
+            wall_seconds,
+            payments_per_wall_second: report.counts.attempted as f64 / wall_seconds.max(1e-9),
+            peak_rss_bytes: peak_rss_bytes(),
+            retained_idempotency_keys: stats.retained_idempotency_keys,
+            idempotency_bytes_per_key:
+                crate::stack::gateway::idempotency::IdempotencyStore::bytes_per_key(),
+        },
+        stack: stats,
+        drain,
+        simulated_seconds: end_us as f64 / 1e6,
+    })
+}
+
+/// Peak resident set size of this process (Linux; 0 elsewhere).
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}

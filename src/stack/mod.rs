@@ -1,0 +1,405 @@
+//! The payment stack, every player of the talk as its own component: wallet,
+//! token vault, gateway (idempotency, dedup, fraud, routing), card networks,
+//! issuers, QR wallet provider, bank rails, acquirer, double-entry ledger and
+//! webhooks with a merchant endpoint.
+//!
+//! `stack` never imports `load`, `check` or `report`: it is reached through
+//! [`PaymentApi`](crate::domain::api::PaymentApi) and reports through the
+//! audit trail.
+
+pub mod acquirer;
+pub mod component;
+pub mod config;
+pub mod gateway;
+pub mod issuer;
+pub mod ledger;
+pub mod network;
+pub mod qr;
+pub mod sabotage;
+pub mod tokens;
+pub mod transfer;
+pub mod wallet;
+pub mod webhooks;
+pub mod world;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::domain::api::{PaymentApi, Request, WalletPresentation};
+use crate::domain::audit::{Account, BankRailKind, Observer};
+use crate::domain::fingerprint::FxHashMap;
+use crate::domain::{ApiError, ApiReply, Currency, CustomerId, IssuerId, NetworkId};
+use crate::sim::{Clock, Seed};
+
+use acquirer::Acquirer;
+use component::Component;
+use config::{ComponentConfig, StackConfig};
+use gateway::{Downstream, Gateway, GatewayStats};
+use issuer::Issuer;
+use ledger::Ledger;
+use network::{bin_range, Network};
+use qr::QrProvider;
+use sabotage::Sabotages;
+use tokens::TokenVault;
+use transfer::BankRails;
+use wallet::Wallet;
+use webhooks::endpoint::MerchantEndpoint;
+use webhooks::{WebhookStats, Webhooks};
+use world::World;
+
+pub struct Stack {
+    cfg: StackConfig,
+    clock: Clock,
+    gateway: Arc<Gateway>,
+    wallet: Arc<Wallet>,
+    issuers: Vec<Arc<Issuer>>,
+    acquirer: Arc<Acquirer>,
+    webhooks: Arc<Webhooks>,
+    ledger: Arc<Ledger>,
+}
+
+/// What the stack counted, for results.json.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StackStats {
+    pub gateway: GatewayStats,
+    pub webhooks: WebhookStats,
+    pub settlement_batches: u32,
+    pub retained_idempotency_keys: usize,
+    pub holds_open: usize,
+}
+
+/// How the drain phase ended.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct DrainReport {
+    pub completed: bool,
+    pub simulated_seconds: f64,
+}
+
+impl Stack {
+    /// Builds every component, opens the accounts and provisions the tokens.
+    /// The world must have been made for this config (issuer count, networks).
+    pub fn build(
+        cfg: &StackConfig,
+        world: &World,
+        currency: Currency,
+        seed: Seed,
+        clock: Clock,
+        observer: Arc<dyn Observer>,
+        sabotage: Sabotages,
+    ) -> Result<Stack, String> {
+        let comp =
+            |name: &'static str, index: u64, c: &ComponentConfig| -> Result<Component, String> {
+                let latency = c
+                    .latency
+                    .to_model()
+                    .map_err(|e| format!("stack.{name}.latency: {e}"))?;
+                Ok(Component::new(
+                    name, index, latency, c.capacity, seed, clock,
+                ))
+            };
+        let ledger = Arc::new(Ledger::new(currency, observer.clone(), clock));
+        for account in [
+            Account::AcquirerClearing,
+            Account::Fees,
+            Account::QrClearing,
+            Account::BankClearing(BankRailKind::Instant),
+            Account::BankClearing(BankRailKind::Batch),
+        ] {
+            ledger.open(account, None);
+        }
+
+        let issuer_cc = ComponentConfig {
+            latency: cfg.issuers.latency,
+            capacity: cfg.issuers.capacity,
+        };
+        let issuers: Vec<Arc<Issuer>> = (0..cfg.issuers.count)
+            .map(|i| {
+                let id = IssuerId(i as u16);
+                ledger.open(Account::IssuerSettlement(id), None);
+                Ok(Arc::new(Issuer::new(
+                    id,
+                    comp("issuer", u64::from(i), &issuer_cc)?,
+                    cfg.issuers,
+                    ledger.clone(),
+                    sabotage,
+                )))
+            })
+            .collect::<Result<_, String>>()?;
+
+        let network_cc = ComponentConfig {
+            latency: cfg.networks.latency,
+            capacity: cfg.networks.capacity,
+        };
+        let networks: Vec<Arc<Network>> = cfg
+            .networks
+            .first_digits
+            .iter()
+            .enumerate()
+            .map(|(n, &digit)| {
+                let id = NetworkId(n as u8);
+                ledger.open(Account::NetworkClearing(id), None);
+                let ranges: FxHashMap<u32, IssuerId> = (0..cfg.issuers.count)
+                    .map(|i| (digit * 100 + i, IssuerId(i as u16)))
+                    .collect();
+                Ok(Arc::new(Network::new(
+                    id,
+                    digit,
+                    comp("network", n as u64, &network_cc)?,
+                    issuers.clone(),
+                    ranges,
+                )))
+            })
+            .collect::<Result<_, String>>()?;
+
+        let tokens = Arc::new(TokenVault::new(comp("tokens", 0, &cfg.tokens)?, seed.0));
+        let mut cards = FxHashMap::default();
+        let mut customer_bank = FxHashMap::default();
+        for c in &world.customers {
+            debug_assert_eq!(
+                bin_range(c.pan.bin()),
+                cfg.networks.first_digits[usize::from(c.network.0)] * 100 + u32::from(c.issuer.0)
+            );
+            issuers[usize::from(c.issuer.0)].open_account(
+                c.id,
+                c.opening_minor,
+                c.credit_limit_minor,
+            );
+            cards.insert(c.id, (tokens.provision(c.pan, c.device), c.device));
+            customer_bank.insert(c.id, c.issuer);
+        }
+        for m in &world.merchants {
+            ledger.open(Account::Merchant(m.id), None);
+        }
+        let wallet_cc = ComponentConfig {
+            latency: cfg.wallet.latency,
+            capacity: u32::MAX >> 3,
+        };
+        let wallet = Arc::new(Wallet::new(
+            comp("wallet", 0, &wallet_cc)?,
+            cfg.wallet.failure_share,
+            cards,
+        ));
+        let endpoint_cc = ComponentConfig {
+            latency: cfg.webhooks.endpoint.latency,
+            capacity: u32::MAX >> 3,
+        };
+        let endpoint = MerchantEndpoint::new(
+            comp("endpoint", 0, &endpoint_cc)?,
+            cfg.webhooks.endpoint,
+            world.merchants.clone(),
+            observer.clone(),
+        );
+        let webhooks = Arc::new(Webhooks::new(
+            cfg.webhooks,
+            clock,
+            observer.clone(),
+            sabotage,
+            endpoint,
+            world.merchants.iter().map(|m| m.webhook_secret).collect(),
+            seed.shared("webhook-jitter", 0),
+        ));
+        let acquirer = Arc::new(Acquirer::new(
+            cfg.acquirer.fees,
+            ledger.clone(),
+            observer.clone(),
+            sabotage,
+        ));
+        let gateway_cc = ComponentConfig {
+            latency: cfg.gateway.latency,
+            capacity: cfg.gateway.capacity,
+        };
+        let gateway = Arc::new(Gateway::new(
+            comp("gateway", 0, &gateway_cc)?,
+            cfg.gateway,
+            observer,
+            sabotage,
+            Downstream {
+                tokens,
+                networks,
+                issuers: issuers.clone(),
+                customer_bank,
+                qr: Arc::new(QrProvider::new(comp("qr", 0, &cfg.qr)?)),
+                bank: Arc::new(BankRails::new(
+                    comp("bank", 0, &cfg.bank.instant)?,
+                    cfg.bank.batch_queue_max,
+                )),
+                acquirer: acquirer.clone(),
+                webhooks: webhooks.clone(),
+                merchants: world.merchants.len() as u32,
+            },
+        ));
+        Ok(Stack {
+            cfg: cfg.clone(),
+            clock,
+            gateway,
+            wallet,
+            issuers,
+            acquirer,
+            webhooks,
+            ledger,
+        })
+    }
+
+    /// Starts the periodic work: webhook dispatch, settlement batches, hold
+    /// expiry sweeps, the bank batch window and idempotency pruning. Each task
+    /// stops when `shutdown` flips, so a paused runtime can finish.
+    pub fn spawn_background(&self, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(
+            self.webhooks.clone().run_dispatcher(shutdown.clone()),
+        )];
+        let acquirer = self.acquirer.clone();
+        tasks.push(every(
+            self.cfg.acquirer.settlement_interval_s,
+            shutdown.clone(),
+            move || {
+                acquirer.settle();
+                async {}
+            },
+        ));
+        let (issuers, gateway, clock) = (self.issuers.clone(), self.gateway.clone(), self.clock);
+        tasks.push(every(
+            self.cfg.issuers.expiry_sweep_interval_s,
+            shutdown.clone(),
+            move || {
+                let expired: Vec<_> = issuers
+                    .iter()
+                    .flat_map(|i| i.expire_holds(clock.now_us()))
+                    .collect();
+                let gateway = gateway.clone();
+                async move { gateway.on_holds_expired(&expired).await }
+            },
+        ));
+        let gateway = self.gateway.clone();
+        tasks.push(every(
+            self.cfg.bank.batch_interval_s,
+            shutdown.clone(),
+            move || {
+                let gateway = gateway.clone();
+                async move {
+                    gateway.run_bank_batch().await;
+                }
+            },
+        ));
+        let gateway = self.gateway.clone();
+        tasks.push(every(
+            self.cfg.gateway.idempotency.prune_interval_s,
+            shutdown.clone(),
+            move || {
+                gateway.prune_keys();
+                async {}
+            },
+        ));
+        tasks
+    }
+
+    /// After the last client finished: lets every open hold expire, runs the
+    /// last bank batch and settlement, and waits for webhooks to be delivered
+    /// or dead-lettered — all within `max`.
+    pub async fn drain(&self, max: Duration) -> DrainReport {
+        let start_us = self.clock.now_us();
+        let deadline_us = start_us + max.as_micros() as u64;
+        let sweep_us = (self.cfg.issuers.expiry_sweep_interval_s * 1e6) as u64;
+        let last_expiry = self.issuers.iter().filter_map(|i| i.last_expiry_us()).max();
+        if let Some(at) = last_expiry {
+            self.clock
+                .sleep_until_us((at + sweep_us).min(deadline_us))
+                .await;
+        }
+        self.gateway.run_bank_batch().await;
+        let step = Duration::from_millis(100);
+        while self.webhooks.outstanding() > 0 && self.clock.now_us() < deadline_us {
+            self.clock.sleep(step).await;
+        }
+        // Settle everything captured or refunded, the last webhooks included.
+        for _ in 0..3 {
+            if self.acquirer.settle() == 0 {
+                break;
+            }
+        }
+        let holds_open: usize = self.issuers.iter().map(|i| i.holds_open()).sum();
+        DrainReport {
+            completed: holds_open == 0
+                && self.webhooks.outstanding() == 0
+                && self.acquirer.pending() == 0
+                && self.gateway.open_payments() == 0,
+            simulated_seconds: (self.clock.now_us() - start_us) as f64 / 1e6,
+        }
+    }
+
+    /// The end-of-run read an auditor makes: every payment row and balance.
+    pub fn final_read(&self) {
+        self.gateway.read_payments();
+        self.ledger.read_balances();
+    }
+
+    pub fn stats(&self) -> StackStats {
+        StackStats {
+            gateway: self.gateway.stats(),
+            webhooks: self.webhooks.stats(),
+            settlement_batches: self.acquirer.batches_closed(),
+            retained_idempotency_keys: self.gateway.retained_keys(),
+            holds_open: self.issuers.iter().map(|i| i.holds_open()).sum(),
+        }
+    }
+
+    /// The in-process transport for this stack.
+    pub fn api(&self) -> InProcess {
+        InProcess {
+            gateway: self.gateway.clone(),
+            wallet: self.wallet.clone(),
+        }
+    }
+}
+
+/// Runs `tick` every `interval_s` (first after one interval) until shutdown.
+fn every<F, Fut>(
+    interval_s: f64,
+    mut shutdown: watch::Receiver<bool>,
+    mut tick: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let period = Duration::from_secs_f64(interval_s.max(0.001));
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                _ = interval.tick() => tick().await,
+            }
+        }
+    })
+}
+
+/// Calls the gateway in process. The server side runs as its own task, so a
+/// client that stops waiting (timeout) never cancels work in the stack — as
+/// with a real connection, the effect may still happen.
+#[derive(Clone)]
+pub struct InProcess {
+    gateway: Arc<Gateway>,
+    wallet: Arc<Wallet>,
+}
+
+impl PaymentApi for InProcess {
+    fn call(&self, req: Request) -> impl Future<Output = Result<ApiReply, ApiError>> + Send {
+        let gateway = self.gateway.clone();
+        let server = tokio::spawn(async move { gateway.handle(req).await });
+        async move { server.await.unwrap_or(Err(ApiError::Internal)) }
+    }
+
+    fn authenticate(
+        &self,
+        customer: CustomerId,
+    ) -> impl Future<Output = Option<WalletPresentation>> + Send {
+        let wallet = self.wallet.clone();
+        async move { wallet.authenticate(customer).await.ok() }
+    }
+}

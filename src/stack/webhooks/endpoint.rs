@@ -1,0 +1,91 @@
+//! The merchant's webhook endpoint, in process. It verifies the signature,
+//! applies each event id once (a redelivery is acknowledged but skipped), and
+//! sometimes fails: a 5xx before processing, or a lost acknowledgement after
+//! processing — the case that makes deduplication necessary.
+
+use std::sync::{Arc, Mutex};
+
+use crate::domain::audit::{AuditRecord, Observer};
+use crate::domain::fingerprint::{hash_bytes, FxHashSet};
+use crate::domain::{EventId, MerchantId};
+use crate::lock::Locked;
+use crate::stack::component::Component;
+use crate::stack::config::EndpointConfig;
+use crate::stack::world::MerchantSetup;
+
+use super::signature::{verify, Mac32};
+
+/// Signatures older than this are refused (replay protection).
+pub const SIGNATURE_TOLERANCE_S: u64 = 300;
+
+pub struct MerchantEndpoint {
+    component: Component,
+    cfg: EndpointConfig,
+    merchants: Vec<MerchantSetup>,
+    seen: Mutex<FxHashSet<EventId>>,
+    observer: Arc<dyn Observer>,
+}
+
+/// The delivery did not get a 2xx back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeliveryFailed;
+
+pub struct Delivery<'a> {
+    pub merchant: MerchantId,
+    pub event: EventId,
+    pub t_s: u64,
+    pub body: &'a [u8],
+    pub signature: Mac32,
+}
+
+impl MerchantEndpoint {
+    pub fn new(
+        component: Component,
+        cfg: EndpointConfig,
+        merchants: Vec<MerchantSetup>,
+        observer: Arc<dyn Observer>,
+    ) -> MerchantEndpoint {
+        MerchantEndpoint {
+            component,
+            cfg,
+            merchants,
+            seen: Mutex::new(FxHashSet::default()),
+            observer,
+        }
+    }
+
+    pub async fn deliver(&self, d: Delivery<'_>) -> Result<(), DeliveryFailed> {
+        let (fail_before, lose_ack) = self.component.rng().with(|r| {
+            (
+                r.chance(self.cfg.failure_share),
+                r.chance(self.cfg.lost_ack_share),
+            )
+        });
+        let now_s = self.component.clock().unix_s();
+        self.component
+            .serve(|| {
+                let merchant = self
+                    .merchants
+                    .get(d.merchant.0 as usize)
+                    .ok_or(DeliveryFailed)?;
+                if merchant.endpoint_down || fail_before {
+                    return Err(DeliveryFailed);
+                }
+                let fresh = now_s.saturating_sub(d.t_s) <= SIGNATURE_TOLERANCE_S;
+                let valid = fresh && verify(&merchant.webhook_secret, d.t_s, d.body, &d.signature);
+                let applied = valid && self.seen.locked().insert(d.event);
+                self.observer.audit(AuditRecord::EventReceived {
+                    event: d.event,
+                    payload_hash: hash_bytes(d.body),
+                    signature_valid: valid,
+                    applied,
+                });
+                if !valid || lose_ack {
+                    Err(DeliveryFailed)
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+    }
+}

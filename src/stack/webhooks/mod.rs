@@ -1,0 +1,258 @@
+//! Webhooks: every status change becomes an event on a bounded queue; a
+//! dispatcher hands events to delivery tasks (bounded in number) that POST to
+//! the merchant's endpoint, signed, retrying with exponential backoff and full
+//! jitter, and dead-letter an event after its last attempt. An event id always
+//! carries the same payload; the endpoint deduplicates by id.
+//!
+//! Order of delivery per payment is not promised (retries overtake).
+
+pub mod endpoint;
+pub mod signature;
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::domain::audit::{AuditRecord, EventKind, Observer};
+use crate::domain::fingerprint::hash_bytes;
+use crate::domain::{EventId, MerchantId, PaymentView};
+use crate::lock::Locked;
+use crate::sim::rng::SharedRng;
+use crate::sim::Clock;
+
+use super::config::WebhooksConfig;
+use super::sabotage::{Sabotage, Sabotages};
+use endpoint::{Delivery, MerchantEndpoint};
+
+pub struct Event {
+    id: EventId,
+    merchant: MerchantId,
+    body: Box<[u8]>,
+}
+
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct WebhookStats {
+    pub emitted: u64,
+    pub delivered: u64,
+    pub attempts: u64,
+    pub retries: u64,
+    pub dead_lettered: u64,
+    /// Events dropped without delivery or dead-lettering: always 0 unless a
+    /// sabotage is on.
+    pub lost: u64,
+}
+
+pub struct Webhooks {
+    cfg: WebhooksConfig,
+    clock: Clock,
+    observer: Arc<dyn Observer>,
+    sabotage: Sabotages,
+    endpoint: MerchantEndpoint,
+    secrets: Vec<[u8; 32]>,
+    queue: mpsc::Sender<Event>,
+    queue_rx: Mutex<Option<mpsc::Receiver<Event>>>,
+    in_flight: Arc<Semaphore>,
+    jitter: SharedRng,
+    next_event: AtomicU64,
+    /// Emitted events not yet delivered, dead-lettered (or lost).
+    outstanding: AtomicU64,
+    stats: Mutex<WebhookStats>,
+}
+
+impl Webhooks {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: WebhooksConfig,
+        clock: Clock,
+        observer: Arc<dyn Observer>,
+        sabotage: Sabotages,
+        endpoint: MerchantEndpoint,
+        secrets: Vec<[u8; 32]>,
+        jitter: SharedRng,
+    ) -> Webhooks {
+        let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1) as usize);
+        Webhooks {
+            cfg,
+            clock,
+            observer,
+            sabotage,
+            endpoint,
+            secrets,
+            queue: tx,
+            queue_rx: Mutex::new(Some(rx)),
+            in_flight: Arc::new(Semaphore::new(cfg.in_flight_max.max(1) as usize)),
+            jitter,
+            next_event: AtomicU64::new(1),
+            outstanding: AtomicU64::new(0),
+            stats: Mutex::new(WebhookStats::default()),
+        }
+    }
+
+    /// Emits an event for a status change; waits while the queue is full.
+    pub async fn emit(&self, merchant: MerchantId, payment: &PaymentView, kind: EventKind) {
+        let id = EventId(self.next_event.fetch_add(1, Ordering::Relaxed));
+        let body = render(id, kind, self.clock.unix_s(), merchant, payment);
+        self.observer.audit(AuditRecord::EventEmitted {
+            event: id,
+            merchant,
+            payment: payment.id,
+            kind,
+            payload_hash: hash_bytes(body.as_bytes()),
+        });
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        self.stats.locked().emitted += 1;
+        let event = Event {
+            id,
+            merchant,
+            body: body.into_bytes().into_boxed_slice(),
+        };
+        // The receiver lives as long as the dispatcher; if it is gone the run
+        // is shutting down and the event is accounted as dead-lettered.
+        if let Err(mpsc::error::SendError(event)) = self.queue.send(event).await {
+            self.dead_letter(&event, 0);
+        }
+    }
+
+    /// Moves events from the queue to delivery tasks until `shutdown`.
+    pub async fn run_dispatcher(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let Some(mut rx) = self.queue_rx.locked().take() else {
+            return;
+        };
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                ev = rx.recv() => match ev { Some(ev) => ev, None => break },
+            };
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.deliver(event).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn deliver(&self, event: Event) {
+        let secret = self.secrets[event.merchant.0 as usize];
+        let attempts_max = self.cfg.attempts_max.max(1);
+        for attempt in 1..=attempts_max {
+            let t_s = self.clock.unix_s();
+            let signature = signature::sign(&secret, t_s, &event.body);
+            let result = self
+                .endpoint
+                .deliver(Delivery {
+                    merchant: event.merchant,
+                    event: event.id,
+                    t_s,
+                    body: &event.body,
+                    signature,
+                })
+                .await;
+            {
+                let mut s = self.stats.locked();
+                s.attempts += 1;
+                s.retries += u64::from(attempt > 1);
+                s.delivered += u64::from(result.is_ok());
+            }
+            if result.is_ok() {
+                self.outstanding.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+            if self.sabotage.has(Sabotage::LostWebhook) {
+                self.stats.locked().lost += 1;
+                self.outstanding.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+            if attempt < attempts_max {
+                self.clock.sleep(self.backoff(attempt)).await;
+            }
+        }
+        self.dead_letter(&event, attempts_max);
+    }
+
+    /// Full jitter: uniform in [0, min(max, base * 2^(attempt-1))].
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling =
+            (self.cfg.backoff_base_ms * 2f64.powi(attempt as i32 - 1)).min(self.cfg.backoff_max_ms);
+        let ms = self.jitter.with(|r| r.range_f64(0.0, ceiling));
+        Duration::from_micros((ms * 1000.0) as u64)
+    }
+
+    fn dead_letter(&self, event: &Event, attempts: u32) {
+        self.observer.audit(AuditRecord::EventDeadLettered {
+            event: event.id,
+            attempts,
+        });
+        self.stats.locked().dead_lettered += 1;
+        self.outstanding.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn outstanding(&self) -> u64 {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> WebhookStats {
+        *self.stats.locked()
+    }
+}
+
+/// The event's JSON body. Never contains card data.
+fn render(
+    id: EventId,
+    kind: EventKind,
+    created_s: u64,
+    merchant: MerchantId,
+    p: &PaymentView,
+) -> String {
+    let mut s = String::with_capacity(224);
+    let _ = write!(
+        s,
+        r#"{{"id":"{id}","type":"{}","created":{created_s},"data":{{"payment":"{}","merchant":"{merchant}","method":"{}","amount":{},"currency":"{}","status":"{}","captured":{},"refunded":{}}}}}"#,
+        kind.as_str(),
+        p.id,
+        p.method.as_str(),
+        p.amount.minor,
+        p.amount.currency,
+        p.status.as_str(),
+        p.captured_minor,
+        p.refunded_minor,
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, Method, Money, PaymentId, Status};
+
+    #[test]
+    fn event_body_is_json_without_card_data() {
+        let view = PaymentView {
+            id: PaymentId(7),
+            amount: Money::new(1250, Currency::USD),
+            status: Status::Captured,
+            method: Method::CardNfc,
+            captured_minor: 1250,
+            refunded_minor: 0,
+            decline: None,
+        };
+        let body = render(
+            EventId(3),
+            EventKind::PaymentCaptured,
+            1_605_052_800,
+            MerchantId(2),
+            &view,
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["id"], "evt_3");
+        assert_eq!(v["type"], "payment.captured");
+        assert_eq!(v["data"]["payment"], "pay_7");
+        assert_eq!(v["data"]["amount"], 1250);
+    }
+}
