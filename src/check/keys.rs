@@ -10,6 +10,11 @@
 //! under it: the payment for holds, captures, releases and debits, the refund
 //! for refunds. An auto-capture (Hold then HoldCapture on one payment) is one
 //! effect; a duplicate execution that creates a second payment is two.
+//!
+//! Only attempts with the key's original fingerprint (that of the first
+//! invocation seen) count for 1 and 2; the others are "mismatched" and are
+//! judged by 3. An attempt still open at the end of the history counts as
+//! unknown, as in Jepsen.
 
 use std::fmt;
 

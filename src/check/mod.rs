@@ -16,10 +16,15 @@
 //! unless a violation is found.
 //!
 //! Layout: one file per idea —
-//! [`keys`] (invariants 1-3), [`ledger`] (4-6), [`payments`] + [`lifecycle`]
-//! (7-9), [`settlement`] (10-11), [`webhooks`] (12-14), [`verdict`] (the
-//! result types), [`tally`] (counterexample choice) and [`background`] (the
-//! checker on its own thread).
+//! `keys.rs` (invariants 1-3), `ledger.rs` (4-6), `payments.rs` +
+//! `lifecycle.rs` (7-9), `settlement.rs` (10-11), `webhooks.rs` (12-14),
+//! `verdict.rs` (the result types), `tally.rs` (counterexample choice),
+//! `background.rs` (the checker on its own thread) and `testkit.rs` (a
+//! correct mini-stack for tests to plant bugs in).
+//!
+//! Counting: a violation is one key, payment, account, event or (batch,
+//! merchant) found wrong, however many ways it is wrong; the example is the
+//! one with the smallest id, so it does not depend on hash-map order.
 
 mod background;
 mod keys;
@@ -249,6 +254,9 @@ mod tests {
             assert!(r.violations >= 1);
         }
         let json = serde_json::to_string(&v).unwrap();
-        assert!(json.contains("\"name\":\"webhook_applied_once\",\"passed\":false"), "{json}");
+        assert!(
+            json.contains("\"name\":\"webhook_applied_once\",\"passed\":false"),
+            "{json}"
+        );
     }
 }

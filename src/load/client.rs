@@ -44,6 +44,20 @@ impl<A: PaymentApi> Client<A> {
         kind: OpKind,
         attempts_max: u32,
     ) -> Outcome {
+        // Boxed: a journey keeps only a pointer to the request in flight, so
+        // the many journeys asleep between steps stay small.
+        Box::pin(self.send_inline(rng, merchant, key, op, kind, attempts_max)).await
+    }
+
+    async fn send_inline(
+        &self,
+        rng: &mut SimRng,
+        merchant: MerchantId,
+        key: Option<IdemKey>,
+        op: Operation,
+        kind: OpKind,
+        attempts_max: u32,
+    ) -> Outcome {
         let intended = self.clock.now_us();
         let deadline = intended + (self.cfg.give_up_after_ms * 1000.0) as u64;
         let attempts_max = if key.is_some() {

@@ -48,7 +48,7 @@ impl<A: PaymentApi> Journey<A> {
         };
         let mut token = None;
         if method.is_card() {
-            match self.authenticate(customer).await {
+            match Box::pin(self.authenticate(customer)).await {
                 Some((t, mut device)) => {
                     if self.rng.chance(plan.clients.wrong_device_share) {
                         self.client.rec.count(|c| c.wrong_device += 1);
@@ -76,15 +76,17 @@ impl<A: PaymentApi> Journey<A> {
             token,
             callback: self.rng.chance(plan.clients.callback_share),
         };
-        let mut outcome = self.create(params).await;
+        // Sub-futures are boxed so a journey that sleeps between steps (for
+        // minutes of simulated time) holds only its own few fields.
+        let mut outcome = Box::pin(self.create(params)).await;
         if matches!(outcome, Outcome::Declined(_)) && self.rng.chance(plan.clients.pay_again_share)
         {
             // The customer presses pay again: a new attempt, so a new key.
             self.client.rec.count(|c| c.pay_again += 1);
-            outcome = self.create(params).await;
+            outcome = Box::pin(self.create(params)).await;
         }
         if let Outcome::Ok(reply) = outcome {
-            self.after_success(merchant, reply.payment.id, reply.payment.status, amount)
+            Box::pin(self.after_success(merchant, reply.payment.id, reply.payment.status, amount))
                 .await;
         }
     }

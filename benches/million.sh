@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Speed and memory benchmark: runs N payments (default 1,000,000) through the
+# whole stack in virtual time with the checker on, three times, and prints the
+# median payments per wall-clock second and peak RSS from perf.json.
+#
+#   benches/million.sh            # 1,000,000 payments
+#   SCALE=0.25 benches/million.sh # 250,000 payments (to see how RSS scales)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale="${SCALE:-1}"
+runs="${RUNS:-3}"
+cargo build --release --quiet
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+sed "s/^duration_s = 100$/duration_s = $(python3 -c "print(100*$scale)")/" benches/million.toml > "$tmp/bench.toml"
+for i in $(seq 1 "$runs"); do
+  ./target/release/paystorm run "$tmp/bench.toml" --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
+done
+python3 - "$tmp" "$runs" <<'PY'
+import json, statistics, sys
+tmp, runs = sys.argv[1], int(sys.argv[2])
+perf = [json.load(open(f"{tmp}/run{i}/perf.json")) for i in range(1, runs + 1)]
+res = json.load(open(f"{tmp}/run1/results.json"))
+med = lambda k: statistics.median(p[k] for p in perf)
+print(f"payments attempted:        {res['counts']['attempted']:,}")
+print(f"invariants passed:         {all(i['passed'] for i in res['invariants'])}")
+print(f"wall seconds (median):     {med('wall_seconds'):.2f}")
+print(f"payments per wall second:  {med('payments_per_wall_second'):,.0f}  (median of {runs})")
+print(f"peak RSS:                  {med('peak_rss_bytes')/2**20:,.0f} MiB")
+print(f"retained idempotency keys: {perf[0]['retained_idempotency_keys']:,}")
+print(f"store bytes per key:       {perf[0]['idempotency_bytes_per_key']} (entry + table slot + prune queue)")
+PY
