@@ -101,7 +101,8 @@ impl<A: PaymentApi> Client<A> {
                     if reply.replayed {
                         self.rec.count(|c| c.replays_seen += 1);
                     }
-                    if reply.payment.status == Status::Declined {
+                    // Declined and failed payments are definite "no effect".
+                    if matches!(reply.payment.status, Status::Declined | Status::Failed) {
                         let reason = reply
                             .payment
                             .decline

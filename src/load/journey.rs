@@ -25,6 +25,9 @@ pub struct Journey<A> {
     /// Keys are unique per journey: its index in the high bits.
     pub key_base: u64,
     pub keys_used: u64,
+    /// Requests running beside the journey (the second click of a
+    /// double-submit), awaited when the journey ends so the run waits for them.
+    pub beside: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl<A: PaymentApi> Journey<A> {
@@ -154,9 +157,9 @@ impl<A: PaymentApi> Journey<A> {
             Outcome::Failed(_) => c.failed += 1,
             Outcome::Unknown => c.unknown += 1,
         });
-        if let Some(twin) = twin {
-            let _ = twin.await;
-        }
+        // The merchant goes on (captures, refunds) while the second click is
+        // still being retried: its replay may come after the status changed.
+        self.beside.extend(twin);
         if key.is_some() && self.rng.chance(plan.clients.key_reuse_mismatch_share) {
             // A buggy integration reuses the key for another amount; the
             // gateway must refuse it without executing anything.

@@ -117,6 +117,7 @@ pub async fn run<A: PaymentApi>(
             rng: seed.stream("journey", index as u64),
             key_base: (index as u64 + 1) << 16,
             keys_used: 0,
+            beside: Vec::new(),
         };
         let (live, idle) = (live.clone(), idle.clone());
         tokio::spawn(async move {
