@@ -379,20 +379,56 @@ where
     })
 }
 
-/// Calls the gateway in process. The server side runs as its own task, so a
-/// client that stops waiting (timeout) never cancels work in the stack — as
-/// with a real connection, the effect may still happen.
+/// Calls the gateway in process. The handler runs inside the caller's task
+/// while the caller waits (no spawn per request); if the caller stops waiting
+/// (a client timeout drops the future), the unfinished handler is handed to a
+/// task of its own, so — as over a real connection — the effect may still
+/// happen after the client gave up.
 #[derive(Clone)]
 pub struct InProcess {
     gateway: Arc<Gateway>,
     wallet: Arc<Wallet>,
 }
 
+type Handler = std::pin::Pin<Box<dyn Future<Output = Result<ApiReply, ApiError>> + Send>>;
+
+/// A server-side handler that finishes on its own if abandoned.
+struct Detached {
+    handler: Option<Handler>,
+}
+
+impl Future for Detached {
+    type Output = Result<ApiReply, ApiError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(handler) = self.handler.as_mut() else {
+            return std::task::Poll::Ready(Err(ApiError::Internal));
+        };
+        let out = handler.as_mut().poll(cx);
+        if out.is_ready() {
+            self.handler = None;
+        }
+        out
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(handler) = self.handler.take() {
+            tokio::spawn(handler);
+        }
+    }
+}
+
 impl PaymentApi for InProcess {
     fn call(&self, req: Request) -> impl Future<Output = Result<ApiReply, ApiError>> + Send {
         let gateway = self.gateway.clone();
-        let server = tokio::spawn(async move { gateway.handle(req).await });
-        async move { server.await.unwrap_or(Err(ApiError::Internal)) }
+        Detached {
+            handler: Some(Box::pin(async move { gateway.handle(req).await })),
+        }
     }
 
     fn authenticate(
