@@ -105,7 +105,7 @@ mod tests {
         assert_eq!(find_field(TEXT, "load.rate_per_s"), Some((3, 1)));
         assert_eq!(
             find_field(TEXT, "stack.issuers.latency.p99_ms"),
-            Some((6, 27))
+            Some((6, 26))
         );
         assert_eq!(find_field(TEXT, "stack.issuers"), Some((5, 1)));
         assert_eq!(find_field(TEXT, "mix.card_online"), None);
