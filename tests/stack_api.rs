@@ -45,6 +45,7 @@ fn stack(sabotage: Sabotages) -> (Stack, InProcess) {
         Clock::start(),
         Arc::new(Null),
         sabotage,
+        0,
     )
     .expect("default config builds");
     let api = stack.api();

@@ -108,6 +108,7 @@ pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunErro
             clock,
             observer.clone(),
             opts.sabotage,
+            (w.load.rate_per_s * w.load.duration_s * 1.1).min(1e8) as usize,
         )
         .map_err(RunError::Config)?;
         let (stop, stopped) = watch::channel(false);

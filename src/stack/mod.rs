@@ -82,6 +82,10 @@ pub struct DrainReport {
 impl Stack {
     /// Builds every component, opens the accounts and provisions the tokens.
     /// The world must have been made for this config (issuer count, networks).
+    ///
+    /// `expected_payments` sizes the tables up front (0 if unknown): growing a
+    /// million-entry hash table mid-run costs rehashing and page faults.
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
         cfg: &StackConfig,
         world: &World,
@@ -90,6 +94,7 @@ impl Stack {
         clock: Clock,
         observer: Arc<dyn Observer>,
         sabotage: Sabotages,
+        expected_payments: usize,
     ) -> Result<Stack, String> {
         let comp =
             |name: &'static str, index: u64, c: &ComponentConfig| -> Result<Component, String> {
@@ -192,6 +197,7 @@ impl Stack {
             cfg.webhooks.endpoint,
             world.merchants.clone(),
             observer.clone(),
+            expected_payments * 3 / 2,
         );
         let webhooks = Arc::new(Webhooks::new(
             cfg.webhooks,
@@ -217,6 +223,7 @@ impl Stack {
             cfg.gateway,
             observer,
             sabotage,
+            expected_payments,
             Downstream {
                 tokens,
                 networks,

@@ -56,9 +56,13 @@ pub struct IdempotencyStore {
 }
 
 impl IdempotencyStore {
-    pub fn new(retention_s: f64, bypass: bool) -> IdempotencyStore {
+    /// `expected_keys` sizes the table up front (0 if unknown).
+    pub fn new(retention_s: f64, bypass: bool, expected_keys: usize) -> IdempotencyStore {
         IdempotencyStore {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                keys: FxHashMap::with_capacity_and_hasher(expected_keys, Default::default()),
+                order: VecDeque::with_capacity(expected_keys),
+            }),
             retention_us: (retention_s * 1e6) as u64,
             bypass,
         }
@@ -185,7 +189,7 @@ mod tests {
 
     #[test]
     fn stripe_semantics() {
-        let s = IdempotencyStore::new(100.0, false);
+        let s = IdempotencyStore::new(100.0, false, 0);
         assert_eq!(s.begin(M, K, 1, 0), Begin::Execute);
         assert_eq!(s.begin(M, K, 1, 1), Begin::InFlight);
         assert_eq!(s.begin(M, K, 2, 1), Begin::Mismatch);
@@ -198,7 +202,7 @@ mod tests {
 
     #[test]
     fn server_errors_are_stored_but_unavailable_is_forgotten() {
-        let s = IdempotencyStore::new(100.0, false);
+        let s = IdempotencyStore::new(100.0, false, 0);
         assert_eq!(s.begin(M, K, 1, 0), Begin::Execute);
         s.complete(M, K, Err(ApiError::Internal));
         assert_eq!(s.begin(M, K, 1, 0), Begin::Replay(Err(ApiError::Internal)));
@@ -210,7 +214,7 @@ mod tests {
 
     #[test]
     fn keys_are_pruned_after_retention_but_not_while_in_flight() {
-        let s = IdempotencyStore::new(10.0, false);
+        let s = IdempotencyStore::new(10.0, false, 0);
         s.begin(M, K, 1, 0);
         s.complete(M, K, reply(1));
         s.begin(M, IdemKey(2), 1, 0); // stays in flight
@@ -226,7 +230,7 @@ mod tests {
 
     #[test]
     fn bypass_executes_everything() {
-        let s = IdempotencyStore::new(10.0, true);
+        let s = IdempotencyStore::new(10.0, true, 0);
         assert_eq!(s.begin(M, K, 1, 0), Begin::Execute);
         s.complete(M, K, reply(1));
         assert_eq!(s.begin(M, K, 1, 0), Begin::Execute);

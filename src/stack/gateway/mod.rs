@@ -95,6 +95,7 @@ impl Gateway {
         cfg: GatewayConfig,
         observer: Arc<dyn Observer>,
         sabotage: Sabotages,
+        expected_payments: usize,
         down: Downstream,
     ) -> Gateway {
         Gateway {
@@ -106,10 +107,14 @@ impl Gateway {
             idempotency: IdempotencyStore::new(
                 cfg.idempotency.retention_s,
                 sabotage.has(Sabotage::NoIdempotency),
+                expected_payments * 5 / 4,
             ),
             dedup: DedupWindow::new(cfg.dedup.window_s),
             fraud: FraudRules::new(cfg.fraud),
-            payments: Mutex::new(FxHashMap::default()),
+            payments: Mutex::new(FxHashMap::with_capacity_and_hasher(
+                expected_payments,
+                Default::default(),
+            )),
             next_payment: AtomicU64::new(1),
             next_refund: AtomicU64::new(1),
             down,

@@ -44,12 +44,16 @@ impl MerchantEndpoint {
         cfg: EndpointConfig,
         merchants: Vec<MerchantSetup>,
         observer: Arc<dyn Observer>,
+        expected_events: usize,
     ) -> MerchantEndpoint {
         MerchantEndpoint {
             component,
             cfg,
             merchants,
-            seen: Mutex::new(FxHashSet::default()),
+            seen: Mutex::new(FxHashSet::with_capacity_and_hasher(
+                expected_events,
+                Default::default(),
+            )),
             observer,
         }
     }
