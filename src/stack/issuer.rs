@@ -68,6 +68,15 @@ pub enum HoldError {
     AboveHold,
 }
 
+/// A direct debit of a linked account (QR wallet, bank transfer).
+#[derive(Clone, Copy, Debug)]
+pub struct Debit {
+    pub payment: PaymentId,
+    pub customer: CustomerId,
+    pub amount_minor: i64,
+    pub key: Option<IdemKey>,
+}
+
 /// Where a direct debit's money goes.
 #[derive(Clone, Copy, Debug)]
 pub enum DebitRail {
@@ -277,17 +286,17 @@ impl Issuer {
         expired
     }
 
-    /// Debits a linked account directly (QR wallet, bank transfer).
-    pub async fn debit(
+    /// Debits a linked account directly after the rail's own hop (the QR
+    /// provider's or the bank rail's), then the bank's.
+    pub async fn debit_after_hop(
         &self,
-        payment: PaymentId,
-        customer: CustomerId,
-        amount_minor: i64,
-        key: Option<IdemKey>,
+        hop: &Component,
+        d: Debit,
         rail: DebitRail,
     ) -> Result<(), DeclineReason> {
+        hop.serve(|| ()).await;
         self.component
-            .serve(|| self.debit_now(payment, customer, amount_minor, key, rail))
+            .serve(|| self.debit_now(d.payment, d.customer, d.amount_minor, d.key, rail))
             .await
     }
 

@@ -2,12 +2,10 @@
 //! the merchant's code, and the provider debits the linked bank account
 //! directly — no card network, no hold.
 
-use std::sync::Arc;
-
-use crate::domain::{CustomerId, DeclineReason, IdemKey, PaymentId};
+use crate::domain::DeclineReason;
 
 use super::component::Component;
-use super::issuer::{DebitRail, Issuer};
+use super::issuer::{Debit, DebitRail, Issuer};
 
 pub struct QrProvider {
     component: Component,
@@ -18,16 +16,8 @@ impl QrProvider {
         QrProvider { component }
     }
 
-    pub async fn pay(
-        &self,
-        bank: &Arc<Issuer>,
-        payment: PaymentId,
-        customer: CustomerId,
-        amount_minor: i64,
-        key: Option<IdemKey>,
-    ) -> Result<(), DeclineReason> {
-        self.component.serve(|| ()).await;
-        bank.debit(payment, customer, amount_minor, key, DebitRail::Qr)
+    pub async fn pay(&self, bank: &Issuer, debit: Debit) -> Result<(), DeclineReason> {
+        bank.debit_after_hop(&self.component, debit, DebitRail::Qr)
             .await
     }
 }

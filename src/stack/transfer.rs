@@ -4,14 +4,14 @@
 //! then and the merchant learns the outcome by webhook.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::domain::audit::BankRailKind;
 use crate::domain::{CustomerId, DeclineReason, IdemKey, PaymentId};
 use crate::lock::Locked;
 
 use super::component::Component;
-use super::issuer::{DebitRail, Issuer};
+use super::issuer::{Debit, DebitRail, Issuer};
 
 pub struct BankRails {
     instant: Component,
@@ -40,23 +40,9 @@ impl BankRails {
         }
     }
 
-    pub async fn instant(
-        &self,
-        bank: &Arc<Issuer>,
-        payment: PaymentId,
-        customer: CustomerId,
-        amount_minor: i64,
-        key: Option<IdemKey>,
-    ) -> Result<(), DeclineReason> {
-        self.instant.serve(|| ()).await;
-        bank.debit(
-            payment,
-            customer,
-            amount_minor,
-            key,
-            DebitRail::Bank(BankRailKind::Instant),
-        )
-        .await
+    pub async fn instant(&self, bank: &Issuer, debit: Debit) -> Result<(), DeclineReason> {
+        bank.debit_after_hop(&self.instant, debit, DebitRail::Bank(BankRailKind::Instant))
+            .await
     }
 
     pub fn enqueue_batch(&self, t: QueuedTransfer) -> Result<(), BatchQueueFull> {

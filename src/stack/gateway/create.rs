@@ -9,7 +9,7 @@ use crate::domain::{
 };
 use crate::lock::Locked;
 use crate::stack::acquirer::PendingLine;
-use crate::stack::issuer::AuthRequest;
+use crate::stack::issuer::{AuthRequest, Debit};
 use crate::stack::tokens::DetokenizeError;
 use crate::stack::transfer::QueuedTransfer;
 
@@ -92,33 +92,23 @@ impl Gateway {
         let outcome = match (params.method, bank) {
             (Method::CardOnline | Method::CardNfc, _) => self.authorize_card(id, params, key).await,
             (_, None) => Outcome::declined(DeclineReason::UnknownAccount),
-            (Method::QrWallet, Some(bank)) => {
-                let r = self
-                    .down
-                    .qr
-                    .pay(
-                        &self.down.issuers[usize::from(bank.0)],
-                        id,
-                        params.customer,
-                        params.amount.minor,
-                        key,
+            (Method::QrWallet | Method::BankInstant, Some(bank)) => {
+                let issuer = &self.down.issuers[usize::from(bank.0)];
+                let debit = Debit {
+                    payment: id,
+                    customer: params.customer,
+                    amount_minor: params.amount.minor,
+                    key,
+                };
+                let (r, rail) = if params.method == Method::QrWallet {
+                    (self.down.qr.pay(issuer, debit).await, Rail::Qr)
+                } else {
+                    (
+                        self.down.bank.instant(issuer, debit).await,
+                        Rail::BankInstant,
                     )
-                    .await;
-                direct_outcome(r, Rail::Qr, bank)
-            }
-            (Method::BankInstant, Some(bank)) => {
-                let r = self
-                    .down
-                    .bank
-                    .instant(
-                        &self.down.issuers[usize::from(bank.0)],
-                        id,
-                        params.customer,
-                        params.amount.minor,
-                        key,
-                    )
-                    .await;
-                direct_outcome(r, Rail::BankInstant, bank)
+                };
+                direct_outcome(r, rail, bank)
             }
             (Method::BankBatch, Some(bank)) => {
                 let queued = self.down.bank.enqueue_batch(QueuedTransfer {

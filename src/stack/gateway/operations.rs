@@ -101,21 +101,45 @@ impl Gateway {
             Err(_) => {}
         });
         result?;
-        self.record_settlement(&PendingLine {
-            merchant,
-            payment,
-            rail: rec.rail.unwrap_or(Rail::Qr),
-            issuer: rec.issuer,
-            kind: SettlementLineKind::Capture,
-            amount_minor,
-        });
-        self.down
-            .webhooks
-            .emit(merchant, &view, EventKind::PaymentCaptured)
-            .await;
+        self.settle_and_notify(
+            &rec,
+            Some((SettlementLineKind::Capture, amount_minor)),
+            view,
+            EventKind::PaymentCaptured,
+            None,
+        )
+        .await
+    }
+
+    /// The common end of an operation that changed a payment: queue its
+    /// settlement line (if it moved money), tell the merchant, reply.
+    async fn settle_and_notify(
+        &self,
+        rec: &PaymentRecord,
+        line: Option<(SettlementLineKind, i64)>,
+        view: PaymentView,
+        event: EventKind,
+        refund: Option<RefundId>,
+    ) -> Result<ApiReply, ApiError> {
+        if let Some((kind, amount_minor)) = line {
+            // Captured payments always know their rail (set when they were
+            // authorized or debited).
+            debug_assert!(rec.rail.is_some());
+            if let Some(rail) = rec.rail {
+                self.record_settlement(&PendingLine {
+                    merchant: rec.merchant,
+                    payment: rec.id,
+                    rail,
+                    issuer: rec.issuer,
+                    kind,
+                    amount_minor,
+                });
+            }
+        }
+        self.down.webhooks.emit(rec.merchant, &view, event).await;
         Ok(ApiReply {
             payment: view,
-            refund: None,
+            refund,
             replayed: false,
         })
     }
@@ -143,15 +167,8 @@ impl Gateway {
         // Released now or expired meanwhile: void either way.
         let view = self.commit(payment, |r| r.status = Status::Voided);
         result?;
-        self.down
-            .webhooks
-            .emit(merchant, &view, EventKind::PaymentVoided)
-            .await;
-        Ok(ApiReply {
-            payment: view,
-            refund: None,
-            replayed: false,
-        })
+        self.settle_and_notify(&rec, None, view, EventKind::PaymentVoided, None)
+            .await
     }
 
     pub(super) async fn refund(
@@ -210,23 +227,14 @@ impl Gateway {
             }
             r.view()
         };
-        self.record_settlement(&PendingLine {
-            merchant,
-            payment,
-            rail: rec.rail.unwrap_or(Rail::Qr),
-            issuer: rec.issuer,
-            kind: SettlementLineKind::Refund,
-            amount_minor,
-        });
-        self.down
-            .webhooks
-            .emit(merchant, &view, EventKind::PaymentRefunded)
-            .await;
-        Ok(ApiReply {
-            payment: view,
-            refund: Some(refund),
-            replayed: false,
-        })
+        self.settle_and_notify(
+            &rec,
+            Some((SettlementLineKind::Refund, amount_minor)),
+            view,
+            EventKind::PaymentRefunded,
+            Some(refund),
+        )
+        .await
     }
 
     /// The issuers released these holds at expiry: the payments are void.
