@@ -42,7 +42,7 @@ use super::webhooks::Webhooks;
 use dedup::DedupWindow;
 use fraud::FraudRules;
 use idempotency::{Begin, IdempotencyStore};
-use payments::PaymentRecord;
+use payments::{PaymentRecord, PaymentTable};
 
 /// What the gateway counts, for results.json.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -82,7 +82,7 @@ pub struct Gateway {
     idempotency: IdempotencyStore,
     dedup: DedupWindow,
     fraud: FraudRules,
-    payments: Mutex<FxHashMap<PaymentId, PaymentRecord>>,
+    payments: Mutex<PaymentTable>,
     next_payment: AtomicU64,
     next_refund: AtomicU64,
     down: Downstream,
@@ -111,10 +111,7 @@ impl Gateway {
             ),
             dedup: DedupWindow::new(cfg.dedup.window_s),
             fraud: FraudRules::new(cfg.fraud),
-            payments: Mutex::new(FxHashMap::with_capacity_and_hasher(
-                expected_payments,
-                Default::default(),
-            )),
+            payments: Mutex::new(PaymentTable::with_capacity(expected_payments)),
             next_payment: AtomicU64::new(1),
             next_refund: AtomicU64::new(1),
             down,
@@ -272,8 +269,7 @@ impl Gateway {
 
     /// End-of-run read of the payment table, in id order.
     pub fn read_payments(&self) {
-        let mut rows: Vec<PaymentRecord> = self.payments.locked().values().copied().collect();
-        rows.sort_unstable_by_key(|r| r.id);
+        let rows: Vec<PaymentRecord> = self.payments.locked().values().copied().collect();
         for r in rows {
             self.observer.audit(AuditRecord::PaymentFinal {
                 payment: r.id,
