@@ -22,7 +22,8 @@ fn floor(tasks: u64, sleeps: u64, rate_per_s: u64, spread_ms: u64) -> f64 {
         let start = tokio::time::Instant::now();
         let mut handles = Vec::with_capacity(tasks as usize);
         for i in 0..tasks {
-            tokio::time::sleep_until(start + Duration::from_micros(i * 1_000_000 / rate_per_s)).await;
+            tokio::time::sleep_until(start + Duration::from_micros(i * 1_000_000 / rate_per_s))
+                .await;
             handles.push(tokio::spawn(async move {
                 for k in 0..sleeps {
                     let us = 1_000 + (i * 7_919 + k * 104_729) % (spread_ms * 1_000);
@@ -40,7 +41,9 @@ fn floor(tasks: u64, sleeps: u64, rate_per_s: u64, spread_ms: u64) -> f64 {
 fn main() {
     let tasks = 1_000_000;
     for (sleeps, spread_ms) in [(4, 50), (10, 50), (10, 2_000)] {
-        let mut runs: Vec<f64> = (0..3).map(|_| floor(tasks, sleeps, 10_000, spread_ms)).collect();
+        let mut runs: Vec<f64> = (0..3)
+            .map(|_| floor(tasks, sleeps, 10_000, spread_ms))
+            .collect();
         runs.sort_by(|a, b| a.total_cmp(b));
         println!(
             "{tasks} tasks x {sleeps} sleeps (each 1..{spread_ms} ms) at 10,000/s: {:.0} tasks per wall-second (median of 3)",
