@@ -22,6 +22,7 @@ use crate::domain::fingerprint::FxHashMap;
 use crate::domain::history::{Failure, HistoryEvent, HistoryKind, ReplySummary};
 use crate::domain::{ApiError, IdemKey, MerchantId, OpId, Operation, PaymentId, RefundId, Status};
 
+use super::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
 use super::tally::Tally;
 use super::verdict::{
     InvariantResult, UnknownResolution, IDEMPOTENCY_CONSISTENT_REPLIES,
@@ -46,7 +47,7 @@ impl fmt::Display for Target {
 
 /// The reply body fields that must agree across attempts (not `replayed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Body {
+pub(super) struct Body {
     payment: PaymentId,
     refund: Option<RefundId>,
     amount_minor: i64,
@@ -76,7 +77,7 @@ impl fmt::Display for Body {
 
 /// Which operation a key was first used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OpKind {
+pub(super) enum OpKind {
     Create,
     Capture,
     Void,
@@ -85,8 +86,8 @@ enum OpKind {
 
 /// Attempt outcomes of one key (attempts with the original fingerprint only,
 /// except `mismatched`). Saturating: a key with 65k attempts is already absurd.
-#[derive(Clone, Copy, Debug, Default)]
-struct Counts {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Counts {
     ok: u16,
     ok_processing: u16,
     declined: u16,
@@ -132,7 +133,8 @@ fn bump(n: &mut u16) {
 }
 
 /// History state of one (merchant, key).
-struct KeyState {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct KeyState {
     /// Fingerprint of the first invocation seen: the key's "original" request.
     fingerprint: u64,
     kind: OpKind,
@@ -151,15 +153,188 @@ struct Pending {
 
 /// Ledger effects under one key value. Exact up to two distinct targets;
 /// anything beyond is a violation whatever its exact count, so only "more"
-/// is kept to stay bounded.
-#[derive(Clone, Copy)]
-struct Effects {
+/// is kept to stay bounded. They are claimed by a history key iff their
+/// [`Slot`] has history state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Effects {
     first: Target,
     second: Option<Target>,
     /// Entries whose target is neither `first` nor `second`.
     more: bool,
-    /// Set in `finish` when a history key claims these effects.
-    claimed: bool,
+}
+
+/// Everything known about one key value: the history state of the first
+/// merchant seen using it (other merchants' are in [`Keys::others`]: keys are
+/// unique per run in practice) and the ledger effects posted under it. One
+/// map entry per key value instead of one in each of two maps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Slot {
+    hist: Option<(MerchantId, KeyState)>,
+    effects: Option<Effects>,
+}
+
+/// A [`Slot`] whose ids fit in 32 bits, whose attempt counts are below 8,
+/// whose effects have one target and whose reply amount fits in 32 bits.
+#[derive(Clone, Copy)]
+pub(super) struct PackedSlot {
+    fingerprint: u64,
+    merchant: u32,
+    /// Bits 0-23: the eight attempt counts, 3 bits each, in [`Counts`]
+    /// order; 24-26: 0 no history, 1-4 the [`OpKind`], 7 spilled; 27-29:
+    /// the body's status, 7 no body; 30-31: effects 0 none, 1 on a payment,
+    /// 2 on a refund.
+    bits: Bits,
+    payment: u32,
+    /// `u32::MAX`: no refund.
+    refund: u32,
+    amount: i32,
+    effect: u32,
+}
+
+const OP_KINDS: [OpKind; 4] = [
+    OpKind::Create,
+    OpKind::Capture,
+    OpKind::Void,
+    OpKind::Refund,
+];
+const STATUSES: [Status; 7] = [
+    Status::Processing,
+    Status::Authorized,
+    Status::Captured,
+    Status::Refunded,
+    Status::Voided,
+    Status::Declined,
+    Status::Failed,
+];
+const KIND_SHIFT: u32 = 24;
+const STATUS_SHIFT: u32 = 27;
+const EFFECT_SHIFT: u32 = 30;
+const NO_BODY: u32 = 7;
+
+impl Counts {
+    fn all(&self) -> [u16; 8] {
+        [
+            self.ok,
+            self.ok_processing,
+            self.declined,
+            self.failed,
+            self.errors,
+            self.info,
+            self.unfinished,
+            self.mismatched,
+        ]
+    }
+
+    fn from_all(n: [u16; 8]) -> Counts {
+        let [ok, ok_processing, declined, failed, errors, info, unfinished, mismatched] = n;
+        Counts {
+            ok,
+            ok_processing,
+            declined,
+            failed,
+            errors,
+            info,
+            unfinished,
+            mismatched,
+        }
+    }
+}
+
+impl Pack for Slot {
+    type Packed = PackedSlot;
+    const SPILLED: PackedSlot = PackedSlot {
+        fingerprint: 0,
+        merchant: 0,
+        bits: Bits(7 << KIND_SHIFT),
+        payment: 0,
+        refund: 0,
+        amount: 0,
+        effect: 0,
+    };
+
+    fn is_spilled(p: &PackedSlot) -> bool {
+        p.bits.get(KIND_SHIFT, 3) == 7
+    }
+
+    fn pack(&self) -> Option<PackedSlot> {
+        let mut p = PackedSlot {
+            fingerprint: 0,
+            merchant: 0,
+            bits: Bits(0),
+            payment: 0,
+            refund: u32::MAX,
+            amount: 0,
+            effect: 0,
+        };
+        p.bits.put(STATUS_SHIFT, 3, NO_BODY)?;
+        if let Some((merchant, st)) = self.hist {
+            p.fingerprint = st.fingerprint;
+            p.merchant = merchant.0;
+            let kind = OP_KINDS.iter().position(|&k| k == st.kind)? as u32;
+            p.bits.put(KIND_SHIFT, 3, kind + 1)?;
+            for (i, n) in st.counts.all().into_iter().enumerate() {
+                p.bits.put(3 * i as u32, 3, u32::from(n))?;
+            }
+            if let Some(b) = st.body {
+                let status = STATUSES.iter().position(|&s| s == b.status)? as u32;
+                p.bits.put(STATUS_SHIFT, 3, status)?;
+                p.payment = narrow_u(b.payment.0)?;
+                p.refund = b.refund.map_or(Some(u32::MAX), |r| narrow_u(r.0))?;
+                p.amount = narrow_i(b.amount_minor)?;
+            }
+        }
+        if let Some(e) = self.effects {
+            let (code, id) = match e.first {
+                Target::Payment(p) => (1, p.0),
+                Target::Refund(r) => (2, r.0),
+            };
+            p.bits.put(EFFECT_SHIFT, 2, code)?;
+            p.effect = narrow_u(id)?;
+        }
+        Some(p)
+    }
+
+    fn unpack(p: &PackedSlot) -> Slot {
+        let b = p.bits;
+        let hist = match b.get(KIND_SHIFT, 3) {
+            0 => None,
+            kind => {
+                let body = match b.get(STATUS_SHIFT, 3) {
+                    NO_BODY => None,
+                    status => Some(Body {
+                        payment: PaymentId(u64::from(p.payment)),
+                        refund: (p.refund != u32::MAX).then_some(RefundId(u64::from(p.refund))),
+                        amount_minor: i64::from(p.amount),
+                        status: STATUSES[status as usize],
+                    }),
+                };
+                let counts =
+                    Counts::from_all(std::array::from_fn(|i| b.get(3 * i as u32, 3) as u16));
+                Some((
+                    MerchantId(p.merchant),
+                    KeyState {
+                        fingerprint: p.fingerprint,
+                        kind: OP_KINDS[kind as usize - 1],
+                        counts,
+                        body,
+                    },
+                ))
+            }
+        };
+        let first = match b.get(EFFECT_SHIFT, 2) {
+            0 => None,
+            1 => Some(Target::Payment(PaymentId(u64::from(p.effect)))),
+            _ => Some(Target::Refund(RefundId(u64::from(p.effect)))),
+        };
+        Slot {
+            hist,
+            effects: first.map(|first| Effects {
+                first,
+                second: None,
+                more: false,
+            }),
+        }
+    }
 }
 
 impl Effects {
@@ -248,9 +423,11 @@ enum Detail {
 
 #[derive(Default)]
 pub(super) struct Keys {
-    keys: FxHashMap<(MerchantId, IdemKey), KeyState>,
+    slots: PackedMap<IdemKey, Slot>,
+    /// History state of keys whose value a [`Slot`] already holds for another
+    /// merchant.
+    others: FxHashMap<(MerchantId, IdemKey), KeyState>,
     pending: FxHashMap<OpId, Pending>,
-    effects: FxHashMap<IdemKey, Effects>,
     /// Invariant 2 violations, found as replies arrive (rare: stored per key).
     conflicts: FxHashMap<(MerchantId, IdemKey), (Body, Body, OpId)>,
     /// Invariant 3 violations by mismatched attempts (rare: stored per key).
@@ -279,19 +456,21 @@ impl Keys {
                     return; // keyless and read-only operations have no key to judge
                 };
                 let fingerprint = inv.op.fingerprint();
-                let st = self
-                    .keys
-                    .entry((inv.merchant, key))
-                    .or_insert_with(|| KeyState {
-                        fingerprint,
-                        kind,
-                        counts: Counts::default(),
-                        body: None,
-                    });
-                let original = st.fingerprint == fingerprint;
-                if !original {
-                    bump(&mut st.counts.mismatched);
-                }
+                let new = KeyState {
+                    fingerprint,
+                    kind,
+                    counts: Counts::default(),
+                    body: None,
+                };
+                let original = self
+                    .with_state(inv.merchant, key, Some(new), |st| {
+                        let original = st.fingerprint == fingerprint;
+                        if !original {
+                            bump(&mut st.counts.mismatched);
+                        }
+                        original
+                    })
+                    .expect("created if absent");
                 self.pending.insert(
                     ev.op,
                     Pending {
@@ -315,14 +494,14 @@ impl Keys {
             return; // a keyless or read-only op, or a completion without invoke
         };
         let id = (p.merchant, p.key);
-        let Some(st) = self.keys.get_mut(&id) else {
-            return;
-        };
         let body = match outcome {
             Outcome::Ok(r) | Outcome::Declined(r) => Some(Body::of(&r)),
             Outcome::Error(_) | Outcome::Info => None,
         };
         if !p.original {
+            if self.state(p.merchant, p.key).is_none() {
+                return;
+            }
             // A reply with a body means the request executed under the key.
             if let Some(body) = body {
                 let how = match outcome {
@@ -333,71 +512,123 @@ impl Keys {
             }
             return;
         }
-        let c = &mut st.counts;
-        match outcome {
-            Outcome::Ok(r) if r.status == Status::Processing => bump(&mut c.ok_processing),
-            Outcome::Ok(_) => bump(&mut c.ok),
-            Outcome::Declined(_) => bump(&mut c.declined),
-            Outcome::Error(e) if is_definitive(e) => bump(&mut c.failed),
-            Outcome::Error(_) => bump(&mut c.errors),
-            Outcome::Info => bump(&mut c.info),
-        }
-        if let Some(body) = body {
-            match st.body {
-                None => st.body = Some(body),
-                Some(first) if first != body => {
-                    self.conflicts.entry(id).or_insert((first, body, op));
-                }
-                Some(_) => {}
+        let conflict = self.with_state(p.merchant, p.key, None, |st| {
+            let c = &mut st.counts;
+            match outcome {
+                Outcome::Ok(r) if r.status == Status::Processing => bump(&mut c.ok_processing),
+                Outcome::Ok(_) => bump(&mut c.ok),
+                Outcome::Declined(_) => bump(&mut c.declined),
+                Outcome::Error(e) if is_definitive(e) => bump(&mut c.failed),
+                Outcome::Error(_) => bump(&mut c.errors),
+                Outcome::Info => bump(&mut c.info),
             }
+            match (st.body, body) {
+                (None, Some(body)) => {
+                    st.body = Some(body);
+                    None
+                }
+                (Some(first), Some(body)) if first != body => Some((first, body)),
+                _ => None,
+            }
+        });
+        if let Some(Some((first, body))) = conflict {
+            self.conflicts.entry(id).or_insert((first, body, op));
         }
+    }
+
+    /// The history state of (merchant, key), if any.
+    fn state(&self, merchant: MerchantId, key: IdemKey) -> Option<KeyState> {
+        match self.slots.get(&key)?.hist {
+            Some((m, st)) if m == merchant => Some(st),
+            Some(_) => self.others.get(&(merchant, key)).copied(),
+            None => None,
+        }
+    }
+
+    /// Applies `f` to the history state of (merchant, key); if there is none,
+    /// creates it from `new`, or returns `None` without one.
+    fn with_state<R>(
+        &mut self,
+        merchant: MerchantId,
+        key: IdemKey,
+        new: Option<KeyState>,
+        f: impl FnOnce(&mut KeyState) -> R,
+    ) -> Option<R> {
+        let mut f = Some(f);
+        let mut apply = |slot: &mut Slot| match &mut slot.hist {
+            Some((m, st)) if *m == merchant => Some(f.take().expect("applied once")(st)),
+            Some(_) => None, // another merchant's: see `others`
+            None => {
+                let st = new?;
+                let (_, st) = slot.hist.insert((merchant, st));
+                Some(f.take().expect("applied once")(st))
+            }
+        };
+        let here = match new {
+            Some(_) => self.slots.update(key, Slot::default, &mut apply),
+            None => self.slots.update_existing(key, &mut apply).flatten(),
+        };
+        if here.is_some() {
+            return here;
+        }
+        let f = f?;
+        let st = match new {
+            Some(st) => self.others.entry((merchant, key)).or_insert(st),
+            None => self.others.get_mut(&(merchant, key))?,
+        };
+        Some(f(st))
     }
 
     /// Checks a payment inserted under a key against the key's original
     /// request: a different fingerprint means a mismatched request executed.
     pub(super) fn created(&mut self, c: Create) {
-        match self.keys.get(&(c.merchant, c.key)) {
+        match self.state(c.merchant, c.key) {
             None => self.early_creates.push(c),
-            Some(st) => check_create(&mut self.mismatched_creates, st, c),
+            Some(st) => check_create(&mut self.mismatched_creates, &st, c),
         }
     }
 
     /// Records a journal entry posted under `key` that acted on `target`.
     pub(super) fn effect(&mut self, key: IdemKey, target: Target) {
-        match self.effects.get_mut(&key) {
-            None => {
-                self.effects.insert(
-                    key,
-                    Effects {
+        self.slots
+            .update(key, Slot::default, |slot| match &mut slot.effects {
+                None => {
+                    slot.effects = Some(Effects {
                         first: target,
                         second: None,
                         more: false,
-                        claimed: false,
-                    },
-                );
-            }
-            Some(e) if e.first == target || e.second == Some(target) => {}
-            Some(e) if e.second.is_none() => e.second = Some(target),
-            Some(e) => e.more = true,
-        }
+                    });
+                }
+                Some(e) if e.first == target || e.second == Some(target) => {}
+                Some(e) if e.second.is_none() => e.second = Some(target),
+                Some(e) => e.more = true,
+            })
     }
 
     /// Evaluates invariants 1, 2 and 3, in that order.
     pub(super) fn finish(mut self) -> ([InvariantResult; 3], UnknownResolution) {
         // Operations still open at the end are unknown, as in Jepsen.
-        for p in self.pending.values() {
-            if let (true, Some(st)) = (p.original, self.keys.get_mut(&(p.merchant, p.key))) {
-                bump(&mut st.counts.unfinished);
+        for p in std::mem::take(&mut self.pending).into_values() {
+            if p.original {
+                self.with_state(p.merchant, p.key, None, |st| {
+                    bump(&mut st.counts.unfinished)
+                });
             }
         }
 
         let mut single: Tally<KeyOrder> = Tally::new();
         let mut unknowns = UnknownResolution::default();
-        for (&(merchant, key), st) in &self.keys {
-            let effects = self.effects.get_mut(&key).map(|e| {
-                e.claimed = true;
-                *e
-            });
+        // Every history key, with the effects of its key value (which it
+        // thereby claims); then the effects no history key claimed.
+        let slots = self.slots.iter().filter_map(|(key, slot)| {
+            let (merchant, st) = slot.hist?;
+            Some((merchant, key, st, slot.effects))
+        });
+        let others = self.others.iter().map(|(&(merchant, key), &st)| {
+            let effects = self.slots.get(&key).and_then(|slot| slot.effects);
+            (merchant, key, st, effects)
+        });
+        for (merchant, key, st, effects) in slots.chain(others) {
             let n = effects.map_or(0, |e| e.count());
             let expected = Expected::of(&st.counts);
             let c = &st.counts;
@@ -421,8 +652,8 @@ impl Keys {
                 });
             }
         }
-        for (&key, e) in &self.effects {
-            if !e.claimed {
+        for (key, slot) in self.slots.iter() {
+            if let (None, Some(e)) = (slot.hist, slot.effects) {
                 single.add((key, None, Detail::Key), || {
                     format!(
                         "{key}: {}, but no client request used this key, expected 0",
@@ -448,8 +679,8 @@ impl Keys {
             });
         }
         for c in &self.early_creates {
-            if let Some(st) = self.keys.get(&(c.merchant, c.key)) {
-                check_create(&mut mismatch, st, *c);
+            if let Some(st) = self.state(c.merchant, c.key) {
+                check_create(&mut mismatch, &st, *c);
             }
         }
 
@@ -502,6 +733,66 @@ mod tests {
     use crate::domain::{ApiError, CaptureMode, DeclineReason, MerchantId, Method, Operation};
 
     const M: MerchantId = MerchantId(1);
+
+    /// One table entry per key value (was 88 bytes per (merchant, key) plus
+    /// 48 per key value with effects, in two maps).
+    #[test]
+    fn a_key_takes_40_bytes() {
+        use super::{PackedSlot, Slot};
+        use crate::domain::IdemKey;
+        assert!(std::mem::size_of::<(IdemKey, PackedSlot)>() <= 40);
+        assert!(std::mem::size_of::<Slot>() > 40, "the full form stays full");
+    }
+
+    #[test]
+    fn keys_with_outsized_values_spill_and_judge_the_same() {
+        use super::{Body, Counts, Effects, KeyState, OpKind, Slot, Target};
+        use crate::domain::{IdemKey, PaymentId, RefundId, Status};
+        let mut slots: super::PackedMap<IdemKey, Slot> = Default::default();
+        let body = Body {
+            payment: PaymentId(u64::MAX),
+            refund: Some(RefundId(u64::from(u32::MAX))),
+            amount_minor: i64::MIN,
+            status: Status::Failed,
+        };
+        let st = KeyState {
+            fingerprint: u64::MAX,
+            kind: OpKind::Refund,
+            counts: Counts {
+                errors: 9,
+                ..Counts::default()
+            },
+            body: Some(body),
+        };
+        let effects = Effects {
+            first: Target::Refund(RefundId(1 << 40)),
+            second: Some(Target::Payment(PaymentId(3))),
+            more: true,
+        };
+        let small = Slot {
+            hist: Some((
+                M,
+                KeyState {
+                    counts: Counts::default(),
+                    body: None,
+                    ..st
+                },
+            )),
+            effects: None,
+        };
+        slots.update(IdemKey(1), Slot::default, |s| *s = small);
+        slots.update(IdemKey(2), Slot::default, |s| {
+            s.hist = Some((MerchantId(u32::MAX), st))
+        });
+        slots.update(IdemKey(3), Slot::default, |s| s.effects = Some(effects));
+        assert_eq!(slots.spilled(), 2);
+        assert_eq!(slots.get(&IdemKey(1)), Some(small));
+        assert_eq!(
+            slots.get(&IdemKey(2)).unwrap().hist,
+            Some((MerchantId(u32::MAX), st))
+        );
+        assert_eq!(slots.get(&IdemKey(3)).unwrap().effects, Some(effects));
+    }
 
     /// Retries and unknown outcomes a correct stack produces: a timeout then a
     /// replay; retryable errors then giving up (never executed); a timeout

@@ -10,11 +10,13 @@ use crate::domain::audit::{Account, JournalEntry};
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{Currency, EntryId};
 
+use super::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
 use super::tally::Tally;
 use super::verdict::{
     InvariantResult, LEDGER_ACCOUNT_LIMITS, LEDGER_ENTRIES_BALANCE, LEDGER_MONEY_CONSERVED,
 };
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct AccountState {
     /// Recomputed from the journal.
     balance: i64,
@@ -42,6 +44,71 @@ impl AccountState {
     }
 }
 
+/// An [`AccountState`] whose amounts and entry id fit in 32 bits and whose
+/// reported balance, if any, equals the journal's.
+#[derive(Clone, Copy)]
+struct PackedAccount {
+    balance: i32,
+    /// Meaningful only when in the journal (else the minimum is `i64::MAX`).
+    min: i32,
+    min_at: u32,
+    floor: i32,
+    /// Bit 0 spilled, 1 in_journal, 2 has a floor, 3 reported (the reported
+    /// balance equals `balance`, as at the end of a correct run), 4-7 reports.
+    bits: Bits,
+}
+
+impl Pack for AccountState {
+    type Packed = PackedAccount;
+    const SPILLED: PackedAccount = PackedAccount {
+        balance: 0,
+        min: 0,
+        min_at: 0,
+        floor: 0,
+        bits: Bits(1),
+    };
+
+    fn is_spilled(p: &PackedAccount) -> bool {
+        p.bits.flag(0)
+    }
+
+    fn pack(&self) -> Option<PackedAccount> {
+        let mut bits = Bits(0);
+        bits.put(1, 1, u32::from(self.in_journal))?;
+        bits.put(2, 1, u32::from(self.floor.is_some()))?;
+        bits.put(3, 1, u32::from(self.reported == Some(self.balance)))?;
+        bits.put(4, 4, u32::from(self.reports))?;
+        Some(PackedAccount {
+            balance: narrow_i(self.balance)?,
+            min: if self.in_journal {
+                narrow_i(self.min)?
+            } else {
+                0
+            },
+            min_at: narrow_u(self.min_at.0)?,
+            floor: narrow_i(self.floor.unwrap_or(0))?,
+            bits,
+        })
+    }
+
+    fn unpack(p: &PackedAccount) -> AccountState {
+        let b = p.bits;
+        AccountState {
+            balance: i64::from(p.balance),
+            min: if b.flag(1) {
+                i64::from(p.min)
+            } else {
+                i64::MAX
+            },
+            min_at: EntryId(u64::from(p.min_at)),
+            in_journal: b.flag(1),
+            floor: b.flag(2).then_some(i64::from(p.floor)),
+            reported: b.flag(3).then_some(i64::from(p.balance)),
+            reports: b.get(4, 4) as u16,
+        }
+    }
+}
+
 /// Sort key of an invariant-5 counterexample: per-currency totals first.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum MoneyOrder {
@@ -51,7 +118,7 @@ enum MoneyOrder {
 
 #[derive(Default)]
 pub(super) struct Ledger {
-    accounts: FxHashMap<(Account, Currency), AccountState>,
+    accounts: PackedMap<(Account, Currency), AccountState>,
     /// Sum of the end-of-run Balance records per currency (a handful of entries).
     reported_total: FxHashMap<Currency, i128>,
     unbalanced: Tally<EntryId>,
@@ -59,13 +126,14 @@ pub(super) struct Ledger {
 
 impl Ledger {
     pub(super) fn open(&mut self, account: Account, currency: Currency, floor: Option<i64>) {
-        self.state(account, currency).floor = floor;
+        self.update(account, currency, |st| st.floor = floor);
     }
 
     pub(super) fn balance(&mut self, account: Account, currency: Currency, minor: i64) {
-        let st = self.state(account, currency);
-        st.reported = Some(minor);
-        st.reports = st.reports.saturating_add(1);
+        self.update(account, currency, |st| {
+            st.reported = Some(minor);
+            st.reports = st.reports.saturating_add(1);
+        });
         *self.reported_total.entry(currency).or_insert(0) += i128::from(minor);
     }
 
@@ -100,20 +168,20 @@ impl Ledger {
                 .iter()
                 .filter(|l| l.account == leg.account)
                 .fold(0i64, |acc, l| acc.saturating_add(l.minor));
-            let st = self.state(leg.account, e.currency);
-            st.in_journal = true;
-            st.balance = st.balance.saturating_add(net);
-            if st.balance < st.min {
-                st.min = st.balance;
-                st.min_at = e.id;
-            }
+            self.update(leg.account, e.currency, |st| {
+                st.in_journal = true;
+                st.balance = st.balance.saturating_add(net);
+                if st.balance < st.min {
+                    st.min = st.balance;
+                    st.min_at = e.id;
+                }
+            });
         }
     }
 
-    fn state(&mut self, account: Account, currency: Currency) -> &mut AccountState {
+    fn update(&mut self, account: Account, currency: Currency, f: impl FnOnce(&mut AccountState)) {
         self.accounts
-            .entry((account, currency))
-            .or_insert_with(AccountState::new)
+            .update((account, currency), AccountState::new, f)
     }
 
     /// Invariants 4, 5 and 6, in that order.
@@ -129,7 +197,7 @@ impl Ledger {
             }
         }
         let mut limits = Tally::new();
-        for (&(account, currency), st) in &self.accounts {
+        for ((account, currency), ref st) in self.accounts.iter() {
             let problem = match (st.in_journal, st.reported) {
                 _ if st.reports > 1 => Some(format!("{} Balance records", st.reports)),
                 (true, None) => Some(format!(
@@ -175,6 +243,34 @@ mod tests {
     use super::super::verdict::*;
     use crate::domain::audit::{Account, AuditRecord, EntryKind};
     use crate::domain::{CaptureMode, CustomerId, MerchantId, Method};
+
+    /// Was 80 bytes per account (64 of state).
+    #[test]
+    fn an_account_takes_32_bytes() {
+        use crate::domain::Currency;
+        assert!(std::mem::size_of::<((Account, Currency), super::PackedAccount)>() <= 32);
+    }
+
+    #[test]
+    fn accounts_with_outsized_balances_spill() {
+        use super::{AccountState, PackedMap};
+        let mut m: PackedMap<Account, AccountState> = PackedMap::default();
+        let mut big = AccountState::new();
+        big.balance = -(1 << 40);
+        big.min = big.balance;
+        big.in_journal = true;
+        big.reported = Some(0);
+        big.reports = 2;
+        m.update(Account::External, AccountState::new, |s| *s = big);
+        let mut small = AccountState::new();
+        small.floor = Some(-50_000);
+        small.reported = Some(0);
+        small.reports = 1;
+        m.update(Account::Fees, AccountState::new, |s| *s = small);
+        assert_eq!(m.spilled(), 1);
+        assert!(m.get(&Account::External) == Some(big));
+        assert!(m.get(&Account::Fees) == Some(small));
+    }
 
     #[test]
     fn balance_passes_on_multi_leg_entries_and_same_account_legs() {

@@ -19,6 +19,7 @@
 //! `keys.rs` (invariants 1-3), `ledger.rs` (4-6), `payments.rs` +
 //! `lifecycle.rs` (7-9), `settlement.rs` (10-11), `webhooks.rs` (12-14),
 //! `verdict.rs` (the result types), `tally.rs` (counterexample choice),
+//! `packed.rs` (the compact, lossless storage of the per-record state),
 //! `background.rs` (the checker on its own thread) and `testkit.rs` (a
 //! correct mini-stack for tests to plant bugs in).
 //!
@@ -30,6 +31,7 @@ mod background;
 mod keys;
 mod ledger;
 mod lifecycle;
+mod packed;
 mod payments;
 mod settlement;
 mod tally;

@@ -79,7 +79,7 @@ impl Settlement {
     /// Invariants 10 and 11, in that order.
     pub(super) fn finish(self, payments: &Payments) -> [InvariantResult; 2] {
         let mut once = Tally::new();
-        for (&p, st) in &payments.map {
+        for (p, ref st) in payments.map.iter() {
             let mut problems = Vec::new();
             if st.captured > 0 {
                 match st.capture_lines {

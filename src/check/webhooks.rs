@@ -8,16 +8,16 @@
 //! equals the emitted hash iff no flag is set and the two firsts agree.
 
 use crate::domain::audit::EventKind;
-use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{EventId, PaymentId};
 
+use super::packed::{narrow_u, Bits, Pack, PackedMap};
 use super::tally::Tally;
 use super::verdict::{
     InvariantResult, WEBHOOK_APPLIED_ONCE, WEBHOOK_DELIVERED_OR_DEAD_LETTERED,
     WEBHOOK_PAYLOAD_STABLE,
 };
 
-#[derive(Default)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct EventState {
     /// Kind and payment of the first emission (for messages).
     emitted: Option<(EventKind, PaymentId)>,
@@ -32,9 +32,96 @@ struct EventState {
     dead_lettered: bool,
 }
 
+/// An [`EventState`] whose hashes agree (one is kept), whose payment id
+/// fits in 32 bits and whose counts are small.
+#[derive(Clone, Copy)]
+struct PackedEvent {
+    /// The emitted hash if emitted, else the first received hash (or 0).
+    hash: u64,
+    payment: u32,
+    /// Bit 0 spilled, 1 emitted, 2 dead-lettered, 3-5 kind, then counts:
+    /// receipts at 6, valid receipts at 13, applied at 20 (7 bits each),
+    /// applied with an invalid signature at 27 (4 bits).
+    bits: Bits,
+}
+
+const KINDS: [EventKind; 8] = [
+    EventKind::PaymentAuthorized,
+    EventKind::PaymentSucceeded,
+    EventKind::PaymentProcessing,
+    EventKind::PaymentDeclined,
+    EventKind::PaymentFailed,
+    EventKind::PaymentCaptured,
+    EventKind::PaymentVoided,
+    EventKind::PaymentRefunded,
+];
+const EVENT_COUNTS: [(u32, u32); 4] = [(6, 7), (13, 7), (20, 7), (27, 4)];
+
+impl Pack for EventState {
+    type Packed = PackedEvent;
+    const SPILLED: PackedEvent = PackedEvent {
+        hash: 0,
+        payment: 0,
+        bits: Bits(1),
+    };
+
+    fn is_spilled(p: &PackedEvent) -> bool {
+        p.bits.flag(0)
+    }
+
+    fn pack(&self) -> Option<PackedEvent> {
+        let mut bits = Bits(0);
+        let (hash, payment) = match self.emitted {
+            Some((kind, payment)) => {
+                bits.put(1, 1, 1)?;
+                let k = KINDS.iter().position(|&k| k == kind)?;
+                bits.put(3, 3, k as u32)?;
+                (self.emit_hash, narrow_u(payment.0)?)
+            }
+            None => (self.recv_hash, 0),
+        };
+        bits.put(2, 1, u32::from(self.dead_lettered))?;
+        let counts = [
+            self.receipts,
+            self.received_valid,
+            self.applied,
+            self.applied_invalid,
+        ];
+        for ((shift, width), n) in EVENT_COUNTS.into_iter().zip(counts) {
+            bits.put(shift, width, n)?;
+        }
+        Some(PackedEvent {
+            hash,
+            payment,
+            bits,
+        })
+    }
+
+    fn unpack(p: &PackedEvent) -> EventState {
+        let b = p.bits;
+        let [receipts, received_valid, applied, applied_invalid] =
+            EVENT_COUNTS.map(|(shift, width)| b.get(shift, width));
+        let emitted = b
+            .flag(1)
+            .then(|| (KINDS[b.get(3, 3) as usize], PaymentId(u64::from(p.payment))));
+        EventState {
+            emitted,
+            emit_hash: if emitted.is_some() { p.hash } else { 0 },
+            emit_hash_differs: false,
+            receipts,
+            recv_hash: if receipts > 0 { p.hash } else { 0 },
+            recv_hash_differs: false,
+            received_valid,
+            applied,
+            applied_invalid,
+            dead_lettered: b.flag(2),
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Webhooks {
-    events: FxHashMap<EventId, EventState>,
+    events: PackedMap<EventId, EventState>,
 }
 
 impl Webhooks {
@@ -45,14 +132,14 @@ impl Webhooks {
         payment: PaymentId,
         hash: u64,
     ) {
-        let st = self.events.entry(event).or_default();
-        match st.emitted {
-            None => {
-                st.emitted = Some((kind, payment));
-                st.emit_hash = hash;
-            }
-            Some(_) => st.emit_hash_differs |= st.emit_hash != hash,
-        }
+        self.events
+            .update(event, EventState::default, |st| match st.emitted {
+                None => {
+                    st.emitted = Some((kind, payment));
+                    st.emit_hash = hash;
+                }
+                Some(_) => st.emit_hash_differs |= st.emit_hash != hash,
+            })
     }
 
     pub(super) fn received(
@@ -62,26 +149,28 @@ impl Webhooks {
         signature_valid: bool,
         applied: bool,
     ) {
-        let st = self.events.entry(event).or_default();
-        if st.receipts == 0 {
-            st.recv_hash = hash;
-        } else {
-            st.recv_hash_differs |= st.recv_hash != hash;
-        }
-        st.receipts = st.receipts.saturating_add(1);
-        if signature_valid {
-            st.received_valid = st.received_valid.saturating_add(1);
-        }
-        if applied {
-            st.applied = st.applied.saturating_add(1);
-            if !signature_valid {
-                st.applied_invalid = st.applied_invalid.saturating_add(1);
+        self.events.update(event, EventState::default, |st| {
+            if st.receipts == 0 {
+                st.recv_hash = hash;
+            } else {
+                st.recv_hash_differs |= st.recv_hash != hash;
             }
-        }
+            st.receipts = st.receipts.saturating_add(1);
+            if signature_valid {
+                st.received_valid = st.received_valid.saturating_add(1);
+            }
+            if applied {
+                st.applied = st.applied.saturating_add(1);
+                if !signature_valid {
+                    st.applied_invalid = st.applied_invalid.saturating_add(1);
+                }
+            }
+        })
     }
 
     pub(super) fn dead_lettered(&mut self, event: EventId) {
-        self.events.entry(event).or_default().dead_lettered = true;
+        self.events
+            .update(event, EventState::default, |st| st.dead_lettered = true)
     }
 
     /// Invariants 12, 13 and 14, in that order.
@@ -89,7 +178,7 @@ impl Webhooks {
         let mut delivered = Tally::new();
         let mut stable = Tally::new();
         let mut once = Tally::new();
-        for (&ev, st) in &self.events {
+        for (ev, ref st) in self.events.iter() {
             if let Some((kind, payment)) = st.emitted {
                 if st.received_valid == 0 && !st.dead_lettered {
                     delivered.add(ev, || {
@@ -162,6 +251,45 @@ mod tests {
 
     fn hash(ev: EventId, kind: EventKind) -> u64 {
         Scenario::payload_hash(ev, kind)
+    }
+
+    /// Was 64 bytes per event (56 of state).
+    #[test]
+    fn an_event_takes_24_bytes() {
+        assert!(std::mem::size_of::<(EventId, super::PackedEvent)>() <= 24);
+    }
+
+    #[test]
+    fn events_with_differing_hashes_spill_and_keep_both() {
+        use super::{EventState, PackedMap};
+        use crate::domain::PaymentId;
+        let mut m: PackedMap<EventId, EventState> = PackedMap::default();
+        let full = EventState {
+            emitted: Some((EventKind::PaymentRefunded, PaymentId(1 << 33))),
+            emit_hash: 1,
+            emit_hash_differs: true,
+            receipts: 300,
+            recv_hash: 2,
+            recv_hash_differs: true,
+            received_valid: 200,
+            applied: 100,
+            applied_invalid: 20,
+            dead_lettered: true,
+        };
+        m.update(EventId(1), EventState::default, |s| *s = full);
+        let small = EventState {
+            emitted: Some((EventKind::PaymentRefunded, PaymentId(7))),
+            emit_hash: 5,
+            receipts: 2,
+            recv_hash: 5,
+            received_valid: 1,
+            applied: 1,
+            ..EventState::default()
+        };
+        m.update(EventId(2), EventState::default, |s| *s = small);
+        assert_eq!(m.spilled(), 1);
+        assert!(m.get(&EventId(1)) == Some(full));
+        assert!(m.get(&EventId(2)) == Some(small));
     }
 
     #[test]

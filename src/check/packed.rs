@@ -1,0 +1,243 @@
+//! Compact storage for the checker's per-record state.
+//!
+//! Each state type has a full-width form (what the invariants reason about)
+//! and a packed form sized for the common case: small ids, amounts that fit
+//! in 32 bits, counts of zero or one. A state that does not fit is *spilled*:
+//! its packed slot only says so, and the full form lives in a side map. A
+//! packed form is accepted only if unpacking it gives back exactly the full
+//! state, so packing can never lose information — it only changes where the
+//! bytes live. Spills happen for violations (second holds, differing hashes)
+//! and for outsized values, both rare.
+
+use std::collections::hash_map::Entry;
+use std::hash::Hash;
+
+use crate::domain::fingerprint::FxHashMap;
+
+/// A full-width state with a compact form for the common case.
+pub(super) trait Pack: Copy + PartialEq {
+    type Packed: Copy;
+    /// The marker stored in the main map for a state kept in the side map.
+    const SPILLED: Self::Packed;
+    fn is_spilled(p: &Self::Packed) -> bool;
+    /// A candidate compact form; `None` if it obviously does not fit. Need not
+    /// be exact: [`PackedMap`] verifies the round trip.
+    fn pack(&self) -> Option<Self::Packed>;
+    /// The full form of a packed state that is not [`Pack::SPILLED`].
+    fn unpack(p: &Self::Packed) -> Self;
+}
+
+/// The packed form of `v`, if it round-trips exactly.
+fn pack_exact<V: Pack>(v: &V) -> Option<V::Packed> {
+    v.pack().filter(|p| !V::is_spilled(p) && V::unpack(p) == *v)
+}
+
+/// A map of packed states, with the spilled ones in a side map.
+pub(super) struct PackedMap<K, V: Pack> {
+    map: FxHashMap<K, V::Packed>,
+    wide: FxHashMap<K, V>,
+}
+
+impl<K, V: Pack> Default for PackedMap<K, V> {
+    fn default() -> Self {
+        PackedMap {
+            map: FxHashMap::default(),
+            wide: FxHashMap::default(),
+        }
+    }
+}
+
+impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
+    /// Applies `f` to the state of `k`, created by `new` if absent.
+    pub(super) fn update<R>(
+        &mut self,
+        k: K,
+        new: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> R {
+        match self.map.entry(k) {
+            Entry::Occupied(e) if V::is_spilled(e.get()) => f(self
+                .wide
+                .get_mut(&k)
+                .expect("a spilled state is in the side map")),
+            Entry::Occupied(mut e) => {
+                let mut v = V::unpack(e.get());
+                let r = f(&mut v);
+                store(e.get_mut(), &mut self.wide, k, v);
+                r
+            }
+            Entry::Vacant(e) => {
+                let mut v = new();
+                let r = f(&mut v);
+                store(e.insert(V::SPILLED), &mut self.wide, k, v);
+                r
+            }
+        }
+    }
+
+    /// Applies `f` to the state of `k` if there is one.
+    pub(super) fn update_existing<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+        let slot = self.map.get_mut(&k)?;
+        if V::is_spilled(slot) {
+            return self.wide.get_mut(&k).map(f);
+        }
+        let mut v = V::unpack(slot);
+        let r = f(&mut v);
+        store(slot, &mut self.wide, k, v);
+        Some(r)
+    }
+
+    pub(super) fn get(&self, k: &K) -> Option<V> {
+        let p = self.map.get(k)?;
+        if V::is_spilled(p) {
+            self.wide.get(k).copied()
+        } else {
+            Some(V::unpack(p))
+        }
+    }
+
+    /// Every state, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (K, V)> + '_ {
+        self.map.iter().map(|(&k, p)| {
+            let v = if V::is_spilled(p) {
+                self.wide[&k]
+            } else {
+                V::unpack(p)
+            };
+            (k, v)
+        })
+    }
+
+    #[cfg(test)]
+    pub(super) fn spilled(&self) -> usize {
+        self.wide.len()
+    }
+}
+
+fn store<K: Copy + Eq + Hash, V: Pack>(
+    slot: &mut V::Packed,
+    wide: &mut FxHashMap<K, V>,
+    k: K,
+    v: V,
+) {
+    match pack_exact(&v) {
+        Some(p) => *slot = p,
+        None => {
+            *slot = V::SPILLED;
+            wide.insert(k, v);
+        }
+    }
+}
+
+/// `v` as a u32 if it fits.
+pub(super) fn narrow_u(v: u64) -> Option<u32> {
+    u32::try_from(v).ok()
+}
+
+/// `v` as an i32 if it fits.
+pub(super) fn narrow_i(v: i64) -> Option<i32> {
+    i32::try_from(v).ok()
+}
+
+/// A few small unsigned fields packed into one u32.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(super) struct Bits(pub u32);
+
+impl Bits {
+    /// Reads `width` bits at `shift`.
+    pub(super) fn get(self, shift: u32, width: u32) -> u32 {
+        (self.0 >> shift) & ((1 << width) - 1)
+    }
+
+    /// Writes `v` into `width` bits at `shift`; `None` if it does not fit.
+    pub(super) fn put(&mut self, shift: u32, width: u32, v: u32) -> Option<()> {
+        let mask = (1u32 << width) - 1;
+        if v > mask {
+            return None;
+        }
+        self.0 = (self.0 & !(mask << shift)) | (v << shift);
+        Some(())
+    }
+
+    pub(super) fn flag(self, shift: u32) -> bool {
+        self.get(shift, 1) == 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Copy, PartialEq, Debug, Default)]
+    struct Wide {
+        a: i64,
+        n: u16,
+    }
+
+    #[derive(Clone, Copy)]
+    struct Small(i32, u32);
+
+    impl Pack for Wide {
+        type Packed = Small;
+        const SPILLED: Small = Small(0, u32::MAX);
+        fn is_spilled(p: &Small) -> bool {
+            p.1 == u32::MAX
+        }
+        fn pack(&self) -> Option<Small> {
+            Some(Small(narrow_i(self.a)?, u32::from(self.n)))
+        }
+        fn unpack(p: &Small) -> Wide {
+            Wide {
+                a: i64::from(p.0),
+                n: p.1 as u16,
+            }
+        }
+    }
+
+    #[test]
+    fn states_round_trip_whether_they_fit_or_spill() {
+        let mut m: PackedMap<u64, Wide> = PackedMap::default();
+        for k in 0..4u64 {
+            m.update(k, Wide::default, |w| w.a = 7);
+        }
+        m.update(1, Wide::default, |w| w.a = i64::MAX);
+        m.update(2, Wide::default, |w| w.a = i64::from(i32::MIN) - 1);
+        assert_eq!(m.spilled(), 2);
+        m.update(1, Wide::default, |w| w.n += 1);
+        assert_eq!(m.get(&1), Some(Wide { a: i64::MAX, n: 1 }));
+        assert_eq!(m.get(&0), Some(Wide { a: 7, n: 0 }));
+        assert_eq!(m.update_existing(9, |w| w.n), None);
+        assert_eq!(
+            m.update_existing(3, |w| std::mem::replace(&mut w.n, 5)),
+            Some(0)
+        );
+        let mut all: Vec<_> = m.iter().collect();
+        all.sort_by_key(|(k, _)| *k);
+        assert_eq!(
+            all,
+            vec![
+                (0, Wide { a: 7, n: 0 }),
+                (1, Wide { a: i64::MAX, n: 1 }),
+                (
+                    2,
+                    Wide {
+                        a: i64::from(i32::MIN) - 1,
+                        n: 0
+                    }
+                ),
+                (3, Wide { a: 7, n: 5 }),
+            ]
+        );
+    }
+
+    #[test]
+    fn bits_refuse_values_that_do_not_fit() {
+        let mut b = Bits::default();
+        assert_eq!(b.put(3, 3, 7), Some(()));
+        assert_eq!(b.put(3, 3, 8), None);
+        assert_eq!(b.get(3, 3), 7);
+        b.put(3, 3, 2).unwrap();
+        assert_eq!(b.get(3, 3), 2);
+        assert!(!b.flag(0));
+    }
+}
