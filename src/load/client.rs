@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::domain::api::{PaymentApi, Request};
 use crate::domain::history::{Failure, HistoryKind, InfoReason, Invocation, ReplySummary};
-use crate::domain::{ApiError, ApiReply, IdemKey, MerchantId, Operation, Status};
+use crate::domain::{ApiError, ApiReply, IdemKey, MerchantId, Method, Operation, Status};
 use crate::metrics::OpKind;
 use crate::sim::{Clock, SimRng};
 
@@ -24,6 +24,19 @@ pub enum Outcome {
     Unknown,
 }
 
+/// One logical request: what to send, under which key, and how hard to try.
+#[derive(Clone, Copy, Debug)]
+pub struct Call {
+    pub merchant: MerchantId,
+    pub key: Option<IdemKey>,
+    pub op: Operation,
+    /// Which latency histogram the request counts in.
+    pub kind: OpKind,
+    /// The payment's method, for the per-method histograms.
+    pub method: Method,
+    pub attempts_max: u32,
+}
+
 pub struct Client<A> {
     pub api: Arc<A>,
     pub rec: Arc<Recorder>,
@@ -32,32 +45,24 @@ pub struct Client<A> {
 }
 
 impl<A: PaymentApi> Client<A> {
-    /// Sends `op` until it gets a definite answer, runs out of attempts, or
-    /// passes its deadline. Keyless requests are never retried: without a key
-    /// a retry could charge twice.
-    pub async fn send(
-        &self,
-        rng: &mut SimRng,
-        merchant: MerchantId,
-        key: Option<IdemKey>,
-        op: Operation,
-        kind: OpKind,
-        attempts_max: u32,
-    ) -> Outcome {
+    /// Sends `call.op` until it gets a definite answer, runs out of
+    /// attempts, or passes its deadline. Keyless requests are never retried:
+    /// without a key a retry could charge twice.
+    pub async fn send(&self, rng: &mut SimRng, call: Call) -> Outcome {
         // Boxed: a journey keeps only a pointer to the request in flight, so
         // the many journeys asleep between steps stay small.
-        Box::pin(self.send_inline(rng, merchant, key, op, kind, attempts_max)).await
+        Box::pin(self.send_inline(rng, call)).await
     }
 
-    async fn send_inline(
-        &self,
-        rng: &mut SimRng,
-        merchant: MerchantId,
-        key: Option<IdemKey>,
-        op: Operation,
-        kind: OpKind,
-        attempts_max: u32,
-    ) -> Outcome {
+    async fn send_inline(&self, rng: &mut SimRng, call: Call) -> Outcome {
+        let Call {
+            merchant,
+            key,
+            op,
+            kind,
+            method,
+            attempts_max,
+        } = call;
         let intended = self.clock.now_us();
         let deadline = intended + (self.cfg.give_up_after_ms * 1000.0) as u64;
         let attempts_max = if key.is_some() {
@@ -88,7 +93,7 @@ impl<A: PaymentApi> Client<A> {
                 .clock
                 .timeout(timeout, self.api.call(Request { merchant, key, op }))
                 .await;
-            self.rec.service(kind, sent);
+            self.rec.service(kind, method, sent);
             let retry = match reply {
                 None => {
                     self.rec.history(id, HistoryKind::Info(InfoReason::Timeout));
@@ -140,7 +145,7 @@ impl<A: PaymentApi> Client<A> {
             }
             self.clock.sleep(backoff).await;
         }
-        self.rec.corrected(kind, intended);
+        self.rec.corrected(kind, method, intended);
         outcome
     }
 

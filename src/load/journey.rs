@@ -15,7 +15,7 @@ use crate::domain::{
 use crate::metrics::OpKind;
 use crate::sim::SimRng;
 
-use super::client::{Client, Outcome};
+use super::client::{Call, Client, Outcome};
 use super::Plan;
 
 pub struct Journey<A> {
@@ -51,7 +51,7 @@ impl<A: PaymentApi> Journey<A> {
         };
         let mut token = None;
         if method.is_card() {
-            match Box::pin(self.authenticate(customer)).await {
+            match Box::pin(self.authenticate(customer, method)).await {
                 Some((t, mut device)) => {
                     if self.rng.chance(plan.clients.wrong_device_share) {
                         self.client.rec.count(|c| c.wrong_device += 1);
@@ -89,14 +89,21 @@ impl<A: PaymentApi> Journey<A> {
             outcome = Box::pin(self.create(params)).await;
         }
         if let Outcome::Ok(reply) = outcome {
-            Box::pin(self.after_success(merchant, reply.payment.id, reply.payment.status, amount))
-                .await;
+            Box::pin(self.after_success(
+                method,
+                merchant,
+                reply.payment.id,
+                reply.payment.status,
+                amount,
+            ))
+            .await;
         }
     }
 
     async fn authenticate(
         &mut self,
         customer: CustomerId,
+        method: Method,
     ) -> Option<(crate::domain::Token, DeviceId)> {
         let start = self.client.clock.now_us();
         let mut presented = None;
@@ -106,7 +113,7 @@ impl<A: PaymentApi> Journey<A> {
                 break;
             }
         }
-        self.client.rec.corrected(OpKind::DeviceAuth, start);
+        self.client.rec.corrected(OpKind::DeviceAuth, method, start);
         presented
     }
 
@@ -136,7 +143,17 @@ impl<A: PaymentApi> Journey<A> {
                     .sleep(Duration::from_micros((delay_ms * 1000.0) as u64))
                     .await;
                 client
-                    .send(&mut rng, params.merchant, key, op, OpKind::Create, attempts)
+                    .send(
+                        &mut rng,
+                        Call {
+                            merchant: params.merchant,
+                            key,
+                            op,
+                            kind: OpKind::Create,
+                            method: params.method,
+                            attempts_max: attempts,
+                        },
+                    )
                     .await;
             })
         });
@@ -144,11 +161,14 @@ impl<A: PaymentApi> Journey<A> {
             .client
             .send(
                 &mut self.rng,
-                params.merchant,
-                key,
-                op,
-                OpKind::Create,
-                plan.clients.attempts_max,
+                Call {
+                    merchant: params.merchant,
+                    key,
+                    op,
+                    kind: OpKind::Create,
+                    method: params.method,
+                    attempts_max: plan.clients.attempts_max,
+                },
             )
             .await;
         self.client.rec.count(|c| match outcome {
@@ -171,11 +191,14 @@ impl<A: PaymentApi> Journey<A> {
             self.client
                 .send(
                     &mut self.rng,
-                    params.merchant,
-                    key,
-                    Operation::Create(other),
-                    OpKind::Create,
-                    1,
+                    Call {
+                        merchant: params.merchant,
+                        key,
+                        op: Operation::Create(other),
+                        kind: OpKind::Create,
+                        method: params.method,
+                        attempts_max: 1,
+                    },
                 )
                 .await;
         }
@@ -184,6 +207,7 @@ impl<A: PaymentApi> Journey<A> {
 
     async fn after_success(
         &mut self,
+        method: Method,
         merchant: MerchantId,
         payment: PaymentId,
         status: Status,
@@ -196,11 +220,14 @@ impl<A: PaymentApi> Journey<A> {
             self.client
                 .send(
                     &mut self.rng,
-                    merchant,
-                    None,
-                    Operation::Get { payment },
-                    OpKind::Get,
-                    1,
+                    Call {
+                        merchant,
+                        key: None,
+                        op: Operation::Get { payment },
+                        kind: OpKind::Get,
+                        method,
+                        attempts_max: 1,
+                    },
                 )
                 .await;
         }
@@ -224,11 +251,14 @@ impl<A: PaymentApi> Journey<A> {
                 self.client
                     .send(
                         &mut self.rng,
-                        merchant,
-                        key,
-                        Operation::Void { payment },
-                        OpKind::Void,
-                        attempts,
+                        Call {
+                            merchant,
+                            key,
+                            op: Operation::Void { payment },
+                            kind: OpKind::Void,
+                            method,
+                            attempts_max: attempts,
+                        },
                     )
                     .await;
                 return;
@@ -254,7 +284,17 @@ impl<A: PaymentApi> Journey<A> {
             };
             if let Outcome::Ok(reply) = self
                 .client
-                .send(&mut self.rng, merchant, key, op, OpKind::Capture, attempts)
+                .send(
+                    &mut self.rng,
+                    Call {
+                        merchant,
+                        key,
+                        op,
+                        kind: OpKind::Capture,
+                        method,
+                        attempts_max: attempts,
+                    },
+                )
                 .await
             {
                 captured = reply.payment.captured_minor;
@@ -292,21 +332,44 @@ impl<A: PaymentApi> Journey<A> {
                     client
                         .send(
                             &mut rng2,
-                            merchant,
-                            second_key,
-                            op,
-                            OpKind::Refund,
-                            attempts,
+                            Call {
+                                merchant,
+                                key: second_key,
+                                op,
+                                kind: OpKind::Refund,
+                                method,
+                                attempts_max: attempts,
+                            },
                         )
                         .await;
                 });
                 self.client
-                    .send(&mut self.rng, merchant, key, op, OpKind::Refund, attempts)
+                    .send(
+                        &mut self.rng,
+                        Call {
+                            merchant,
+                            key,
+                            op,
+                            kind: OpKind::Refund,
+                            method,
+                            attempts_max: attempts,
+                        },
+                    )
                     .await;
                 let _ = other.await;
             } else {
                 self.client
-                    .send(&mut self.rng, merchant, key, op, OpKind::Refund, attempts)
+                    .send(
+                        &mut self.rng,
+                        Call {
+                            merchant,
+                            key,
+                            op,
+                            kind: OpKind::Refund,
+                            method,
+                            attempts_max: attempts,
+                        },
+                    )
                     .await;
             }
         }

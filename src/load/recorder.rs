@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::domain::audit::Observer;
 use crate::domain::history::{HistoryEvent, HistoryKind};
-use crate::domain::OpId;
+use crate::domain::{Method, OpId};
 use crate::lock::Locked;
 use crate::metrics::{LatencyBook, OpKind};
 use crate::sim::Clock;
@@ -74,12 +74,12 @@ impl Recorder {
         });
     }
 
-    pub fn corrected(&self, op: OpKind, since_us: u64) {
+    pub fn corrected(&self, op: OpKind, _method: Method, since_us: u64) {
         let us = self.clock.now_us().saturating_sub(since_us);
         self.latency.locked().record_corrected(op, us);
     }
 
-    pub fn service(&self, op: OpKind, since_us: u64) {
+    pub fn service(&self, op: OpKind, _method: Method, since_us: u64) {
         let us = self.clock.now_us().saturating_sub(since_us);
         self.latency.locked().record_service(op, us);
     }
