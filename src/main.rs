@@ -45,6 +45,9 @@ enum Command {
         /// Also write the client history to <out>/history.jsonl.
         #[arg(long)]
         history: bool,
+        /// Multiply the workload's whole rate curve by X (0.1 = a tenth of the traffic).
+        #[arg(long, value_name = "X", default_value_t = 1.0)]
+        rate_scale: f64,
     },
     /// Check workload files without running them.
     Validate {
@@ -67,7 +70,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Sabotage => {
             for s in Sabotage::ALL {
-                println!("{:<27} {}", s.name(), s.description());
+                say(&format!("{:<27} {}", s.name(), s.description()));
             }
             ExitCode::SUCCESS
         }
@@ -78,7 +81,19 @@ fn main() -> ExitCode {
             out,
             sabotage,
             history,
-        } => run_command(workload, seed, out, &sabotage, history),
+            rate_scale,
+        } => run_command(workload, seed, out, &sabotage, history, rate_scale),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`paystorm run | head`) is not an error
+/// worth a panic, so write failures are ignored.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = out.write_all(b"\n");
     }
 }
 
@@ -86,7 +101,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     let mut bad = false;
     for f in files {
         match Workload::from_path(f) {
-            Ok(w) => println!("ok: {} (workload `{}`)", f.display(), w.name()),
+            Ok(w) => say(&format!("ok: {} (workload `{}`)", f.display(), w.name())),
             Err(e) => {
                 eprintln!("{e}");
                 bad = true;
@@ -106,7 +121,12 @@ fn run_command(
     out: Option<PathBuf>,
     sabotage: &[String],
     history: bool,
+    rate_scale: f64,
 ) -> ExitCode {
+    if !(rate_scale.is_finite() && rate_scale > 0.0) {
+        eprintln!("error: option --rate-scale must be a number above 0, got {rate_scale}");
+        return ExitCode::from(EXIT_INPUT);
+    }
     let workload = match workload {
         Some(path) => match Workload::from_path(&path) {
             Ok(w) => w,
@@ -142,14 +162,14 @@ fn run_command(
         eprintln!("error: cannot create the output directory `{out_str}` (option --out): {e}");
         return ExitCode::from(EXIT_INPUT);
     }
-    print!(
-        "{}",
-        report::console::header(&workload, seed, &names, &out_str)
-    );
+    say(&report::console::header(
+        &workload, seed, rate_scale, &names, &out_str,
+    ));
     let opts = RunOptions {
         seed,
         sabotage: planted,
         history: history.then(|| out.join("history.jsonl")),
+        rate_scale,
     };
     let outcome = match run(&workload, &opts) {
         Ok(o) => o,
@@ -165,6 +185,6 @@ fn run_command(
             return ExitCode::from(EXIT_INPUT);
         }
     };
-    print!("{}", report::console::summary(&outcome, code, &out_str));
+    say(&report::console::summary(&outcome, code, &out_str));
     ExitCode::from(code as u8)
 }

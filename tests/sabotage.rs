@@ -65,6 +65,7 @@ fn run_steady(w: &Workload, seed: u64, sabotage: Sabotages) -> (i32, Vec<Failure
         seed,
         sabotage,
         history: None,
+        rate_scale: 1.0,
     };
     let outcome = run(w, &opts).unwrap_or_else(|e| panic!("seed {seed}: run failed: {e}"));
     let inv = &outcome.verdict.invariants;

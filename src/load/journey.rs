@@ -16,6 +16,7 @@ use crate::metrics::OpKind;
 use crate::sim::SimRng;
 
 use super::client::{Call, Client, Outcome};
+use super::spec::FixedPayment;
 use super::Plan;
 
 pub struct Journey<A> {
@@ -28,6 +29,8 @@ pub struct Journey<A> {
     /// Requests running beside the journey (the second click of a
     /// double-submit), awaited when the journey ends so the run waits for them.
     pub beside: Vec<tokio::task::JoinHandle<()>>,
+    /// Set when replaying a trace: the payment to make instead of a draw.
+    pub fixed: Option<FixedPayment>,
 }
 
 impl<A: PaymentApi> Journey<A> {
@@ -38,16 +41,32 @@ impl<A: PaymentApi> Journey<A> {
 
     pub async fn run(mut self) {
         let plan = self.plan.clone();
-        let method = Method::ALL[self.rng.pick_cumulative(&plan.method_cumulative)];
-        let merchant = MerchantId(self.rng.pick_cumulative(&plan.merchant_cumulative) as u32);
-        let customer = CustomerId(self.rng.below(u64::from(plan.customers)) as u32);
-        let amount = if self.rng.chance(plan.amounts.fraud_share) {
+        // Draws happen in the same order whether or not a trace fixes the
+        // payment, so the rest of the journey's stream does not shift.
+        let drawn_method = Method::ALL[self.rng.pick_cumulative(&plan.method_cumulative)];
+        let drawn_merchant = self.rng.pick_cumulative(&plan.merchant_cumulative) as u32;
+        let drawn_customer = self.rng.below(u64::from(plan.customers)) as u32;
+        let drawn_amount = if self.rng.chance(plan.amounts.fraud_share) {
             plan.fraud_amount_minor
         } else {
             let mu = (plan.amounts.p50_minor as f64).ln();
             let sigma = ((plan.amounts.p99_minor as f64) / (plan.amounts.p50_minor as f64)).ln()
                 / 2.326_347_874;
             ((mu + sigma * self.rng.normal()).exp().round() as i64).max(1)
+        };
+        let (method, merchant, customer, amount) = match self.fixed {
+            Some(f) => (
+                f.method,
+                MerchantId(f.merchant),
+                CustomerId(f.customer),
+                f.amount_minor,
+            ),
+            None => (
+                drawn_method,
+                MerchantId(drawn_merchant),
+                CustomerId(drawn_customer),
+                drawn_amount,
+            ),
         };
         let mut token = None;
         if method.is_card() {

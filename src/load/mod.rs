@@ -3,6 +3,7 @@
 //! It reaches the stack only through [`PaymentApi`].
 
 pub mod client;
+pub mod curve;
 pub mod journey;
 pub mod recorder;
 pub mod schedule;
@@ -21,8 +22,7 @@ use crate::sim::{Clock, Seed};
 use client::Client;
 use journey::Journey;
 use recorder::{Counts, Recorder};
-use schedule::Schedule;
-use spec::{Amounts, Clients, Lifecycle, LoadSpec, Mix, Population};
+use spec::{Amounts, Arrival, Clients, Lifecycle, Mix, Population};
 
 /// Everything a journey needs to know, precomputed once.
 pub struct Plan {
@@ -83,10 +83,21 @@ pub struct LoadReport {
     pub arrivals: u64,
 }
 
-/// Runs the schedule to its end and waits for every journey to finish.
+/// Where arrivals come from: a rate curve's schedule or a trace replay.
+pub type ArrivalSource = Box<dyn Iterator<Item = Arrival> + Send>;
+
+/// Bounds and tolerances of the open model.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenModel {
+    pub in_flight_max: u32,
+    pub late_tolerance_us: u64,
+}
+
+/// Runs the arrivals to their end and waits for every journey to finish.
 pub async fn run<A: PaymentApi>(
     api: A,
-    spec: &LoadSpec,
+    arrivals: ArrivalSource,
+    model: OpenModel,
     plan: Plan,
     seed: Seed,
     clock: Clock,
@@ -102,11 +113,14 @@ pub async fn run<A: PaymentApi>(
     let plan = Arc::new(plan);
     let live = Arc::new(AtomicU64::new(0));
     let idle = Arc::new(Notify::new());
-    let mut arrivals = 0u64;
-    for (index, at_us) in Schedule::new(spec, seed.stream("arrivals", 0)).enumerate() {
-        clock.sleep_until_us(at_us).await;
-        arrivals += 1;
-        if live.load(Ordering::Relaxed) >= u64::from(spec.in_flight_max) {
+    let mut offered = 0u64;
+    for (index, arrival) in arrivals.enumerate() {
+        clock.sleep_until_us(arrival.at_us).await;
+        offered += 1;
+        if clock.now_us().saturating_sub(arrival.at_us) > model.late_tolerance_us {
+            rec.count(|c| c.late_arrivals += 1);
+        }
+        if live.load(Ordering::Relaxed) >= u64::from(model.in_flight_max) {
             rec.count(|c| c.dropped_arrivals += 1);
             continue;
         }
@@ -118,6 +132,7 @@ pub async fn run<A: PaymentApi>(
             key_base: (index as u64 + 1) << 16,
             keys_used: 0,
             beside: Vec::new(),
+            fixed: arrival.payment,
         };
         let (live, idle) = (live.clone(), idle.clone());
         tokio::spawn(async move {
@@ -133,6 +148,6 @@ pub async fn run<A: PaymentApi>(
     LoadReport {
         counts: rec.counts(),
         latency: rec.take_latency(),
-        arrivals,
+        arrivals: offered,
     }
 }

@@ -16,31 +16,141 @@ pub enum Arrivals {
     Uniform,
 }
 
-/// Open model at a constant rate: arrivals are scheduled whatever the stack
-/// does, and latency is measured from each arrival's intended time.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+/// The open model: arrivals are scheduled from a rate curve whatever the
+/// stack does, and latency is measured from each arrival's intended time.
+///
+/// Exactly one base shape: a constant `rate_per_s` for `duration_s` (the
+/// default), ramping `[[load.stages]]`, a `[load.day]` shape, or a
+/// `[load.trace]` replay. Named `[[load.spikes]]` multiply any curve shape.
+/// Every shape compiles into one [`RateCurve`](super::curve::RateCurve).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoadSpec {
-    pub rate_per_s: f64,
-    pub duration_s: f64,
+    /// Constant shape: payments per second (default 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_per_s: Option<f64>,
+    /// Constant shape: how long (default 30 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    /// Stages shape: the rate the first stage ramps from.
+    pub start_rate_per_s: f64,
+    /// Stages shape: each ramps linearly from the previous rate to its target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+    /// Day shape: a base rate times 24 hourly multipliers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<DayShape>,
+    /// Flash spikes on top of the curve.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spikes: Vec<Spike>,
+    /// Trace replay instead of a curve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceSpec>,
+    /// Multiplies every rate of the curve (and `--rate-scale` multiplies it).
+    pub rate_scale: f64,
     pub arrivals: Arrivals,
     /// Payments in flight at once (each a customer's whole journey); an
     /// arrival beyond it is dropped and counted, never silently lost.
     pub in_flight_max: u32,
-    /// Share of dropped arrivals above which the run is invalid (exit 3).
+    /// Share of dropped plus late arrivals above which the run is invalid
+    /// (exit 3).
     pub dropped_share_max: f64,
+    /// An arrival sent later than its intended time by more than this is
+    /// counted late.
+    pub late_tolerance_ms: f64,
 }
 
 impl Default for LoadSpec {
     fn default() -> LoadSpec {
         LoadSpec {
-            rate_per_s: 20.0,
-            duration_s: 30.0,
+            rate_per_s: None,
+            duration_s: None,
+            start_rate_per_s: 0.0,
+            stages: Vec::new(),
+            day: None,
+            spikes: Vec::new(),
+            trace: None,
+            rate_scale: 1.0,
             arrivals: Arrivals::Poisson,
             in_flight_max: 1_000_000,
             dropped_share_max: 0.001,
+            late_tolerance_ms: 10.0,
         }
     }
+}
+
+pub const DEFAULT_RATE_PER_S: f64 = 20.0;
+pub const DEFAULT_DURATION_S: f64 = 30.0;
+
+/// One stage of a ramping-arrival-rate shape (as in k6).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub target_per_s: f64,
+    pub duration_s: f64,
+}
+
+/// A day: `base_rate_per_s` times the multiplier of each hour.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DayShape {
+    pub base_rate_per_s: f64,
+    /// 24 multipliers, hour 0 (midnight) first; the rate moves linearly
+    /// between the middles of consecutive hours.
+    pub hourly: Vec<f64>,
+    /// Time compression: simulated seconds per hour of the day (3600 plays
+    /// the day in real length; 60 plays it in 24 simulated minutes).
+    #[serde(default = "default_hour_s")]
+    pub hour_s: f64,
+}
+
+fn default_hour_s() -> f64 {
+    3_600.0
+}
+
+/// A named flash spike: the rate is multiplied by `multiplier` from
+/// `start_s` for `duration_s`, reached over `ramp_s` and left over `ramp_s`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Spike {
+    pub name: String,
+    pub start_s: f64,
+    pub duration_s: f64,
+    pub multiplier: f64,
+    #[serde(default)]
+    pub ramp_s: f64,
+}
+
+/// Replay of a recorded (or synthesized) trace.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSpec {
+    /// CSV (`.csv`) or JSON lines (`.jsonl`), relative to the workload file.
+    pub path: String,
+    /// 2 replays the trace twice as fast (half the simulated duration).
+    #[serde(default = "default_speed")]
+    pub speed: f64,
+}
+
+fn default_speed() -> f64 {
+    1.0
+}
+
+/// One scheduled arrival: when, and — for trace replay — what to pay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Arrival {
+    /// Intended send time, microseconds since the start of the run.
+    pub at_us: u64,
+    pub payment: Option<FixedPayment>,
+}
+
+/// A payment fixed by a trace record instead of drawn from the mix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FixedPayment {
+    pub merchant: u32,
+    pub customer: u32,
+    pub amount_minor: i64,
+    pub method: Method,
 }
 
 /// Shares of payment methods; must sum to 1.

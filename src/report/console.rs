@@ -7,16 +7,34 @@ use crate::workload::Workload;
 
 /// Printed before the run: the seed and the settings that shape it (every
 /// setting is in settings.toml beside results.json).
-pub fn header(w: &Workload, seed: u64, sabotage: &[&str], out: &str) -> String {
+pub fn header(w: &Workload, seed: u64, rate_scale: f64, sabotage: &[&str], out: &str) -> String {
     let f = &w.file;
     let mut s = String::new();
     let _ = writeln!(s, "paystorm run: workload `{}` ({})", f.name, w.source);
     let _ = writeln!(s, "  seed {seed}   (reproduce: --seed {seed})");
-    let _ = writeln!(
-        s,
-        "  load: {} payments/s for {} s, {:?} arrivals; currency {}",
-        f.load.rate_per_s, f.load.duration_s, f.load.arrivals, f.currency
-    );
+    match w.curve(rate_scale) {
+        Some(c) => {
+            let _ = writeln!(
+                s,
+                "  load: {} over {:.0} simulated s, about {:.0} payments, peak {:.0}/s, {:?} arrivals (rate scale {}); currency {}",
+                shape_name(&f.load),
+                c.duration_s(),
+                c.expected_arrivals(),
+                c.peak_rate(),
+                f.load.arrivals,
+                f.load.rate_scale * rate_scale,
+                f.currency
+            );
+        }
+        None => {
+            let trace = f.load.trace.as_ref().map_or("", |t| t.path.as_str());
+            let _ = writeln!(
+                s,
+                "  load: replay of trace `{trace}`; currency {}",
+                f.currency
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "  mix: card online {} / NFC {} / QR {} / bank instant {} / bank batch {}",
@@ -38,6 +56,20 @@ pub fn header(w: &Workload, seed: u64, sabotage: &[&str], out: &str) -> String {
     }
     let _ = writeln!(s, "  every setting: {out}/settings.toml");
     s
+}
+
+fn shape_name(l: &crate::load::spec::LoadSpec) -> String {
+    let base = if !l.stages.is_empty() {
+        format!("{} ramping stages", l.stages.len())
+    } else if l.day.is_some() {
+        "a 24-hour day shape".to_string()
+    } else {
+        "a constant rate".to_string()
+    };
+    match l.spikes.len() {
+        0 => base,
+        n => format!("{base} with {n} spike{}", if n == 1 { "" } else { "s" }),
+    }
 }
 
 pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {

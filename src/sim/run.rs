@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub sabotage: Sabotages,
     /// Write the client history to this file (JSON lines).
     pub history: Option<std::path::PathBuf>,
+    /// `--rate-scale`: multiplies the workload's whole rate curve.
+    pub rate_scale: f64,
 }
 
 /// Everything a run produced.
@@ -98,6 +100,13 @@ pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunErro
         .build()
         .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;
     let world = make_world(&w.population, &w.stack, seed);
+    let (arrivals, expected) = workload
+        .arrivals(seed, opts.rate_scale)
+        .map_err(|e| RunError::Config(e.0))?;
+    let model = load::OpenModel {
+        in_flight_max: w.load.in_flight_max,
+        late_tolerance_us: (w.load.late_tolerance_ms * 1000.0) as u64,
+    };
     let result = runtime.block_on(async {
         let clock = Clock::start();
         let stack = Stack::build(
@@ -108,7 +117,7 @@ pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunErro
             clock,
             observer.clone(),
             opts.sabotage,
-            (w.load.rate_per_s * w.load.duration_s * 1.1).min(1e8) as usize,
+            (expected * 1.1).min(1e8) as usize,
         )
         .map_err(RunError::Config)?;
         let (stop, stopped) = watch::channel(false);
@@ -123,7 +132,16 @@ pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunErro
             w.stack.gateway.fraud.amount_max_minor.saturating_mul(2),
             w.stack.wallet.attempts_max,
         );
-        let report = load::run(stack.api(), &w.load, plan, seed, clock, observer.clone()).await;
+        let report = load::run(
+            stack.api(),
+            arrivals,
+            model,
+            plan,
+            seed,
+            clock,
+            observer.clone(),
+        )
+        .await;
         let drain = stack.drain(Duration::from_secs_f64(w.drain.max_s)).await;
         let _ = stop.send(true);
         for task in background {

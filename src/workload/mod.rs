@@ -10,7 +10,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Currency;
+use crate::load::curve::RateCurve;
+use crate::load::schedule::Schedule;
 use crate::load::spec::{Amounts, Clients, Lifecycle, LoadSpec, Mix, Population};
+use crate::load::ArrivalSource;
+use crate::sim::Seed;
 use crate::stack::config::StackConfig;
 
 pub use validate::Problem;
@@ -145,6 +149,29 @@ impl Workload {
             currency,
             file,
         })
+    }
+
+    /// The run's arrivals and how many are expected: the compiled rate curve
+    /// (scaled by `rate_scale` and `cli_scale`), or the trace replay.
+    pub fn arrivals(&self, seed: Seed, cli_scale: f64) -> Result<(ArrivalSource, f64), InputError> {
+        let load = &self.file.load;
+        let scale = load.rate_scale * cli_scale;
+        match RateCurve::from_spec(load, scale) {
+            Some(curve) => {
+                let expected = curve.expected_arrivals();
+                let schedule = Schedule::new(curve, load.arrivals, seed.stream("arrivals", 0));
+                Ok((Box::new(schedule), expected))
+            }
+            None => Err(InputError(format!(
+                "error: workload file `{}`, field `load.trace`: trace replay is not available in this build",
+                self.source
+            ))),
+        }
+    }
+
+    /// The compiled rate curve, for the console header (`None` for a trace).
+    pub fn curve(&self, cli_scale: f64) -> Option<RateCurve> {
+        RateCurve::from_spec(&self.file.load, self.file.load.rate_scale * cli_scale)
     }
 
     pub fn name(&self) -> &str {

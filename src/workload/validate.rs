@@ -3,6 +3,7 @@
 //! sense. Each problem names its dotted field path.
 
 use crate::domain::{Currency, FeeSchedule};
+use crate::load::spec::LoadSpec;
 use crate::sim::LatencySpec;
 
 use super::WorkloadFile;
@@ -82,6 +83,86 @@ impl Problems {
     }
 }
 
+/// The load's curve shape: exactly one base shape, each with sane numbers.
+fn load_shape(p: &mut Problems, l: &LoadSpec) {
+    let constant = l.rate_per_s.is_some() || l.duration_s.is_some();
+    let shapes = [
+        ("rate_per_s/duration_s", constant),
+        ("stages", !l.stages.is_empty()),
+        ("day", l.day.is_some()),
+        ("trace", l.trace.is_some()),
+    ];
+    let given: Vec<&str> = shapes.iter().filter(|s| s.1).map(|s| s.0).collect();
+    if given.len() > 1 {
+        p.add(
+            "load",
+            format!(
+                "give one load shape, not several: found {}",
+                given.join(" and ")
+            ),
+        );
+    }
+    if let Some(r) = l.rate_per_s {
+        p.positive("load.rate_per_s", r);
+    }
+    if let Some(d) = l.duration_s {
+        p.positive("load.duration_s", d);
+    }
+    p.non_negative("load.start_rate_per_s", l.start_rate_per_s);
+    for (i, st) in l.stages.iter().enumerate() {
+        p.non_negative(&format!("load.stages.{i}.target_per_s"), st.target_per_s);
+        p.positive(&format!("load.stages.{i}.duration_s"), st.duration_s);
+    }
+    if let Some(day) = &l.day {
+        p.positive("load.day.base_rate_per_s", day.base_rate_per_s);
+        p.positive("load.day.hour_s", day.hour_s);
+        if day.hourly.len() != 24 {
+            p.add(
+                "load.day.hourly",
+                format!(
+                    "needs 24 multipliers, one per hour from midnight, got {}",
+                    day.hourly.len()
+                ),
+            );
+        }
+        for (h, m) in day.hourly.iter().enumerate() {
+            if !(m.is_finite() && *m >= 0.0) {
+                p.add(
+                    "load.day.hourly",
+                    format!("hour {h}: a multiplier must be >= 0, got {m}"),
+                );
+            }
+        }
+    }
+    for (i, s) in l.spikes.iter().enumerate() {
+        let f = format!("load.spikes.{i}");
+        if s.name.trim().is_empty() {
+            p.add(&format!("{f}.name"), "must not be empty".into());
+        }
+        p.non_negative(&format!("{f}.start_s"), s.start_s);
+        p.positive(&format!("{f}.duration_s"), s.duration_s);
+        p.non_negative(&format!("{f}.multiplier"), s.multiplier);
+        p.non_negative(&format!("{f}.ramp_s"), s.ramp_s);
+    }
+    if l.trace.is_some() && !l.spikes.is_empty() {
+        p.add(
+            "load.spikes",
+            "spikes shape a rate curve; a trace replay has none".into(),
+        );
+    }
+    if let Some(t) = &l.trace {
+        if t.path.trim().is_empty() {
+            p.add(
+                "load.trace.path",
+                "must name a CSV or JSON-lines file".into(),
+            );
+        }
+        p.positive("load.trace.speed", t.speed);
+    }
+    p.positive("load.rate_scale", l.rate_scale);
+    p.non_negative("load.late_tolerance_ms", l.late_tolerance_ms);
+}
+
 pub fn problems(w: &WorkloadFile) -> Vec<Problem> {
     let mut p = Problems::default();
     if w.name.trim().is_empty() {
@@ -97,8 +178,7 @@ pub fn problems(w: &WorkloadFile) -> Vec<Problem> {
         );
     }
 
-    p.positive("load.rate_per_s", w.load.rate_per_s);
-    p.positive("load.duration_s", w.load.duration_s);
+    load_shape(&mut p, &w.load);
     p.at_least("load.in_flight_max", w.load.in_flight_max.into(), 1);
     p.share("load.dropped_share_max", w.load.dropped_share_max);
 

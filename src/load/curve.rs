@@ -1,0 +1,245 @@
+//! The one schedule representation every load shape compiles into: a
+//! piecewise-linear rate curve r(t), payments per second over simulated
+//! seconds. Constant rates, k6-style ramping stages, a 24-hour day shape and
+//! named flash spikes all become a list of (time, rate) points; arrivals are
+//! then drawn by inverting the cumulative curve (see [`super::schedule`]).
+
+use super::spec::{LoadSpec, DEFAULT_DURATION_S, DEFAULT_RATE_PER_S};
+
+/// Ramps of spikes are cut into this many linear pieces (the product of a
+/// ramp and a sloped base is not linear; eight pieces keep the error tiny).
+const RAMP_PIECES: usize = 8;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateCurve {
+    /// (seconds, payments per second), times strictly increasing from 0.
+    points: Vec<(f64, f64)>,
+    /// Cumulative expected arrivals at each point.
+    cumulative: Vec<f64>,
+}
+
+impl RateCurve {
+    /// Compiles the spec's curve shape; `None` for a trace replay.
+    /// `scale` multiplies every rate (`rate_scale` times `--rate-scale`).
+    pub fn from_spec(spec: &LoadSpec, scale: f64) -> Option<RateCurve> {
+        if spec.trace.is_some() {
+            return None;
+        }
+        let base: Vec<(f64, f64)> = if !spec.stages.is_empty() {
+            let mut t = 0.0;
+            let mut pts = vec![(0.0, spec.start_rate_per_s)];
+            for st in &spec.stages {
+                t += st.duration_s;
+                pts.push((t, st.target_per_s));
+            }
+            pts
+        } else if let Some(day) = &spec.day {
+            let h = day.hour_s;
+            let m = |i: usize| day.base_rate_per_s * day.hourly.get(i % 24).copied().unwrap_or(1.0);
+            // Each hour's multiplier holds at the middle of its hour; the rate
+            // moves linearly between middles, wrapping midnight.
+            let midnight = (m(23) + m(0)) / 2.0;
+            let mut pts = vec![(0.0, midnight)];
+            pts.extend((0..24).map(|i| ((i as f64 + 0.5) * h, m(i))));
+            pts.push((24.0 * h, midnight));
+            pts
+        } else {
+            let rate = spec.rate_per_s.unwrap_or(DEFAULT_RATE_PER_S);
+            let d = spec.duration_s.unwrap_or(DEFAULT_DURATION_S);
+            vec![(0.0, rate), (d, rate)]
+        };
+        let end = base.last().map_or(0.0, |p| p.0);
+
+        // Every time where the product can bend: base points and spike edges.
+        let mut times: Vec<f64> = base.iter().map(|p| p.0).collect();
+        for s in &spec.spikes {
+            let edges = [
+                (s.start_s - s.ramp_s, s.start_s),
+                (
+                    s.start_s + s.duration_s,
+                    s.start_s + s.duration_s + s.ramp_s,
+                ),
+            ];
+            for (a, b) in edges {
+                for k in 0..=RAMP_PIECES {
+                    times.push(a + (b - a) * k as f64 / RAMP_PIECES as f64);
+                }
+            }
+        }
+        times.retain(|t| (0.0..=end).contains(t));
+        times.sort_by(|a, b| a.total_cmp(b));
+        times.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+
+        let points: Vec<(f64, f64)> = times
+            .iter()
+            .map(|&t| {
+                let spikes: f64 = spec.spikes.iter().map(|s| spike_factor(s, t)).product();
+                (t, (interpolate(&base, t) * spikes * scale).max(0.0))
+            })
+            .collect();
+        let mut cumulative = Vec::with_capacity(points.len());
+        let mut acc = 0.0;
+        for (i, p) in points.iter().enumerate() {
+            if i > 0 {
+                let q = points[i - 1];
+                acc += (p.0 - q.0) * (p.1 + q.1) / 2.0;
+            }
+            cumulative.push(acc);
+        }
+        Some(RateCurve { points, cumulative })
+    }
+
+    pub fn duration_s(&self) -> f64 {
+        self.points.last().map_or(0.0, |p| p.0)
+    }
+
+    /// Expected number of arrivals over the whole curve.
+    pub fn expected_arrivals(&self) -> f64 {
+        self.cumulative.last().copied().unwrap_or(0.0)
+    }
+
+    pub fn peak_rate(&self) -> f64 {
+        self.points.iter().map(|p| p.1).fold(0.0, f64::max)
+    }
+
+    pub fn rate_at(&self, t: f64) -> f64 {
+        interpolate(&self.points, t)
+    }
+
+    pub(super) fn points(&self) -> &[(f64, f64)] {
+        &self.points
+    }
+
+    pub(super) fn cumulative(&self) -> &[f64] {
+        &self.cumulative
+    }
+}
+
+/// The spike's multiplier at time t: 1 outside, `multiplier` in its window,
+/// linear on the ramps.
+fn spike_factor(s: &super::spec::Spike, t: f64) -> f64 {
+    let end = s.start_s + s.duration_s;
+    let full = s.multiplier;
+    let ramp = |x: f64| 1.0 + (full - 1.0) * x.clamp(0.0, 1.0);
+    if t >= s.start_s && t <= end {
+        full
+    } else if t < s.start_s && s.ramp_s > 0.0 {
+        ramp(1.0 - (s.start_s - t) / s.ramp_s)
+    } else if t > end && s.ramp_s > 0.0 {
+        ramp(1.0 - (t - end) / s.ramp_s)
+    } else {
+        1.0
+    }
+}
+
+fn interpolate(points: &[(f64, f64)], t: f64) -> f64 {
+    match points.iter().position(|p| p.0 >= t) {
+        None => points.last().map_or(0.0, |p| p.1),
+        Some(0) => points[0].1,
+        Some(i) => {
+            let (a, b) = (points[i - 1], points[i]);
+            if b.0 - a.0 <= 0.0 {
+                b.1
+            } else {
+                a.1 + (b.1 - a.1) * (t - a.0) / (b.0 - a.0)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::spec::{DayShape, Spike, Stage};
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn constant_rate_integrates_to_rate_times_duration() {
+        let spec = LoadSpec {
+            rate_per_s: Some(40.0),
+            duration_s: Some(60.0),
+            ..LoadSpec::default()
+        };
+        let c = RateCurve::from_spec(&spec, 1.0).unwrap();
+        assert!(close(c.expected_arrivals(), 2_400.0));
+        assert!(close(c.duration_s(), 60.0));
+        let doubled = RateCurve::from_spec(&spec, 2.0).unwrap();
+        assert!(
+            close(doubled.expected_arrivals(), 4_800.0),
+            "scale doubles every rate"
+        );
+    }
+
+    #[test]
+    fn stages_ramp_linearly_like_k6() {
+        let spec = LoadSpec {
+            start_rate_per_s: 0.0,
+            stages: vec![
+                Stage {
+                    target_per_s: 100.0,
+                    duration_s: 10.0,
+                },
+                Stage {
+                    target_per_s: 100.0,
+                    duration_s: 20.0,
+                },
+                Stage {
+                    target_per_s: 0.0,
+                    duration_s: 10.0,
+                },
+            ],
+            ..LoadSpec::default()
+        };
+        let c = RateCurve::from_spec(&spec, 1.0).unwrap();
+        // Two triangles of 500 and a plateau of 2000.
+        assert!(close(c.expected_arrivals(), 3_000.0));
+        assert!(close(c.rate_at(5.0), 50.0));
+        assert!(close(c.rate_at(35.0), 50.0));
+    }
+
+    #[test]
+    fn day_shape_holds_each_hour_at_its_middle_and_compresses_time() {
+        let mut hourly = vec![1.0; 24];
+        hourly[12] = 10.0;
+        let spec = LoadSpec {
+            day: Some(DayShape {
+                base_rate_per_s: 2.0,
+                hourly,
+                hour_s: 60.0,
+            }),
+            ..LoadSpec::default()
+        };
+        let c = RateCurve::from_spec(&spec, 1.0).unwrap();
+        assert!(close(c.duration_s(), 1_440.0));
+        assert!(close(c.rate_at(12.5 * 60.0), 20.0));
+        assert!(close(c.rate_at(3.5 * 60.0), 2.0));
+        assert!(close(c.peak_rate(), 20.0));
+        // The flat day would give 2/s * 1440 s; hour 12 adds a triangle-ish bump.
+        assert!(c.expected_arrivals() > 2_880.0);
+    }
+
+    #[test]
+    fn spike_multiplies_its_window_and_ramps() {
+        let spec = LoadSpec {
+            rate_per_s: Some(10.0),
+            duration_s: Some(100.0),
+            spikes: vec![Spike {
+                name: "door-buster".into(),
+                start_s: 40.0,
+                duration_s: 10.0,
+                multiplier: 5.0,
+                ramp_s: 4.0,
+            }],
+            ..LoadSpec::default()
+        };
+        let c = RateCurve::from_spec(&spec, 1.0).unwrap();
+        assert!(close(c.rate_at(45.0), 50.0));
+        assert!(close(c.rate_at(38.0), 30.0), "half-way up the ramp");
+        assert!(close(c.rate_at(20.0), 10.0));
+        // 1000 base + 10 s * 40 extra + two ramps of 4 s * 40 / 2.
+        assert!(close(c.expected_arrivals(), 1_000.0 + 400.0 + 160.0));
+    }
+}
