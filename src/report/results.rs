@@ -14,15 +14,16 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Exit codes (CI depends on them): 0 pass; 1 an SLO or latency budget was
 /// breached; 2 an exactly-once or ledger invariant was violated; 3 the run is
-/// invalid (the generator could not keep its schedule); 4 bad input or usage.
+/// invalid (more arrivals dropped or sent late than the workload tolerates);
+/// 4 bad input or usage.
 /// A proven violation wins over everything: money lost or doubled is so
 /// whatever else went wrong.
 pub fn exit_code(outcome: &RunOutcome, dropped_share_max: f64) -> i32 {
     let offered = outcome.arrivals.max(1) as f64;
-    let dropped = outcome.counts.dropped_arrivals as f64 / offered;
+    let missed = (outcome.counts.dropped_arrivals + outcome.counts.late_arrivals) as f64 / offered;
     if !outcome.verdict.all_passed() {
         2
-    } else if dropped > dropped_share_max {
+    } else if missed > dropped_share_max {
         3
     } else {
         0
