@@ -81,6 +81,9 @@ pub struct LoadReport {
     pub counts: Counts,
     pub latency: crate::metrics::LatencyBook,
     pub arrivals: u64,
+    /// Intended time of the last arrival, in simulated seconds: how long the
+    /// load phase lasted (the drain phase comes after).
+    pub load_seconds: f64,
 }
 
 /// Where arrivals come from: a rate curve's schedule or a trace replay.
@@ -114,9 +117,11 @@ pub async fn run<A: PaymentApi>(
     let live = Arc::new(AtomicU64::new(0));
     let idle = Arc::new(Notify::new());
     let mut offered = 0u64;
+    let mut last_us = 0u64;
     for (index, arrival) in arrivals.enumerate() {
         clock.sleep_until_us(arrival.at_us).await;
         offered += 1;
+        last_us = arrival.at_us;
         if clock.now_us().saturating_sub(arrival.at_us) > model.late_tolerance_us {
             rec.count(|c| c.late_arrivals += 1);
         }
@@ -149,5 +154,6 @@ pub async fn run<A: PaymentApi>(
         counts: rec.counts(),
         latency: rec.take_latency(),
         arrivals: offered,
+        load_seconds: last_us as f64 / 1e6,
     }
 }

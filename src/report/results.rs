@@ -38,6 +38,8 @@ pub struct Results<'a> {
     pub workload_source: &'a str,
     pub sabotage: &'a [&'static str],
     pub simulated_seconds: f64,
+    /// When the last arrival was scheduled; the drain phase follows.
+    pub load_seconds: f64,
     pub arrivals: u64,
     pub counts: Counts,
     /// Corrected latency: from the intended send time of each logical request.
@@ -65,6 +67,7 @@ impl<'a> Results<'a> {
             workload_source: &workload.source,
             sabotage,
             simulated_seconds: o.simulated_seconds,
+            load_seconds: o.load_seconds,
             arrivals: o.arrivals,
             counts: o.counts,
             latency_ms: o.latency.corrected_ms().into_iter().collect(),

@@ -34,6 +34,7 @@ pub struct RunOptions {
 pub struct RunOutcome {
     pub counts: Counts,
     pub arrivals: u64,
+    pub load_seconds: f64,
     pub latency: LatencyBook,
     pub verdict: Verdict,
     pub stack: StackStats,
@@ -167,6 +168,7 @@ pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunErro
     Ok(RunOutcome {
         counts: report.counts,
         arrivals: report.arrivals,
+        load_seconds: report.load_seconds,
         latency: report.latency,
         verdict,
         perf: Perf {
