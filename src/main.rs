@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use paystorm::load::trace;
 use paystorm::report;
-use paystorm::sim::run::{run, RunOptions};
+use paystorm::sim::run::{run_watched, RunOptions};
 use paystorm::stack::sabotage::{Sabotage, Sabotages};
 use paystorm::workload::Workload;
 
@@ -48,6 +49,9 @@ enum Command {
         /// Multiply the workload's whole rate curve by X (0.1 = a tenth of the traffic).
         #[arg(long, value_name = "X", default_value_t = 1.0)]
         rate_scale: f64,
+        /// No progress line on stderr (it shows only on a terminal anyway).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Check workload files without running them.
     Validate {
@@ -56,6 +60,29 @@ enum Command {
     },
     /// List the deliberate bugs `run --sabotage` can plant.
     Sabotage,
+    /// Payment traces (CSV or JSON lines) for `[load.trace]` replay.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TraceCommand {
+    /// Write a trace drawn from a workload's rate curve, mix and population.
+    Synth {
+        /// Workload file (TOML) with a rate curve (not itself a replay).
+        workload: PathBuf,
+        /// Trace file to write: .csv or .jsonl.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Seed for every random choice; defaults to the workload's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Multiply the workload's whole rate curve by X.
+        #[arg(long, value_name = "X", default_value_t = 1.0)]
+        rate_scale: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +102,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate { files } => validate(&files),
+        Command::Trace { command } => trace_command(command),
         Command::Run {
             workload,
             seed,
@@ -82,7 +110,8 @@ fn main() -> ExitCode {
             sabotage,
             history,
             rate_scale,
-        } => run_command(workload, seed, out, &sabotage, history, rate_scale),
+            quiet,
+        } => run_command(workload, seed, out, &sabotage, history, rate_scale, quiet),
     }
 }
 
@@ -100,6 +129,22 @@ fn say(text: &str) {
 fn validate(files: &[PathBuf]) -> ExitCode {
     let mut bad = false;
     for f in files {
+        if trace::is_trace_path(f) {
+            match trace::check_file(f) {
+                Ok(t) => say(&format!(
+                    "ok: {} (trace: {} records over {:.1} s, {}; ids are range-checked via a workload)",
+                    f.display(),
+                    t.records,
+                    t.duration_s,
+                    t.currency
+                )),
+                Err(e) => {
+                    eprintln!("{e}");
+                    bad = true;
+                }
+            }
+            continue;
+        }
         match Workload::from_path(f) {
             Ok(w) => say(&format!("ok: {} (workload `{}`)", f.display(), w.name())),
             Err(e) => {
@@ -122,6 +167,7 @@ fn run_command(
     sabotage: &[String],
     history: bool,
     rate_scale: f64,
+    quiet: bool,
 ) -> ExitCode {
     if !(rate_scale.is_finite() && rate_scale > 0.0) {
         eprintln!("error: option --rate-scale must be a number above 0, got {rate_scale}");
@@ -171,7 +217,11 @@ fn run_command(
         history: history.then(|| out.join("history.jsonl")),
         rate_scale,
     };
-    let outcome = match run(&workload, &opts) {
+    // The progress line (a terminal only) is gone before anything else prints.
+    let progress = report::progress::Progress::start(report::progress::wanted(quiet));
+    let outcome = run_watched(&workload, &opts, progress.live());
+    drop(progress);
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
@@ -187,4 +237,31 @@ fn run_command(
     };
     say(&report::console::summary(&outcome, code, &out_str));
     ExitCode::from(code as u8)
+}
+
+fn trace_command(command: TraceCommand) -> ExitCode {
+    let TraceCommand::Synth {
+        workload,
+        out,
+        seed,
+        rate_scale,
+    } = command;
+    let result = Workload::from_path(&workload).and_then(|w| {
+        let seed = seed.unwrap_or(w.file.seed);
+        trace::synth(&w, paystorm::sim::Seed(seed), rate_scale, &out).map(|n| (n, seed))
+    });
+    match result {
+        Ok((n, seed)) => {
+            say(&format!(
+                "wrote {n} records to {} (workload {}, seed {seed}, rate scale {rate_scale})",
+                out.display(),
+                workload.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_INPUT)
+        }
+    }
 }

@@ -2,9 +2,13 @@
 //! key, a timeout per attempt, retries (same key) after exponential backoff
 //! with full jitter for timeouts and retryable errors, and a deadline after
 //! which it gives up and records the outcome as unknown.
+//! Each attempt first waits for one of the generator's connections
+//! (`clients.connections_max`), as wrk2's clients do.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use crate::domain::api::{PaymentApi, Request};
 use crate::domain::history::{Failure, HistoryKind, InfoReason, Invocation, ReplySummary};
@@ -42,6 +46,9 @@ pub struct Client<A> {
     pub rec: Arc<Recorder>,
     pub clock: Clock,
     pub cfg: Clients,
+    /// The generator's connections (`clients.connections_max` permits): an
+    /// attempt holds one from its actual send until its answer or timeout.
+    pub connections: Semaphore,
 }
 
 impl<A: PaymentApi> Client<A> {
@@ -72,6 +79,13 @@ impl<A: PaymentApi> Client<A> {
         };
         let mut outcome = Outcome::Unknown;
         for attempt in 1..=attempts_max {
+            // Wait for a free connection (FIFO); the semaphore is never
+            // closed. A request whose deadline passed while it waited is
+            // never sent: the client has already given up.
+            let connection = self.connections.acquire().await.ok();
+            if self.clock.now_us() >= deadline {
+                break;
+            }
             let id = self.rec.new_op();
             self.rec.history(
                 id,
@@ -93,6 +107,7 @@ impl<A: PaymentApi> Client<A> {
                 .clock
                 .timeout(timeout, self.api.call(Request { merchant, key, op }))
                 .await;
+            drop(connection);
             self.rec.service(kind, method, sent);
             let retry = match reply {
                 None => {

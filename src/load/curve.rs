@@ -10,9 +10,13 @@ use super::spec::{LoadSpec, DEFAULT_DURATION_S, DEFAULT_RATE_PER_S};
 /// ramp and a sloped base is not linear; eight pieces keep the error tiny).
 const RAMP_PIECES: usize = 8;
 
+/// How far either side of a breakpoint to look for a step.
+const STEP_PROBE_S: f64 = 1e-6;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct RateCurve {
-    /// (seconds, payments per second), times strictly increasing from 0.
+    /// (seconds, payments per second), times non-decreasing from 0; a time
+    /// appears twice where the rate steps.
     points: Vec<(f64, f64)>,
     /// Cumulative expected arrivals at each point.
     cumulative: Vec<f64>,
@@ -70,13 +74,25 @@ impl RateCurve {
         times.sort_by(|a, b| a.total_cmp(b));
         times.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
 
-        let points: Vec<(f64, f64)> = times
-            .iter()
-            .map(|&t| {
-                let spikes: f64 = spec.spikes.iter().map(|s| spike_factor(s, t)).product();
-                (t, (interpolate(&base, t) * spikes * scale).max(0.0))
-            })
-            .collect();
+        // A spike without a ramp is a step: keep both sides of it, so the
+        // curve jumps instead of sloping from the previous point.
+        let rate = |t: f64| {
+            let spikes: f64 = spec.spikes.iter().map(|s| spike_factor(s, t)).product();
+            (interpolate(&base, t) * spikes * scale).max(0.0)
+        };
+        let mut points: Vec<(f64, f64)> = Vec::with_capacity(times.len() * 2);
+        for &t in &times {
+            let (left, right) = (rate(t - STEP_PROBE_S), rate(t + STEP_PROBE_S));
+            if t > 0.0
+                && t < end
+                && (left - right).abs() > 1e-9 * left.abs().max(right.abs()).max(1.0)
+            {
+                points.push((t, left));
+                points.push((t, right));
+            } else {
+                points.push((t, rate(t)));
+            }
+        }
         let mut cumulative = Vec::with_capacity(points.len());
         let mut acc = 0.0;
         for (i, p) in points.iter().enumerate() {
@@ -121,11 +137,11 @@ fn spike_factor(s: &super::spec::Spike, t: f64) -> f64 {
     let end = s.start_s + s.duration_s;
     let full = s.multiplier;
     let ramp = |x: f64| 1.0 + (full - 1.0) * x.clamp(0.0, 1.0);
-    if t >= s.start_s && t <= end {
+    if t >= s.start_s && t < end {
         full
     } else if t < s.start_s && s.ramp_s > 0.0 {
         ramp(1.0 - (s.start_s - t) / s.ramp_s)
-    } else if t > end && s.ramp_s > 0.0 {
+    } else if t >= end && s.ramp_s > 0.0 {
         ramp(1.0 - (t - end) / s.ramp_s)
     } else {
         1.0

@@ -145,6 +145,9 @@ impl<A: PaymentApi> Journey<A> {
             c.attempted += 1;
             c.keyless += u64::from(keyless);
         });
+        // The logical create starts now (nothing below awaits before the
+        // send), so this is the intended time its corrected latency uses.
+        let intended = self.client.clock.now_us();
         let op = Operation::Create(params);
         let double = self.rng.chance(plan.clients.double_submit_share);
         let twin = double.then(|| {
@@ -196,6 +199,10 @@ impl<A: PaymentApi> Journey<A> {
             Outcome::Failed(_) => c.failed += 1,
             Outcome::Unknown => c.unknown += 1,
         });
+        self.client.rec.payment_done(
+            intended,
+            matches!(outcome, Outcome::Failed(_) | Outcome::Unknown),
+        );
         // The merchant goes on (captures, refunds) while the second click is
         // still being retried: its replay may come after the status changed.
         self.beside.extend(twin);

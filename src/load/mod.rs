@@ -8,11 +8,12 @@ pub mod journey;
 pub mod recorder;
 pub mod schedule;
 pub mod spec;
+pub mod trace;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::domain::api::PaymentApi;
 use crate::domain::audit::Observer;
@@ -21,7 +22,7 @@ use crate::sim::{Clock, Seed};
 
 use client::Client;
 use journey::Journey;
-use recorder::{Counts, Recorder};
+use recorder::{Counts, LiveCounters, Recorder};
 use spec::{Amounts, Arrival, Clients, Lifecycle, Mix, Population};
 
 /// Everything a journey needs to know, precomputed once.
@@ -80,6 +81,8 @@ impl Plan {
 pub struct LoadReport {
     pub counts: Counts,
     pub latency: crate::metrics::LatencyBook,
+    /// Offered, completed, errors and latency per bucket of simulated time.
+    pub series: crate::metrics::TimeSeries,
     pub arrivals: u64,
     /// Intended time of the last arrival, in simulated seconds: how long the
     /// load phase lasted (the drain phase comes after).
@@ -97,6 +100,8 @@ pub struct OpenModel {
 }
 
 /// Runs the arrivals to their end and waits for every journey to finish.
+/// `live` receives progress counters another thread may read.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<A: PaymentApi>(
     api: A,
     arrivals: ArrivalSource,
@@ -105,13 +110,15 @@ pub async fn run<A: PaymentApi>(
     seed: Seed,
     clock: Clock,
     observer: Arc<dyn Observer>,
+    live: Arc<LiveCounters>,
 ) -> LoadReport {
-    let rec = Arc::new(Recorder::new(observer, clock));
+    let rec = Arc::new(Recorder::new(observer, clock, live));
     let client = Arc::new(Client {
         api: Arc::new(api),
         rec: rec.clone(),
         clock,
         cfg: plan.clients,
+        connections: Semaphore::new(plan.clients.connections_max.max(1) as usize),
     });
     let plan = Arc::new(plan);
     let live = Arc::new(AtomicU64::new(0));
@@ -122,6 +129,7 @@ pub async fn run<A: PaymentApi>(
         clock.sleep_until_us(arrival.at_us).await;
         offered += 1;
         last_us = arrival.at_us;
+        rec.offered(arrival.at_us);
         if clock.now_us().saturating_sub(arrival.at_us) > model.late_tolerance_us {
             rec.count(|c| c.late_arrivals += 1);
         }
@@ -153,6 +161,7 @@ pub async fn run<A: PaymentApi>(
     LoadReport {
         counts: rec.counts(),
         latency: rec.take_latency(),
+        series: rec.take_series(),
         arrivals: offered,
         load_seconds: last_us as f64 / 1e6,
     }

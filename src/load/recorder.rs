@@ -8,7 +8,7 @@ use crate::domain::audit::Observer;
 use crate::domain::history::{HistoryEvent, HistoryKind};
 use crate::domain::{Method, OpId};
 use crate::lock::Locked;
-use crate::metrics::{LatencyBook, OpKind};
+use crate::metrics::{LatencyBook, OpKind, TimeSeries};
 use crate::sim::Clock;
 
 /// Counts of what the clients did and saw; results.json's `counts`.
@@ -43,22 +43,49 @@ pub struct Counts {
     pub dropped_arrivals: u64,
 }
 
+/// Counters another thread may read while the run goes on (the progress
+/// line): plain atomics, stored by the simulation and never waited on.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    /// Simulated time of the latest arrival or completed payment.
+    pub sim_us: AtomicU64,
+    /// Payments (logical creates) completed so far.
+    pub payments: AtomicU64,
+    /// Of those, failed (other than declined) or unknown.
+    pub errors: AtomicU64,
+}
+
+impl LiveCounters {
+    /// (simulated µs, payments, errors) as last stored.
+    pub fn read(&self) -> (u64, u64, u64) {
+        (
+            self.sim_us.load(Ordering::Relaxed),
+            self.payments.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+        )
+    }
+}
+
 pub struct Recorder {
     observer: Arc<dyn Observer>,
     clock: Clock,
     next_op: AtomicU64,
     latency: Mutex<LatencyBook>,
+    series: Mutex<TimeSeries>,
     counts: Mutex<Counts>,
+    live: Arc<LiveCounters>,
 }
 
 impl Recorder {
-    pub fn new(observer: Arc<dyn Observer>, clock: Clock) -> Recorder {
+    pub fn new(observer: Arc<dyn Observer>, clock: Clock, live: Arc<LiveCounters>) -> Recorder {
         Recorder {
             observer,
             clock,
             next_op: AtomicU64::new(1),
             latency: Mutex::new(LatencyBook::default()),
+            series: Mutex::new(TimeSeries::default()),
             counts: Mutex::new(Counts::default()),
+            live,
         }
     }
 
@@ -74,14 +101,34 @@ impl Recorder {
         });
     }
 
-    pub fn corrected(&self, op: OpKind, _method: Method, since_us: u64) {
+    pub fn corrected(&self, op: OpKind, method: Method, since_us: u64) {
         let us = self.clock.now_us().saturating_sub(since_us);
-        self.latency.locked().record_corrected(op, us);
+        self.latency.locked().record_corrected(op, method, us);
     }
 
-    pub fn service(&self, op: OpKind, _method: Method, since_us: u64) {
+    pub fn service(&self, op: OpKind, method: Method, since_us: u64) {
         let us = self.clock.now_us().saturating_sub(since_us);
-        self.latency.locked().record_service(op, us);
+        self.latency.locked().record_service(op, method, us);
+    }
+
+    /// An arrival offered by the generator, at its intended time.
+    pub fn offered(&self, at_us: u64) {
+        self.series.locked().offered(at_us);
+        self.live.sim_us.fetch_max(at_us, Ordering::Relaxed);
+    }
+
+    /// A payment (logical create, intended at `intended_us`) ended now;
+    /// `error` for a definite failure other than a decline, or unknown.
+    pub fn payment_done(&self, intended_us: u64, error: bool) {
+        let now = self.clock.now_us();
+        self.series
+            .locked()
+            .completed(now, now.saturating_sub(intended_us), error);
+        self.live.sim_us.fetch_max(now, Ordering::Relaxed);
+        self.live.payments.fetch_add(1, Ordering::Relaxed);
+        if error {
+            self.live.errors.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn count(&self, f: impl FnOnce(&mut Counts)) {
@@ -94,5 +141,9 @@ impl Recorder {
 
     pub fn take_latency(&self) -> LatencyBook {
         std::mem::take(&mut *self.latency.locked())
+    }
+
+    pub fn take_series(&self) -> TimeSeries {
+        std::mem::take(&mut *self.series.locked())
     }
 }

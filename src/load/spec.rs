@@ -275,6 +275,11 @@ pub struct Clients {
     pub get_share: f64,
     /// Share of successful creates that ask for a per-request callback.
     pub callback_share: f64,
+    /// Connections the load generator holds to the gateway. A request waits
+    /// for a free one before it is actually sent, as in wrk2: service time
+    /// runs from when it got a connection, corrected latency still from its
+    /// intended time. The default (a million) is effectively unlimited.
+    pub connections_max: u32,
 }
 
 impl Default for Clients {
@@ -293,6 +298,7 @@ impl Default for Clients {
             pay_again_share: 0.3,
             get_share: 0.1,
             callback_share: 0.2,
+            connections_max: 1_000_000,
         }
     }
 }

@@ -1,9 +1,14 @@
 //! Latency per operation, kept twice: corrected (from the intended send time
 //! of the logical request, so a stalled stack cannot hide its stall — wrk2's
 //! coordinated-omission correction) and service time (from the actual send of
-//! each attempt).
+//! each attempt, once the client holds a connection). Both are also kept per
+//! (operation, payment method).
+
+use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+
+use crate::domain::Method;
 
 /// The operations whose latency is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,14 +43,34 @@ impl OpKind {
     }
 }
 
-/// Microseconds, 1 µs to 1 hour, 3 significant digits: about 30 KiB each.
+/// Microseconds, 1 µs to 1 hour, 3 significant digits: 23,552 counters
+/// (184 KiB) each.
 fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
 }
 
+/// Slots of the per-(operation, method) histograms.
+const PAIRS: usize = OpKind::ALL.len() * Method::ALL.len();
+
+fn pair_index(op: OpKind, method: Method) -> usize {
+    op as usize * Method::ALL.len() + method_index(method)
+}
+
+fn method_index(method: Method) -> usize {
+    Method::ALL
+        .iter()
+        .position(|m| *m == method)
+        .expect("Method::ALL lists every method")
+}
+
+/// Per-operation histograms, plus the same per (operation, method): a fixed
+/// 6 × 5 slots of each kind, a slot's histogram allocated the first time it
+/// sees traffic, so memory never grows with the run's length.
 pub struct LatencyBook {
     corrected: Vec<Histogram<u64>>,
     service: Vec<Histogram<u64>>,
+    corrected_by_method: Vec<Option<Histogram<u64>>>,
+    service_by_method: Vec<Option<Histogram<u64>>>,
 }
 
 impl Default for LatencyBook {
@@ -53,9 +78,15 @@ impl Default for LatencyBook {
         LatencyBook {
             corrected: OpKind::ALL.iter().map(|_| new_histogram()).collect(),
             service: OpKind::ALL.iter().map(|_| new_histogram()).collect(),
+            corrected_by_method: (0..PAIRS).map(|_| None).collect(),
+            service_by_method: (0..PAIRS).map(|_| None).collect(),
         }
     }
 }
+
+/// Percentiles per method, then per operation, in name order:
+/// `{ "<method>": { "<op>": Percentiles } }`, only pairs with traffic.
+pub type ByMethod = BTreeMap<&'static str, BTreeMap<&'static str, Percentiles>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Percentiles {
@@ -68,12 +99,20 @@ pub struct Percentiles {
 }
 
 impl LatencyBook {
-    pub fn record_corrected(&mut self, op: OpKind, us: u64) {
-        self.corrected[op as usize].saturating_record(us.max(1));
+    pub fn record_corrected(&mut self, op: OpKind, method: Method, us: u64) {
+        let us = us.max(1);
+        self.corrected[op as usize].saturating_record(us);
+        self.corrected_by_method[pair_index(op, method)]
+            .get_or_insert_with(new_histogram)
+            .saturating_record(us);
     }
 
-    pub fn record_service(&mut self, op: OpKind, us: u64) {
-        self.service[op as usize].saturating_record(us.max(1));
+    pub fn record_service(&mut self, op: OpKind, method: Method, us: u64) {
+        let us = us.max(1);
+        self.service[op as usize].saturating_record(us);
+        self.service_by_method[pair_index(op, method)]
+            .get_or_insert_with(new_histogram)
+            .saturating_record(us);
     }
 
     /// Percentiles in milliseconds per operation that saw traffic.
@@ -84,28 +123,57 @@ impl LatencyBook {
     pub fn service_ms(&self) -> Vec<(&'static str, Percentiles)> {
         summarize(&self.service)
     }
+
+    /// Corrected latency per method and operation.
+    pub fn corrected_ms_by_method(&self) -> ByMethod {
+        summarize_by_method(&self.corrected_by_method)
+    }
+
+    /// Service time per method and operation.
+    pub fn service_ms_by_method(&self) -> ByMethod {
+        summarize_by_method(&self.service_by_method)
+    }
+}
+
+/// Microseconds to milliseconds, kept to the microsecond.
+pub(crate) fn us_to_ms(us: u64) -> f64 {
+    (us as f64 / 1000.0 * 1000.0).round() / 1000.0
+}
+
+fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    Percentiles {
+        count: h.len(),
+        p50: us_to_ms(h.value_at_quantile(0.50)),
+        p90: us_to_ms(h.value_at_quantile(0.90)),
+        p99: us_to_ms(h.value_at_quantile(0.99)),
+        p999: us_to_ms(h.value_at_quantile(0.999)),
+        max: us_to_ms(h.max()),
+    }
 }
 
 fn summarize(hists: &[Histogram<u64>]) -> Vec<(&'static str, Percentiles)> {
-    let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
     OpKind::ALL
         .iter()
         .zip(hists)
         .filter(|(_, h)| !h.is_empty())
-        .map(|(op, h)| {
-            (
-                op.as_str(),
-                Percentiles {
-                    count: h.len(),
-                    p50: ms(h.value_at_quantile(0.50)),
-                    p90: ms(h.value_at_quantile(0.90)),
-                    p99: ms(h.value_at_quantile(0.99)),
-                    p999: ms(h.value_at_quantile(0.999)),
-                    max: ms(h.max()),
-                },
-            )
-        })
+        .map(|(op, h)| (op.as_str(), percentiles(h)))
         .collect()
+}
+
+fn summarize_by_method(hists: &[Option<Histogram<u64>>]) -> ByMethod {
+    let mut out = ByMethod::new();
+    for op in OpKind::ALL {
+        for method in Method::ALL {
+            if let Some(h) = &hists[pair_index(op, method)] {
+                if !h.is_empty() {
+                    out.entry(method.as_str())
+                        .or_default()
+                        .insert(op.as_str(), percentiles(h));
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -116,7 +184,7 @@ mod tests {
     fn percentiles_come_from_the_histogram() {
         let mut book = LatencyBook::default();
         for us in 1..=1000u64 {
-            book.record_corrected(OpKind::Create, us * 1000);
+            book.record_corrected(OpKind::Create, Method::CardOnline, us * 1000);
         }
         let all = book.corrected_ms();
         assert_eq!(all.len(), 1, "only operations with traffic are listed");
@@ -126,5 +194,76 @@ mod tests {
         assert!((p.p50 - 500.0).abs() <= 1.0, "{p:?}");
         assert!((p.p99 - 990.0).abs() <= 1.0, "{p:?}");
         assert!((p.max - 1000.0).abs() <= 1.0, "{p:?}");
+    }
+
+    #[test]
+    fn per_method_histograms_split_what_the_operation_histogram_merges() {
+        let mut book = LatencyBook::default();
+        for i in 0..100u64 {
+            book.record_corrected(OpKind::Create, Method::CardOnline, 10_000 + i);
+            book.record_corrected(OpKind::Create, Method::BankInstant, 500_000 + i);
+            book.record_service(OpKind::Create, Method::BankInstant, 400_000 + i);
+        }
+        book.record_corrected(OpKind::Refund, Method::CardOnline, 7_000);
+
+        let all: BTreeMap<_, _> = book.corrected_ms().into_iter().collect();
+        assert_eq!(all["create"].count, 200, "the operation keeps every method");
+        assert!(all["create"].p99 >= 500.0, "{:?}", all["create"]);
+
+        let by = book.corrected_ms_by_method();
+        assert_eq!(
+            by.keys().copied().collect::<Vec<_>>(),
+            ["bank_instant", "card_online"],
+            "only methods with traffic, in name order"
+        );
+        let card = &by["card_online"];
+        assert_eq!(
+            card.keys().copied().collect::<Vec<_>>(),
+            ["create", "refund"]
+        );
+        assert_eq!(card["create"].count, 100);
+        assert!(
+            (card["create"].p99 - 10.1).abs() < 0.05,
+            "{:?}",
+            card["create"]
+        );
+        assert!(
+            card["create"].max < 10.2,
+            "card latency must not see bank's"
+        );
+        let bank = &by["bank_instant"];
+        assert_eq!(bank.keys().copied().collect::<Vec<_>>(), ["create"]);
+        assert!(
+            (bank["create"].p50 - 500.0).abs() < 1.0,
+            "{:?}",
+            bank["create"]
+        );
+
+        let service = book.service_ms_by_method();
+        assert_eq!(
+            service.keys().copied().collect::<Vec<_>>(),
+            ["bank_instant"]
+        );
+        assert!((service["bank_instant"]["create"].p50 - 400.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn per_method_slots_are_fixed() {
+        let mut book = LatencyBook::default();
+        for op in OpKind::ALL {
+            for method in Method::ALL {
+                for us in [1, 1_000, 3_600_000_000, u64::MAX] {
+                    book.record_corrected(op, method, us);
+                    book.record_service(op, method, us);
+                }
+            }
+        }
+        assert_eq!(book.corrected_by_method.len(), 30);
+        assert_eq!(book.service_by_method.len(), 30);
+        assert!(book.corrected_by_method.iter().all(Option::is_some));
+        let by = book.corrected_ms_by_method();
+        assert_eq!(by.len(), 5);
+        assert!(by.values().all(|ops| ops.len() == 6));
+        assert!(by.values().flat_map(|o| o.values()).all(|p| p.count == 4));
     }
 }

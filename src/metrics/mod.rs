@@ -2,5 +2,7 @@
 //! fixed whatever the run's length, and histograms from several runs merge.
 
 pub mod latency;
+pub mod timeseries;
 
-pub use latency::{LatencyBook, OpKind, Percentiles};
+pub use latency::{ByMethod, LatencyBook, OpKind, Percentiles};
+pub use timeseries::{TimeSeries, TimeSeriesReport};

@@ -107,6 +107,26 @@ pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {
             p.count, p.p50, p.p90, p.p99, p.p999, p.max
         );
     }
+    let creates: Vec<_> = o
+        .latency
+        .corrected_ms_by_method()
+        .into_iter()
+        .filter_map(|(method, ops)| ops.get("create").map(|p| (method, *p)))
+        .collect();
+    if !creates.is_empty() {
+        let _ = writeln!(
+            s,
+            "{:<35}count      p50      p99",
+            "create latency by method (ms)"
+        );
+        for (method, p) in creates {
+            let _ = writeln!(
+                s,
+                "  {method:<32} {:>7} {:>8.1} {:>8.1}",
+                p.count, p.p50, p.p99
+            );
+        }
+    }
     let _ = writeln!(s, "\ninvariants");
     for inv in &o.verdict.invariants {
         let mark = if inv.passed { "pass" } else { "FAIL" };

@@ -4,6 +4,7 @@
 //! `settings.toml` with every effective setting of the run.
 
 pub mod console;
+pub mod progress;
 pub mod results;
 
 use std::path::Path;

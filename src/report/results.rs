@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::check::{InvariantResult, UnknownResolution};
 use crate::load::recorder::Counts;
-use crate::metrics::Percentiles;
+use crate::metrics::{ByMethod, Percentiles, TimeSeriesReport};
 use crate::sim::run::RunOutcome;
 use crate::stack::{DrainReport, StackStats};
 use crate::workload::Workload;
@@ -46,6 +46,13 @@ pub struct Results<'a> {
     pub latency_ms: BTreeMap<&'static str, Percentiles>,
     /// Service time: from the actual send of each attempt.
     pub service_time_ms: BTreeMap<&'static str, Percentiles>,
+    /// Corrected latency per payment method, then operation.
+    pub latency_ms_by_method: ByMethod,
+    /// Service time per payment method, then operation.
+    pub service_time_ms_by_method: ByMethod,
+    /// Offered, completed and failed payments and their latency per bucket
+    /// of simulated time.
+    pub timeseries: TimeSeriesReport,
     pub invariants: &'a [InvariantResult],
     pub unknowns: &'a UnknownResolution,
     pub stack: &'a StackStats,
@@ -72,6 +79,9 @@ impl<'a> Results<'a> {
             counts: o.counts,
             latency_ms: o.latency.corrected_ms().into_iter().collect(),
             service_time_ms: o.latency.service_ms().into_iter().collect(),
+            latency_ms_by_method: o.latency.corrected_ms_by_method(),
+            service_time_ms_by_method: o.latency.service_ms_by_method(),
+            timeseries: o.series.report(),
             invariants: &o.verdict.invariants,
             unknowns: &o.verdict.unknowns,
             stack: &o.stack,

@@ -9,9 +9,9 @@ use tokio::sync::watch;
 
 use crate::check::{BackgroundChecker, CheckConfig, Verdict};
 use crate::domain::audit::Observer;
-use crate::load::recorder::Counts;
+use crate::load::recorder::{Counts, LiveCounters};
 use crate::load::{self, Plan};
-use crate::metrics::LatencyBook;
+use crate::metrics::{LatencyBook, TimeSeries};
 use crate::stack::sabotage::Sabotages;
 use crate::stack::{DrainReport, Stack, StackStats};
 use crate::workload::Workload;
@@ -36,6 +36,8 @@ pub struct RunOutcome {
     pub arrivals: u64,
     pub load_seconds: f64,
     pub latency: LatencyBook,
+    /// Offered, completed, errors and latency per bucket of simulated time.
+    pub series: TimeSeries,
     pub verdict: Verdict,
     pub stack: StackStats,
     pub drain: DrainReport,
@@ -80,6 +82,16 @@ impl Observer for Tee {
 }
 
 pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    run_watched(workload, opts, Arc::new(LiveCounters::default()))
+}
+
+/// [`run`], storing its progress into `live` as it goes, for a display on
+/// another thread to read (the simulation never waits for it).
+pub fn run_watched(
+    workload: &Workload,
+    opts: &RunOptions,
+    live: Arc<LiveCounters>,
+) -> Result<RunOutcome, RunError> {
     let wall = std::time::Instant::now();
     let w = &workload.file;
     let seed = Seed(opts.seed);
@@ -103,7 +115,7 @@ pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunErro
     let world = make_world(&w.population, &w.stack, seed);
     let (arrivals, expected) = workload
         .arrivals(seed, opts.rate_scale)
-        .map_err(|e| RunError::Config(e.0))?;
+        .map_err(|e| RunError::Config(e.0.trim_start_matches("error: ").to_string()))?;
     let model = load::OpenModel {
         in_flight_max: w.load.in_flight_max,
         late_tolerance_us: (w.load.late_tolerance_ms * 1000.0) as u64,
@@ -141,6 +153,7 @@ pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunErro
             seed,
             clock,
             observer.clone(),
+            live,
         )
         .await;
         let drain = stack.drain(Duration::from_secs_f64(w.drain.max_s)).await;
@@ -170,6 +183,7 @@ pub fn run(workload: &Workload, opts: &RunOptions) -> Result<RunOutcome, RunErro
         arrivals: report.arrivals,
         load_seconds: report.load_seconds,
         latency: report.latency,
+        series: report.series,
         verdict,
         perf: Perf {
             wall_seconds,

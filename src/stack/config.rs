@@ -67,15 +67,42 @@ impl Default for WalletConfig {
     }
 }
 
+/// The merchant-facing gateway.
+///
+/// `stall_start_s` and `stall_duration_s` are the one fault available before
+/// the chaos layer: while simulated time is inside
+/// `[stall_start_s, stall_start_s + stall_duration_s)` the gateway starts
+/// serving no request; each waits until the window ends (requests already
+/// past that point carry on). Clients keep their timeouts, so a stall longer
+/// than `clients.timeout_ms` also produces retries and unknowns. No stall by
+/// default.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// The gateway's own processing (parsing, fraud screen, encryption).
     pub latency: LatencySpec,
     pub capacity: u32,
+    /// Start of the stall window, simulated seconds since the run started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_start_s: Option<f64>,
+    /// Length of the stall window (0: no stall).
+    pub stall_duration_s: f64,
     pub idempotency: IdempotencyConfig,
     pub dedup: DedupConfig,
     pub fraud: FraudConfig,
+}
+
+impl GatewayConfig {
+    /// The stall window in microseconds since the start of the run, if any.
+    pub fn stall_window_us(&self) -> Option<(u64, u64)> {
+        let start = self.stall_start_s?;
+        if self.stall_duration_s > 0.0 {
+            let start_us = (start.max(0.0) * 1e6) as u64;
+            Some((start_us, start_us + (self.stall_duration_s * 1e6) as u64))
+        } else {
+            None
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -83,6 +110,8 @@ impl Default for GatewayConfig {
         GatewayConfig {
             latency: LatencySpec::lognormal(8.0, 40.0),
             capacity: 20_000,
+            stall_start_s: None,
+            stall_duration_s: 0.0,
             idempotency: IdempotencyConfig::default(),
             dedup: DedupConfig::default(),
             fraud: FraudConfig::default(),

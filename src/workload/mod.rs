@@ -5,7 +5,7 @@
 mod locate;
 mod validate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,7 @@ use crate::domain::Currency;
 use crate::load::curve::RateCurve;
 use crate::load::schedule::Schedule;
 use crate::load::spec::{Amounts, Clients, Lifecycle, LoadSpec, Mix, Population};
+use crate::load::trace;
 use crate::load::ArrivalSource;
 use crate::sim::Seed;
 use crate::stack::config::StackConfig;
@@ -81,6 +82,10 @@ impl Default for Drain {
 pub struct Workload {
     /// Where it came from, as the user named it (or `<built-in smoke>`).
     pub source: String,
+    /// The directory a trace path is relative to: the workload file's own
+    /// (empty, the current directory, for a workload parsed from text or
+    /// named without a directory).
+    pub base_dir: PathBuf,
     pub currency: Currency,
     pub file: WorkloadFile,
 }
@@ -98,7 +103,52 @@ impl Workload {
                 "error: cannot read workload file `{source}`: {e}. Check the path; `paystorm run` without a file runs the built-in smoke workload."
             ))
         })?;
-        Workload::parse(&text, &source)
+        let mut w = Workload::parse(&text, &source)?;
+        // Empty for a bare file name: the current directory, and error
+        // messages show the trace path as the user would type it.
+        w.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        w.check_trace(&text)?;
+        Ok(w)
+    }
+
+    /// The trace this workload replays, resolved against its directory.
+    pub fn trace_path(&self) -> Option<PathBuf> {
+        let t = self.file.load.trace.as_ref()?;
+        Some(trace::resolve(&self.base_dir, &t.path))
+    }
+
+    /// What a trace's records must fit: this workload's currency and
+    /// population.
+    pub fn trace_limits(&self) -> trace::Limits {
+        trace::Limits {
+            currency: Some(self.currency),
+            merchants: Some(self.file.population.merchants),
+            customers: Some(self.file.population.customers),
+        }
+    }
+
+    /// A referenced trace must exist and be valid against this workload: a
+    /// full streaming pass, so `paystorm validate` names the bad line.
+    fn check_trace(&self, text: &str) -> Result<(), InputError> {
+        let Some(path) = self.trace_path() else {
+            return Ok(());
+        };
+        let source = &self.source;
+        trace::scan(&path, &self.trace_limits()).map(|_| ()).map_err(|p| {
+            if p.is_access() {
+                let at = locate::find_field(text, "load.trace.path")
+                    .map(|(l, c)| format!(", line {l}, column {c}"))
+                    .unwrap_or_default();
+                InputError(format!(
+                    "error: invalid workload file `{source}`{at}, field `load.trace.path`: trace `{}`: {} (the path is relative to the workload file's directory). Fix the file, then check it with `paystorm validate {source}`.",
+                    p.path, p.message
+                ))
+            } else {
+                p.render(&format!(
+                    "The trace is replayed by workload file `{source}` (field `load.trace.path`); fix it, then check it with `paystorm validate {source}`."
+                ))
+            }
+        })
     }
 
     pub fn smoke() -> Workload {
@@ -146,6 +196,7 @@ impl Workload {
         let currency = Currency::parse(&file.currency).expect("validated above");
         Ok(Workload {
             source: source.to_string(),
+            base_dir: PathBuf::new(),
             currency,
             file,
         })
@@ -162,10 +213,23 @@ impl Workload {
                 let schedule = Schedule::new(curve, load.arrivals, seed.stream("arrivals", 0));
                 Ok((Box::new(schedule), expected))
             }
-            None => Err(InputError(format!(
-                "error: workload file `{}`, field `load.trace`: trace replay is not available in this build",
-                self.source
-            ))),
+            None => {
+                let (Some(spec), Some(path)) = (load.trace.as_ref(), self.trace_path()) else {
+                    return Err(InputError(format!(
+                        "error: workload file `{}`, field `load`: no load shape to run",
+                        self.source
+                    )));
+                };
+                if cli_scale != 1.0 {
+                    return Err(InputError(format!(
+                        "error: option --rate-scale ({cli_scale}) does not apply to workload `{}`: it replays trace `{}`, which has no rate curve to scale. Set `load.trace.speed` in the workload instead (2 replays the trace twice as fast)",
+                        self.source,
+                        path.display()
+                    )));
+                }
+                let p = &self.file.population;
+                trace::arrivals(&path, spec.speed, self.currency, p.merchants, p.customers)
+            }
         }
     }
 

@@ -158,6 +158,12 @@ fn load_shape(p: &mut Problems, l: &LoadSpec) {
             );
         }
         p.positive("load.trace.speed", t.speed);
+        if l.rate_scale != 1.0 {
+            p.add(
+                "load.rate_scale",
+                "a trace replay has no rate curve to scale; set load.trace.speed instead".into(),
+            );
+        }
     }
     p.positive("load.rate_scale", l.rate_scale);
     p.non_negative("load.late_tolerance_ms", l.late_tolerance_ms);
@@ -228,6 +234,7 @@ pub fn problems(w: &WorkloadFile) -> Vec<Problem> {
     p.non_negative("clients.backoff_base_ms", c.backoff_base_ms);
     p.non_negative("clients.backoff_max_ms", c.backoff_max_ms);
     p.positive("clients.give_up_after_ms", c.give_up_after_ms);
+    p.at_least("clients.connections_max", c.connections_max.into(), 1);
     p.non_negative(
         "clients.double_submit_delay_max_ms",
         c.double_submit_delay_max_ms,
@@ -284,6 +291,10 @@ pub fn problems(w: &WorkloadFile) -> Vec<Problem> {
     }
     p.latency("stack.gateway.latency", &s.gateway.latency);
     p.at_least("stack.gateway.capacity", s.gateway.capacity.into(), 1);
+    if let Some(start) = s.gateway.stall_start_s {
+        p.non_negative("stack.gateway.stall_start_s", start);
+    }
+    p.non_negative("stack.gateway.stall_duration_s", s.gateway.stall_duration_s);
     p.positive(
         "stack.gateway.idempotency.retention_s",
         s.gateway.idempotency.retention_s,

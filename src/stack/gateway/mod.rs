@@ -121,6 +121,13 @@ impl Gateway {
 
     /// Serves one API request.
     pub async fn handle(&self, req: Request) -> Result<ApiReply, ApiError> {
+        if let Some((start_us, end_us)) = self.cfg.stall_window_us() {
+            let now = self.clock.now_us();
+            if (start_us..end_us).contains(&now) {
+                // Stalled: nothing starts until the window ends.
+                self.clock.sleep_until_us(end_us).await;
+            }
+        }
         self.component.serve(|| ()).await;
         self.stats.locked().requests += 1;
         if let Operation::Get { payment } = req.op {

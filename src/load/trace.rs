@@ -1,0 +1,792 @@
+//! Trace replay: a CSV or JSON-lines file of payments
+//! (timestamp, merchant, customer, amount, currency, method) replayed with its
+//! original spacing divided by a speed factor, through the same open model as
+//! a rate curve. And its inverse, `paystorm trace synth`: a trace drawn from a
+//! workload's rate curve and mix, seeded, byte-identical for the same seed.
+//!
+//! Files are read streaming, one line at a time, twice: a validating pass
+//! (every problem names the file, the line and the field), then the replay.
+//! A trace is never held in memory.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::domain::{Currency, Method};
+use crate::sim::Seed;
+use crate::workload::{InputError, Workload};
+
+use super::schedule::Schedule;
+use super::spec::{Arrival, FixedPayment};
+use super::ArrivalSource;
+
+/// The columns, in order: the CSV header and the JSON-lines keys.
+pub const FIELDS: [&str; 6] = [
+    "timestamp_ms",
+    "merchant",
+    "customer",
+    "amount_minor",
+    "currency",
+    "method",
+];
+
+/// The CSV header line, exactly.
+pub const CSV_HEADER: &str = "timestamp_ms,merchant,customer,amount_minor,currency,method";
+
+/// A line longer than this is refused (a record is well under 200 bytes).
+const LINE_MAX: u64 = 4_096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+impl Format {
+    /// By file extension: `.csv` or `.jsonl`.
+    pub fn of(path: &Path) -> Option<Format> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => Some(Format::Csv),
+            Some("jsonl") => Some(Format::JsonLines),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a path names a trace (by extension) rather than a workload.
+pub fn is_trace_path(path: &Path) -> bool {
+    Format::of(path).is_some()
+}
+
+/// One record of a trace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Record {
+    pub timestamp_ms: u64,
+    pub merchant: u32,
+    pub customer: u32,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub method: Method,
+}
+
+/// What a record must fit: the workload's currency and population. `None`
+/// checks only the shape (a bare trace without a workload); then every
+/// record must carry the first record's currency.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    pub currency: Option<Currency>,
+    pub merchants: Option<u32>,
+    pub customers: Option<u32>,
+}
+
+/// What a validating pass found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    pub records: u64,
+    pub currency: Currency,
+    /// Last timestamp minus the first, in seconds (at speed 1).
+    pub duration_s: f64,
+    pub max_merchant: u32,
+    pub max_customer: u32,
+}
+
+/// A problem with a trace, before it is worded for the user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    /// The trace as the user will recognise it.
+    pub path: String,
+    /// 1-based line; `None` when the file cannot be opened or named.
+    pub line: Option<u64>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    /// Whether the problem is with reaching the file (its name or its
+    /// existence) rather than with what it holds.
+    pub fn is_access(&self) -> bool {
+        self.line.is_none()
+    }
+
+    /// One paragraph: the file, the line, the field, what is wrong; then
+    /// `hint`, the sentence that says what to do.
+    pub fn render(&self, hint: &str) -> InputError {
+        let mut s = format!("error: trace `{}`", self.path);
+        if let Some(l) = self.line {
+            s.push_str(&format!(", line {l}"));
+        }
+        if let Some(f) = &self.field {
+            s.push_str(&format!(", field `{f}`"));
+        }
+        s.push_str(": ");
+        s.push_str(&self.message);
+        if !hint.is_empty() {
+            s.push_str(". ");
+            s.push_str(hint);
+        }
+        InputError(s)
+    }
+
+    /// The standard hint: fix it, check it again.
+    pub fn render_default(&self) -> InputError {
+        self.render(&format!(
+            "Fix the trace, then check it with `paystorm validate {}`.",
+            self.path
+        ))
+    }
+}
+
+/// Validating pass over a trace: the format, the order of timestamps, every
+/// field of every record, against `limits`. Streaming, bounded memory.
+pub fn scan(path: &Path, limits: &Limits) -> Result<Summary, Problem> {
+    let mut reader = Reader::open(path)?;
+    let mut first: Option<Record> = None;
+    let mut summary = Summary {
+        records: 0,
+        currency: Currency::USD,
+        duration_s: 0.0,
+        max_merchant: 0,
+        max_customer: 0,
+    };
+    while let Some((line, rec)) = reader.next_record()? {
+        let at = |field: &str, message: String| Problem {
+            path: reader.display.clone(),
+            line: Some(line),
+            field: Some(field.to_string()),
+            message,
+        };
+        let expected = limits.currency.or(first.map(|f| f.currency));
+        if let Some(c) = expected {
+            if rec.currency != c {
+                let why = if limits.currency.is_some() {
+                    "the workload's currency"
+                } else {
+                    "the first record's currency (a run has one currency)"
+                };
+                return Err(at(
+                    "currency",
+                    format!("currency \"{}\" differs from {why}, {c}", rec.currency),
+                ));
+            }
+        }
+        if let Some(n) = limits.merchants {
+            if rec.merchant >= n {
+                return Err(at(
+                    "merchant",
+                    format!(
+                        "merchant {} is out of range: the workload's population has {n} merchant{} (ids 0 to {})",
+                        rec.merchant,
+                        if n == 1 { "" } else { "s" },
+                        n.saturating_sub(1)
+                    ),
+                ));
+            }
+        }
+        if let Some(n) = limits.customers {
+            if rec.customer >= n {
+                return Err(at(
+                    "customer",
+                    format!(
+                        "customer {} is out of range: the workload's population has {n} customer{} (ids 0 to {})",
+                        rec.customer,
+                        if n == 1 { "" } else { "s" },
+                        n.saturating_sub(1)
+                    ),
+                ));
+            }
+        }
+        let f = *first.get_or_insert(rec);
+        summary.records += 1;
+        summary.currency = f.currency;
+        summary.duration_s = (rec.timestamp_ms - f.timestamp_ms) as f64 / 1e3;
+        summary.max_merchant = summary.max_merchant.max(rec.merchant);
+        summary.max_customer = summary.max_customer.max(rec.customer);
+    }
+    if summary.records == 0 {
+        return Err(Problem {
+            path: reader.display.clone(),
+            line: Some(reader.line_no.max(1)),
+            field: None,
+            message: "the trace has no records; a replay needs at least one".into(),
+        });
+    }
+    Ok(summary)
+}
+
+/// Checks a bare trace, without a workload: the format, the order, the
+/// method names, amounts above 0, currency codes (one per trace). Ids are
+/// range-checked only against a workload (`paystorm validate WORKLOAD`).
+pub fn check_file(path: &Path) -> Result<Summary, InputError> {
+    scan(path, &Limits::default()).map_err(|p| p.render_default())
+}
+
+/// Checks a trace against a workload's currency and population; the number
+/// of records.
+pub fn validate(
+    path: &Path,
+    currency: Currency,
+    merchants: u32,
+    customers: u32,
+) -> Result<u64, InputError> {
+    let limits = Limits {
+        currency: Some(currency),
+        merchants: Some(merchants),
+        customers: Some(customers),
+    };
+    scan(path, &limits)
+        .map(|s| s.records)
+        .map_err(|p| p.render_default())
+}
+
+/// The replay: validates the whole trace first, then streams its records as
+/// arrivals, time 0 at the first record, spacing divided by `speed`. The
+/// second value is the number of arrivals to expect (the record count).
+pub fn arrivals(
+    path: &Path,
+    speed: f64,
+    currency: Currency,
+    merchants: u32,
+    customers: u32,
+) -> Result<(ArrivalSource, f64), InputError> {
+    if !(speed.is_finite() && speed > 0.0) {
+        return Err(InputError(format!(
+            "error: trace `{}`: the replay speed must be a number above 0, got {speed}",
+            path.display()
+        )));
+    }
+    let records = validate(path, currency, merchants, customers)?;
+    let reader = Reader::open(path).map_err(|p| p.render_default())?;
+    Ok((
+        Box::new(Replay {
+            reader,
+            speed,
+            t0: None,
+        }),
+        records as f64,
+    ))
+}
+
+/// Streams a validated trace as arrivals.
+struct Replay {
+    reader: Reader,
+    speed: f64,
+    t0: Option<u64>,
+}
+
+impl Iterator for Replay {
+    type Item = Arrival;
+
+    fn next(&mut self) -> Option<Arrival> {
+        // The trace was validated just before; should it change under the
+        // run, the replay ends at the first record it cannot read.
+        let (_, rec) = self.reader.next_record().ok().flatten()?;
+        let t0 = *self.t0.get_or_insert(rec.timestamp_ms);
+        let offset_ms = rec.timestamp_ms.saturating_sub(t0) as f64;
+        Some(Arrival {
+            at_us: (offset_ms * 1_000.0 / self.speed).round() as u64,
+            payment: Some(FixedPayment {
+                merchant: rec.merchant,
+                customer: rec.customer,
+                amount_minor: rec.amount_minor,
+                method: rec.method,
+            }),
+        })
+    }
+}
+
+/// A line-at-a-time parser of either format. Holds one line.
+struct Reader {
+    display: String,
+    format: Format,
+    input: BufReader<File>,
+    buf: String,
+    line_no: u64,
+    header_seen: bool,
+    prev_ts: Option<u64>,
+}
+
+impl Reader {
+    fn open(path: &Path) -> Result<Reader, Problem> {
+        let display = path.display().to_string();
+        let access = |message: String| Problem {
+            path: display.clone(),
+            line: None,
+            field: None,
+            message,
+        };
+        let format = Format::of(path).ok_or_else(|| {
+            access(format!(
+                "unknown trace format; name the file `.csv` (a header line `{CSV_HEADER}`, then one record per line) or `.jsonl` (one JSON object per line with those keys)"
+            ))
+        })?;
+        let file = File::open(path).map_err(|e| access(format!("cannot read it: {e}")))?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(access("is a directory, not a trace file".into()));
+        }
+        Ok(Reader {
+            display,
+            format,
+            input: BufReader::new(file),
+            buf: String::new(),
+            line_no: 0,
+            header_seen: format == Format::JsonLines,
+            prev_ts: None,
+        })
+    }
+
+    fn problem(&self, field: Option<&str>, message: String) -> Problem {
+        Problem {
+            path: self.display.clone(),
+            line: Some(self.line_no),
+            field: field.map(str::to_string),
+            message,
+        }
+    }
+
+    /// The next non-blank line, without its line ending; `None` at the end.
+    fn next_line(&mut self) -> Result<Option<()>, Problem> {
+        loop {
+            self.buf.clear();
+            self.line_no += 1;
+            let n = (&mut self.input)
+                .take(LINE_MAX + 1)
+                .read_line(&mut self.buf)
+                .map_err(|e| {
+                    let what = if e.kind() == std::io::ErrorKind::InvalidData {
+                        "the line is not UTF-8 text".to_string()
+                    } else {
+                        format!("cannot read the line: {e}")
+                    };
+                    self.problem(None, what)
+                })?;
+            if n == 0 {
+                self.line_no -= 1;
+                return Ok(None);
+            }
+            if n as u64 > LINE_MAX {
+                return Err(self.problem(
+                    None,
+                    format!("the line is longer than {LINE_MAX} bytes; a record is one short line"),
+                ));
+            }
+            let trimmed = self.buf.trim_end_matches(['\n', '\r']).len();
+            self.buf.truncate(trimmed);
+            if self.line_no == 1 && self.buf.starts_with('\u{feff}') {
+                self.buf.drain(..'\u{feff}'.len_utf8());
+            }
+            if !self.buf.trim().is_empty() {
+                return Ok(Some(()));
+            }
+        }
+    }
+
+    /// The next record with its line number, fully checked except against
+    /// the workload (see [`scan`]).
+    fn next_record(&mut self) -> Result<Option<(u64, Record)>, Problem> {
+        if !self.header_seen {
+            if self.next_line()?.is_none() {
+                return Err(Problem {
+                    path: self.display.clone(),
+                    line: Some(1),
+                    field: None,
+                    message: format!(
+                        "the file is empty; a CSV trace starts with the header line `{CSV_HEADER}`"
+                    ),
+                });
+            }
+            self.check_header()?;
+            self.header_seen = true;
+        }
+        if self.next_line()?.is_none() {
+            return Ok(None);
+        }
+        let raw = match self.format {
+            Format::Csv => self.csv_fields()?,
+            Format::JsonLines => self.json_fields()?,
+        };
+        let rec = self.record(raw)?;
+        if let Some(prev) = self.prev_ts {
+            if rec.timestamp_ms < prev {
+                return Err(self.problem(
+                    Some("timestamp_ms"),
+                    format!(
+                        "timestamp {} is earlier than the previous record's {prev}; timestamps must not decrease",
+                        rec.timestamp_ms
+                    ),
+                ));
+            }
+        }
+        self.prev_ts = Some(rec.timestamp_ms);
+        Ok(Some((self.line_no, rec)))
+    }
+
+    fn check_header(&self) -> Result<(), Problem> {
+        let got: Vec<&str> = self.buf.split(',').map(str::trim).collect();
+        if got.len() == FIELDS.len() && got.iter().zip(FIELDS).all(|(g, f)| *g == f) {
+            return Ok(());
+        }
+        let (field, what) = match got.iter().zip(FIELDS).position(|(g, f)| *g != f) {
+            Some(i) => (
+                FIELDS[i],
+                format!("column {} of the header is `{}`", i + 1, got[i]),
+            ),
+            None if got.len() < FIELDS.len() => (
+                FIELDS[got.len()],
+                format!("the header has {} columns, not {}", got.len(), FIELDS.len()),
+            ),
+            None => (
+                "method",
+                format!("the header has {} columns, not {}", got.len(), FIELDS.len()),
+            ),
+        };
+        Err(self.problem(
+            Some(field),
+            format!("{what}; the first line must be exactly `{CSV_HEADER}`"),
+        ))
+    }
+
+    fn csv_fields(&self) -> Result<[RawValue; 6], Problem> {
+        let parts: Vec<&str> = self.buf.split(',').collect();
+        if parts.len() != FIELDS.len() {
+            let (field, what) = if parts.len() < FIELDS.len() {
+                (
+                    FIELDS[parts.len()],
+                    format!("missing: the record has {} of 6 columns", parts.len()),
+                )
+            } else {
+                (
+                    "method",
+                    format!(
+                        "the record has {} columns, not 6; nothing may follow `method`",
+                        parts.len()
+                    ),
+                )
+            };
+            return Err(self.problem(Some(field), format!("{what} (expected `{CSV_HEADER}`)")));
+        }
+        Ok(std::array::from_fn(|i| {
+            RawValue::Text(parts[i].trim().to_string())
+        }))
+    }
+
+    fn json_fields(&self) -> Result<[RawValue; 6], Problem> {
+        let map: Map<String, Value> = serde_json::from_str(&self.buf).map_err(|e| {
+            // Name the key nearest before the error, as a reader would.
+            let upto: String = self.buf.chars().take(e.column()).collect();
+            let field = FIELDS
+                .iter()
+                .filter_map(|f| upto.rfind(&format!("\"{f}\"")).map(|at| (at, *f)))
+                .max()
+                .map(|(_, f)| f);
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg);
+            self.problem(
+                field,
+                format!(
+                    "not a JSON object ({msg} at column {}); each line must be one object like {{\"timestamp_ms\":0,\"merchant\":0,\"customer\":0,\"amount_minor\":4500,\"currency\":\"USD\",\"method\":\"card_online\"}}",
+                    e.column()
+                ),
+            )
+        })?;
+        if let Some(k) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(self.problem(
+                Some(k),
+                format!("unknown field; the keys are {}", FIELDS.join(", ")),
+            ));
+        }
+        let mut out: [RawValue; 6] = std::array::from_fn(|_| RawValue::Missing);
+        for (i, f) in FIELDS.iter().enumerate() {
+            out[i] = match map.get(*f) {
+                None => return Err(self.problem(Some(f), "missing".into())),
+                Some(Value::String(s)) => RawValue::Text(s.clone()),
+                Some(Value::Number(n)) => RawValue::Number(n.clone()),
+                Some(v) => RawValue::Other(v.to_string()),
+            };
+        }
+        Ok(out)
+    }
+
+    fn record(&self, raw: [RawValue; 6]) -> Result<Record, Problem> {
+        let [ts, merchant, customer, amount, currency, method] = raw;
+        let timestamp_ms = self.unsigned("timestamp_ms", &ts, "milliseconds")?;
+        let merchant = self.id("merchant", &merchant)?;
+        let customer = self.id("customer", &customer)?;
+        let amount_minor = match self.integer("amount_minor", &amount, "minor units")? {
+            n if n > 0 => n,
+            n => {
+                return Err(self.problem(
+                    Some("amount_minor"),
+                    format!("amount {n} must be above 0 (minor units, e.g. cents)"),
+                ))
+            }
+        };
+        let currency_text = self.text("currency", &currency)?;
+        let currency = Currency::parse(currency_text).ok_or_else(|| {
+            self.problem(
+                Some("currency"),
+                format!(
+                    "\"{currency_text}\" is not a currency code; expected three upper-case letters (ISO 4217), like USD"
+                ),
+            )
+        })?;
+        let method_text = self.text("method", &method)?;
+        let method = Method::ALL
+            .into_iter()
+            .find(|m| m.as_str() == method_text)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Method::ALL.iter().map(|m| m.as_str()).collect();
+                self.problem(
+                    Some("method"),
+                    format!(
+                        "unknown method \"{method_text}\"; expected one of {}",
+                        known.join(", ")
+                    ),
+                )
+            })?;
+        Ok(Record {
+            timestamp_ms,
+            merchant,
+            customer,
+            amount_minor,
+            currency,
+            method,
+        })
+    }
+
+    fn integer(&self, field: &str, v: &RawValue, unit: &str) -> Result<i64, Problem> {
+        let parsed = match v {
+            RawValue::Text(s) if self.format == Format::Csv => s.parse::<i64>().ok(),
+            RawValue::Number(n) => n.as_i64(),
+            _ => None,
+        };
+        parsed.ok_or_else(|| {
+            self.problem(
+                Some(field),
+                format!("expected a whole number of {unit}, got {}", v.shown()),
+            )
+        })
+    }
+
+    fn unsigned(&self, field: &str, v: &RawValue, unit: &str) -> Result<u64, Problem> {
+        let n = self.integer(field, v, unit)?;
+        u64::try_from(n).map_err(|_| {
+            self.problem(
+                Some(field),
+                format!("expected a whole number of {unit} of 0 or more, got {n}"),
+            )
+        })
+    }
+
+    fn id(&self, field: &str, v: &RawValue) -> Result<u32, Problem> {
+        let n = self.unsigned(field, v, "an id (0, 1, 2, ...)")?;
+        u32::try_from(n).map_err(|_| {
+            self.problem(
+                Some(field),
+                format!("id {n} is beyond any population (at most {})", u32::MAX),
+            )
+        })
+    }
+
+    fn text<'a>(&self, field: &str, v: &'a RawValue) -> Result<&'a str, Problem> {
+        match v {
+            RawValue::Text(s) => Ok(s),
+            _ => Err(self.problem(Some(field), format!("expected a string, got {}", v.shown()))),
+        }
+    }
+}
+
+/// A field as written, before it is checked.
+enum RawValue {
+    Missing,
+    Text(String),
+    Number(serde_json::Number),
+    Other(String),
+}
+
+impl RawValue {
+    fn shown(&self) -> String {
+        match self {
+            RawValue::Missing => "nothing".into(),
+            RawValue::Text(s) => format!("\"{s}\""),
+            RawValue::Number(n) => n.to_string(),
+            RawValue::Other(s) => s.clone(),
+        }
+    }
+}
+
+/// Writes a trace drawn from the workload's rate curve (scaled by
+/// `rate_scale`) and its mix, population and amounts, to `out` (format by
+/// extension). Seeded: the same seed writes the same bytes. Returns the
+/// number of records.
+pub fn synth(
+    workload: &Workload,
+    seed: Seed,
+    rate_scale: f64,
+    out: &Path,
+) -> Result<u64, InputError> {
+    let shown = out.display().to_string();
+    let format = Format::of(out).ok_or_else(|| {
+        InputError(format!(
+            "error: trace `{shown}` (option --out): unknown trace format; name the file `.csv` or `.jsonl`"
+        ))
+    })?;
+    if !(rate_scale.is_finite() && rate_scale > 0.0) {
+        return Err(InputError(format!(
+            "error: option --rate-scale must be a number above 0, got {rate_scale}"
+        )));
+    }
+    let w = &workload.file;
+    let Some(curve) = workload.curve(rate_scale) else {
+        return Err(InputError(format!(
+            "error: workload file `{}`, field `load.trace`: the workload is itself a trace replay; `paystorm trace synth` draws a trace from a rate curve (constant, stages or day shape). Give it a workload without `[load.trace]`",
+            workload.source
+        )));
+    };
+    let io_error = |e: std::io::Error| {
+        InputError(format!(
+            "error: cannot write trace `{shown}` (option --out): {e}"
+        ))
+    };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_error)?;
+    }
+    let mut file = BufWriter::new(File::create(out).map_err(io_error)?);
+    let schedule = Schedule::new(
+        curve,
+        w.load.arrivals,
+        seed.stream("trace-synth-arrivals", 0),
+    );
+    let mut rng = seed.stream("trace-synth", 0);
+    let cumulative = |weights: &mut dyn Iterator<Item = f64>| {
+        let mut acc = 0.0;
+        weights
+            .map(|x| {
+                acc += x;
+                acc
+            })
+            .collect::<Vec<f64>>()
+    };
+    let methods = cumulative(&mut w.mix.shares().iter().map(|(_, s)| *s));
+    let merchants = cumulative(
+        &mut (0..w.population.merchants.max(1))
+            .map(|k| 1.0 / f64::from(k + 1).powf(w.population.merchant_zipf_s)),
+    );
+    let customers = u64::from(w.population.customers.max(1));
+    let fraud_amount = w.stack.gateway.fraud.amount_max_minor.saturating_mul(2);
+    let mu = (w.amounts.p50_minor as f64).ln();
+    let sigma = ((w.amounts.p99_minor as f64) / (w.amounts.p50_minor as f64)).ln() / 2.326_347_874;
+    let currency = workload.currency;
+    if format == Format::Csv {
+        writeln!(file, "{CSV_HEADER}").map_err(io_error)?;
+    }
+    let mut records = 0u64;
+    let mut prev_ms = 0u64;
+    for arrival in schedule {
+        let timestamp_ms = (arrival.at_us / 1_000).max(prev_ms);
+        prev_ms = timestamp_ms;
+        let method = Method::ALL[rng.pick_cumulative(&methods)];
+        let merchant = rng.pick_cumulative(&merchants);
+        let customer = rng.below(customers);
+        let amount = if rng.chance(w.amounts.fraud_share) {
+            fraud_amount
+        } else {
+            ((mu + sigma * rng.normal()).exp().round() as i64).max(1)
+        };
+        let m = method.as_str();
+        match format {
+            Format::Csv => writeln!(
+                file,
+                "{timestamp_ms},{merchant},{customer},{amount},{currency},{m}"
+            ),
+            Format::JsonLines => writeln!(
+                file,
+                "{{\"timestamp_ms\":{timestamp_ms},\"merchant\":{merchant},\"customer\":{customer},\"amount_minor\":{amount},\"currency\":\"{currency}\",\"method\":\"{m}\"}}"
+            ),
+        }
+        .map_err(io_error)?;
+        records += 1;
+    }
+    file.flush().map_err(io_error)?;
+    Ok(records)
+}
+
+/// Where a workload's trace lives: its path is relative to the workload
+/// file's directory.
+pub fn resolve(base_dir: &Path, trace_path: &str) -> PathBuf {
+    base_dir.join(trace_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        (dir, p)
+    }
+
+    const CSV: &str = "timestamp_ms,merchant,customer,amount_minor,currency,method\n\
+        1000,0,1,4500,USD,card_online\n\
+        1000,1,2,100,USD,card_nfc\n\
+        \n\
+        3500,2,3,999,USD,bank_batch\n";
+
+    #[test]
+    fn csv_replays_with_spacing_divided_by_speed() {
+        let (_d, p) = write("t.csv", CSV);
+        let (src, n) = arrivals(&p, 2.0, Currency::USD, 3, 4).unwrap();
+        assert_eq!(n, 3.0);
+        let got: Vec<Arrival> = src.collect();
+        let at: Vec<u64> = got.iter().map(|a| a.at_us).collect();
+        assert_eq!(at, vec![0, 0, 1_250_000]);
+        let last = got[2].payment.unwrap();
+        assert_eq!(
+            (last.merchant, last.customer, last.amount_minor, last.method),
+            (2, 3, 999, Method::BankBatch)
+        );
+    }
+
+    #[test]
+    fn problems_name_line_and_field() {
+        let bad = CSV.replace("3500,2,3,999,USD,bank_batch", "900,2,3,999,USD,bank_batch");
+        let (_d, p) = write("t.csv", &bad);
+        let e = scan(&p, &Limits::default()).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(5), Some("timestamp_ms"))
+        );
+
+        let (_d, p) = write("t.csv", CSV);
+        let limits = Limits {
+            currency: Some(Currency::USD),
+            merchants: Some(2),
+            customers: Some(100),
+        };
+        let e = scan(&p, &limits).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (Some(5), Some("merchant")));
+
+        let (_d, p) = write(
+            "t.jsonl",
+            "{\"timestamp_ms\":1,\"merchant\":0,\"customer\":0,\"amount_minor\":0,\"currency\":\"USD\",\"method\":\"qr_wallet\"}\n",
+        );
+        let e = scan(&p, &Limits::default()).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(1), Some("amount_minor"))
+        );
+
+        let (_d, p) = write("t.txt", CSV);
+        assert!(scan(&p, &Limits::default()).unwrap_err().is_access());
+    }
+
+    #[test]
+    fn header_only_trace_is_refused() {
+        let (_d, p) = write("t.csv", &format!("{CSV_HEADER}\n"));
+        let e = scan(&p, &Limits::default()).unwrap_err();
+        assert!(e.message.contains("no records"), "{e:?}");
+    }
+}

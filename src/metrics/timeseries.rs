@@ -1,0 +1,218 @@
+//! The run over time, per bucket of simulated time: payments offered
+//! (arrivals, by intended time), payments completed (by completion time),
+//! errors among them, and the corrected-latency p50/p99 of the payments that
+//! completed in the bucket.
+//!
+//! Memory is bounded whatever the run's length: at most [`MAX_BUCKETS`]
+//! buckets. Buckets start one simulated second wide; when a run outgrows
+//! them, adjacent pairs merge and the width doubles (a 24-hour run ends with
+//! 64 s buckets). Each bucket's latency histogram has 2 significant digits
+//! (values within 1%, or within 0.5 ms below 131 ms; 2,176 `u32` counters,
+//! 8.5 KiB) and is allocated only once a payment completes in it, so the
+//! series never holds more than about 17 MiB.
+
+use hdrhistogram::Histogram;
+
+use super::latency::us_to_ms;
+
+/// The most buckets a series keeps.
+pub const MAX_BUCKETS: usize = 2_048;
+
+/// Width of the first buckets: one simulated second.
+const FIRST_WIDTH_US: u64 = 1_000_000;
+
+fn new_histogram() -> Histogram<u32> {
+    Histogram::new_with_bounds(1_000, 3_600_000_000, 2).expect("static bounds are valid")
+}
+
+#[derive(Default)]
+struct Bucket {
+    offered: u64,
+    completed: u64,
+    errors: u64,
+    latency: Option<Histogram<u32>>,
+}
+
+impl Bucket {
+    fn absorb(&mut self, other: Bucket) {
+        self.offered += other.offered;
+        self.completed += other.completed;
+        self.errors += other.errors;
+        match (&mut self.latency, other.latency) {
+            (Some(mine), Some(theirs)) => {
+                // Same bounds, so adding cannot fail short of a counter
+                // overflowing 2^32 samples in one bucket.
+                let _ = mine.add(&theirs);
+            }
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
+    }
+}
+
+pub struct TimeSeries {
+    width_us: u64,
+    buckets: Vec<Bucket>,
+}
+
+impl Default for TimeSeries {
+    fn default() -> TimeSeries {
+        TimeSeries {
+            width_us: FIRST_WIDTH_US,
+            buckets: Vec::new(),
+        }
+    }
+}
+
+impl TimeSeries {
+    /// An arrival the generator offered, at its intended time.
+    pub fn offered(&mut self, at_us: u64) {
+        self.bucket(at_us).offered += 1;
+    }
+
+    /// A payment (logical create) that ended at `at_us` after `latency_us`
+    /// from its intended start; `error` when it failed definitely for a
+    /// reason other than a decline, or ended unknown.
+    pub fn completed(&mut self, at_us: u64, latency_us: u64, error: bool) {
+        let b = self.bucket(at_us);
+        b.completed += 1;
+        b.errors += u64::from(error);
+        b.latency
+            .get_or_insert_with(new_histogram)
+            .saturating_record(latency_us.max(1));
+    }
+
+    /// Current bucket width in microseconds.
+    pub fn width_us(&self) -> u64 {
+        self.width_us
+    }
+
+    fn bucket(&mut self, at_us: u64) -> &mut Bucket {
+        while at_us / self.width_us >= MAX_BUCKETS as u64 {
+            self.coarsen();
+        }
+        let i = (at_us / self.width_us) as usize;
+        if self.buckets.len() <= i {
+            self.buckets.resize_with(i + 1, Bucket::default);
+        }
+        &mut self.buckets[i]
+    }
+
+    /// Merges adjacent pairs and doubles the width.
+    fn coarsen(&mut self) {
+        let old = std::mem::take(&mut self.buckets);
+        let mut merged = Vec::with_capacity(MAX_BUCKETS);
+        let mut it = old.into_iter();
+        while let Some(mut first) = it.next() {
+            if let Some(second) = it.next() {
+                first.absorb(second);
+            }
+            merged.push(first);
+        }
+        self.buckets = merged;
+        self.width_us *= 2;
+    }
+
+    pub fn report(&self) -> TimeSeriesReport {
+        let quantile = |b: &Bucket, q: f64| {
+            b.latency
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map(|h| us_to_ms(h.value_at_quantile(q)))
+        };
+        let n = self.buckets.len();
+        TimeSeriesReport {
+            bucket_s: self.width_us / 1_000_000,
+            t_s: (0..n as u64)
+                .map(|i| i * self.width_us / 1_000_000)
+                .collect(),
+            offered: self.buckets.iter().map(|b| b.offered).collect(),
+            completed: self.buckets.iter().map(|b| b.completed).collect(),
+            errors: self.buckets.iter().map(|b| b.errors).collect(),
+            p50_ms: self.buckets.iter().map(|b| quantile(b, 0.50)).collect(),
+            p99_ms: self.buckets.iter().map(|b| quantile(b, 0.99)).collect(),
+        }
+    }
+}
+
+/// results.json's `timeseries`: parallel arrays, one entry per bucket from
+/// the start of the run to the last bucket that saw an arrival or a
+/// completion. `t_s` is each bucket's start; the percentiles are `null` for
+/// a bucket in which no payment completed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TimeSeriesReport {
+    pub bucket_s: u64,
+    pub t_s: Vec<u64>,
+    pub offered: Vec<u64>,
+    pub completed: Vec<u64>,
+    pub errors: Vec<u64>,
+    pub p50_ms: Vec<Option<f64>>,
+    pub p99_ms: Vec<Option<f64>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000;
+
+    #[test]
+    fn counts_land_in_their_second() {
+        let mut ts = TimeSeries::default();
+        for i in 0..10 {
+            ts.offered(i * 100_000); // ten in second 0
+        }
+        ts.offered(2 * S + 5);
+        for i in 0..100 {
+            ts.completed(S + i, (i + 1) * 1_000, i % 10 == 0);
+        }
+        let r = ts.report();
+        assert_eq!(r.bucket_s, 1);
+        assert_eq!(r.t_s, [0, 1, 2]);
+        assert_eq!(r.offered, [10, 0, 1]);
+        assert_eq!(r.completed, [0, 100, 0]);
+        assert_eq!(r.errors, [0, 10, 0]);
+        assert_eq!(r.p50_ms[0], None, "no completion, no percentile");
+        let p50 = r.p50_ms[1].unwrap();
+        let p99 = r.p99_ms[1].unwrap();
+        assert!((p50 - 50.0).abs() <= 0.5, "p50 {p50}");
+        assert!((p99 - 99.0).abs() <= 1.0, "p99 {p99}");
+    }
+
+    #[test]
+    fn a_long_run_merges_pairs_and_doubles_the_width() {
+        let mut ts = TimeSeries::default();
+        // One arrival and one completion every simulated second for 24 h.
+        let day = 86_400u64;
+        for t in 0..day {
+            ts.offered(t * S);
+            ts.completed(t * S + 500_000, 20_000, t % 100 == 0);
+        }
+        let r = ts.report();
+        assert_eq!(r.bucket_s, 64, "86,400 s / 2,048 buckets rounds up to 64 s");
+        assert!(r.t_s.len() <= MAX_BUCKETS);
+        assert_eq!(r.t_s.len(), day.div_ceil(64) as usize);
+        assert_eq!(r.offered.iter().sum::<u64>(), day, "merging loses nothing");
+        assert_eq!(r.completed.iter().sum::<u64>(), day);
+        assert_eq!(r.errors.iter().sum::<u64>(), day.div_ceil(100));
+        assert_eq!(r.offered[0], 64);
+        assert_eq!(r.t_s[1], 64);
+        // 2 significant digits: 20 ms reads back within half a millisecond.
+        assert!(r.p99_ms.iter().all(|p| (p.unwrap() - 20.0).abs() < 0.6));
+    }
+
+    #[test]
+    fn merging_keeps_the_histograms() {
+        let mut ts = TimeSeries::default();
+        ts.completed(0, 1_000_000, false); // 1 s latency in second 0
+        ts.completed(S, 3_000_000, false); // 3 s latency in second 1
+        ts.offered(MAX_BUCKETS as u64 * S); // forces one merge
+        assert_eq!(ts.width_us(), 2 * S);
+        let r = ts.report();
+        assert_eq!(r.completed[0], 2);
+        assert_eq!(r.t_s.len(), MAX_BUCKETS / 2 + 1);
+        let (p50, p99) = (r.p50_ms[0].unwrap(), r.p99_ms[0].unwrap());
+        assert!((p50 - 1000.0).abs() < 10.0, "p50 {p50}");
+        assert!((p99 - 3000.0).abs() < 30.0, "p99 {p99}");
+    }
+}

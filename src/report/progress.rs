@@ -1,0 +1,198 @@
+//! The one-line progress display on stderr: simulated time, wall time,
+//! payments per wall second and errors so far, redrawn in place about every
+//! 200 ms by a plain thread that only reads the run's atomic counters (the
+//! simulation never waits for it).
+//!
+//! Shown only when stderr is a terminal and the run has lasted more than
+//! about two seconds of wall time, so tests, CI and pipes never see it;
+//! `paystorm run --quiet` turns it off.
+
+use std::io::{IsTerminal, Write};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::load::recorder::LiveCounters;
+
+/// How often the line is redrawn.
+pub const REFRESH: Duration = Duration::from_millis(200);
+/// Runs shorter than this never show a line.
+pub const SHOW_AFTER: Duration = Duration::from_secs(2);
+
+/// Whether a run should show progress: not `--quiet`, and stderr is a
+/// terminal.
+pub fn wanted(quiet: bool) -> bool {
+    !quiet && std::io::stderr().is_terminal()
+}
+
+/// The progress line, without the carriage return.
+pub fn line(sim_us: u64, wall: Duration, payments: u64, errors: u64) -> String {
+    let wall_s = wall.as_secs_f64();
+    let rate = payments as f64 / wall_s.max(1e-9);
+    format!(
+        "simulated {:.1} s | wall {:.1} s | {} payments ({:.0}/s) | errors {}",
+        sim_us as f64 / 1e6,
+        wall_s,
+        payments,
+        rate,
+        errors
+    )
+}
+
+/// The display; dropping it stops the thread and clears the line.
+pub struct Progress {
+    live: Arc<LiveCounters>,
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Progress {
+    /// Starts the display on stderr if `enabled` (see [`wanted`]); otherwise
+    /// only hands out counters nobody reads.
+    pub fn start(enabled: bool) -> Progress {
+        if enabled {
+            Progress::spawn(Box::new(std::io::stderr()), SHOW_AFTER, REFRESH)
+        } else {
+            Progress {
+                live: Arc::new(LiveCounters::default()),
+                stop: None,
+                thread: None,
+            }
+        }
+    }
+
+    /// Starts the display on `out`, first drawn after `show_after`.
+    pub fn spawn(
+        mut out: Box<dyn Write + Send>,
+        show_after: Duration,
+        refresh: Duration,
+    ) -> Progress {
+        let live = Arc::new(LiveCounters::default());
+        let (stop, stopped) = mpsc::channel::<()>();
+        let counters = live.clone();
+        let thread = std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let mut shown = false;
+                // Wakes on each refresh, and at once when the run ends (the
+                // sender is dropped).
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(refresh) {
+                    let wall = started.elapsed();
+                    if wall < show_after {
+                        continue;
+                    }
+                    let (sim_us, payments, errors) = counters.read();
+                    let text = line(sim_us, wall, payments, errors);
+                    // \x1b[K clears what a longer previous line left behind.
+                    let _ = write!(out, "\r{text}\x1b[K");
+                    let _ = out.flush();
+                    shown = true;
+                }
+                if shown {
+                    let _ = write!(out, "\r\x1b[K");
+                    let _ = out.flush();
+                }
+            })
+            .ok();
+        Progress {
+            live,
+            stop: Some(stop),
+            thread,
+        }
+    }
+
+    /// The counters the run stores into.
+    pub fn live(&self) -> Arc<LiveCounters> {
+        self.live.clone()
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use std::sync::Mutex;
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_line_shows_times_rate_and_errors() {
+        let l = line(123_456_789, Duration::from_millis(2_500), 5_000, 7);
+        assert_eq!(
+            l,
+            "simulated 123.5 s | wall 2.5 s | 5000 payments (2000/s) | errors 7"
+        );
+    }
+
+    #[test]
+    fn the_display_redraws_in_place_and_clears_itself() {
+        let buf = Shared::default();
+        let p = Progress::spawn(
+            Box::new(buf.clone()),
+            Duration::ZERO,
+            Duration::from_millis(5),
+        );
+        let live = p.live();
+        live.sim_us.store(4_000_000, Ordering::Relaxed);
+        live.payments.store(40, Ordering::Relaxed);
+        live.errors.store(1, Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8_lossy(&buf.0.lock().unwrap()).contains("simulated 4.0 s") {
+            assert!(Instant::now() < deadline, "no progress line drawn");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(p);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(text.starts_with('\r'), "{text:?}");
+        assert!(!text.contains('\n'), "one line, redrawn in place: {text:?}");
+        assert!(text.contains("40 payments"), "{text:?}");
+        assert!(text.contains("errors 1"), "{text:?}");
+        assert!(
+            text.ends_with("\r\x1b[K"),
+            "the line is cleared at the end: {text:?}"
+        );
+    }
+
+    #[test]
+    fn a_short_run_shows_nothing() {
+        let buf = Shared::default();
+        let p = Progress::spawn(
+            Box::new(buf.clone()),
+            Duration::from_secs(3600),
+            Duration::from_millis(1),
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        drop(p);
+        assert!(buf.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn disabled_progress_starts_no_thread() {
+        let p = Progress::start(false);
+        assert!(p.thread.is_none());
+        p.live().payments.fetch_add(1, Ordering::Relaxed);
+    }
+}
