@@ -43,17 +43,7 @@ impl<A: PaymentApi> Journey<A> {
         let plan = self.plan.clone();
         // Draws happen in the same order whether or not a trace fixes the
         // payment, so the rest of the journey's stream does not shift.
-        let drawn_method = Method::ALL[self.rng.pick_cumulative(&plan.method_cumulative)];
-        let drawn_merchant = self.rng.pick_cumulative(&plan.merchant_cumulative) as u32;
-        let drawn_customer = self.rng.below(u64::from(plan.customers)) as u32;
-        let drawn_amount = if self.rng.chance(plan.amounts.fraud_share) {
-            plan.fraud_amount_minor
-        } else {
-            let mu = (plan.amounts.p50_minor as f64).ln();
-            let sigma = ((plan.amounts.p99_minor as f64) / (plan.amounts.p50_minor as f64)).ln()
-                / 2.326_347_874;
-            ((mu + sigma * self.rng.normal()).exp().round() as i64).max(1)
-        };
+        let drawn = plan.traffic.draw(&mut self.rng);
         let (method, merchant, customer, amount) = match self.fixed {
             Some(f) => (
                 f.method,
@@ -62,10 +52,10 @@ impl<A: PaymentApi> Journey<A> {
                 f.amount_minor,
             ),
             None => (
-                drawn_method,
-                MerchantId(drawn_merchant),
-                CustomerId(drawn_customer),
-                drawn_amount,
+                drawn.method,
+                MerchantId(drawn.merchant),
+                CustomerId(drawn.customer),
+                drawn.amount_minor,
             ),
         };
         let mut token = None;

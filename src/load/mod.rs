@@ -9,6 +9,7 @@ pub mod recorder;
 pub mod schedule;
 pub mod spec;
 pub mod trace;
+pub mod traffic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,58 +24,16 @@ use crate::sim::{Clock, Seed};
 use client::Client;
 use journey::Journey;
 use recorder::{Counts, LiveCounters, Recorder};
-use spec::{Amounts, Arrival, Clients, Lifecycle, Mix, Population};
+use spec::{Arrival, Clients, Lifecycle};
+use traffic::Traffic;
 
 /// Everything a journey needs to know, precomputed once.
 pub struct Plan {
     pub currency: Currency,
-    pub customers: u32,
-    pub method_cumulative: Vec<f64>,
-    pub merchant_cumulative: Vec<f64>,
-    pub amounts: Amounts,
-    pub fraud_amount_minor: i64,
+    pub traffic: Traffic,
     pub clients: Clients,
     pub lifecycle: Lifecycle,
     pub wallet_attempts_max: u32,
-}
-
-impl Plan {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        currency: Currency,
-        mix: &Mix,
-        population: &Population,
-        amounts: Amounts,
-        clients: Clients,
-        lifecycle: Lifecycle,
-        fraud_amount_minor: i64,
-        wallet_attempts_max: u32,
-    ) -> Plan {
-        let cumulative = |weights: &mut dyn Iterator<Item = f64>| {
-            let mut acc = 0.0;
-            weights
-                .map(|w| {
-                    acc += w;
-                    acc
-                })
-                .collect::<Vec<f64>>()
-        };
-        Plan {
-            currency,
-            customers: population.customers.max(1),
-            method_cumulative: cumulative(&mut mix.shares().iter().map(|(_, s)| *s)),
-            // Zipf-like popularity: merchant k gets weight 1/(k+1)^s.
-            merchant_cumulative: cumulative(
-                &mut (0..population.merchants.max(1))
-                    .map(|k| 1.0 / f64::from(k + 1).powf(population.merchant_zipf_s)),
-            ),
-            amounts,
-            fraud_amount_minor,
-            clients,
-            lifecycle,
-            wallet_attempts_max,
-        }
-    }
 }
 
 /// What the load generator reports at the end.

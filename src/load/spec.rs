@@ -219,13 +219,27 @@ impl Default for Population {
     }
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Amounts {
+    /// Amounts when no categories are given: log-normal by median and p99.
     pub p50_minor: i64,
     pub p99_minor: i64,
     /// Share of attempts with fraud-looking amounts (above the gateway's limit).
     pub fraud_share: f64,
+    /// Merchant categories, each with its own amounts (`[[amounts.categories]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<Category>,
+}
+
+/// A merchant category: its share of the merchants and its amounts.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub name: String,
+    pub merchant_share: f64,
+    pub p50_minor: i64,
+    pub p99_minor: i64,
 }
 
 impl Default for Amounts {
@@ -234,6 +248,7 @@ impl Default for Amounts {
             p50_minor: 4_500,
             p99_minor: 60_000,
             fraud_share: 0.005,
+            categories: Vec::new(),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::workload::{InputError, Workload};
 
 use super::schedule::Schedule;
 use super::spec::{Arrival, FixedPayment};
+use super::traffic::{Draw, Traffic};
 use super::ArrivalSource;
 
 /// The columns, in order: the CSV header and the JSON-lines keys.
@@ -659,24 +660,7 @@ pub fn synth(
         seed.stream("trace-synth-arrivals", 0),
     );
     let mut rng = seed.stream("trace-synth", 0);
-    let cumulative = |weights: &mut dyn Iterator<Item = f64>| {
-        let mut acc = 0.0;
-        weights
-            .map(|x| {
-                acc += x;
-                acc
-            })
-            .collect::<Vec<f64>>()
-    };
-    let methods = cumulative(&mut w.mix.shares().iter().map(|(_, s)| *s));
-    let merchants = cumulative(
-        &mut (0..w.population.merchants.max(1))
-            .map(|k| 1.0 / f64::from(k + 1).powf(w.population.merchant_zipf_s)),
-    );
-    let customers = u64::from(w.population.customers.max(1));
-    let fraud_amount = w.stack.gateway.fraud.amount_max_minor.saturating_mul(2);
-    let mu = (w.amounts.p50_minor as f64).ln();
-    let sigma = ((w.amounts.p99_minor as f64) / (w.amounts.p50_minor as f64)).ln() / 2.326_347_874;
+    let traffic = Traffic::from_workload(workload);
     let currency = workload.currency;
     if format == Format::Csv {
         writeln!(file, "{CSV_HEADER}").map_err(io_error)?;
@@ -686,14 +670,12 @@ pub fn synth(
     for arrival in schedule {
         let timestamp_ms = (arrival.at_us / 1_000).max(prev_ms);
         prev_ms = timestamp_ms;
-        let method = Method::ALL[rng.pick_cumulative(&methods)];
-        let merchant = rng.pick_cumulative(&merchants);
-        let customer = rng.below(customers);
-        let amount = if rng.chance(w.amounts.fraud_share) {
-            fraud_amount
-        } else {
-            ((mu + sigma * rng.normal()).exp().round() as i64).max(1)
-        };
+        let Draw {
+            method,
+            merchant,
+            customer,
+            amount_minor: amount,
+        } = traffic.draw(&mut rng);
         let m = method.as_str();
         match format {
             Format::Csv => writeln!(

@@ -76,6 +76,35 @@ impl SimRng {
     }
 }
 
+/// A log-normal distribution given the way people quote it: by its median
+/// and 99th percentile.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogNormal {
+    mu: f64,
+    sigma: f64,
+}
+
+/// The 99th percentile of the standard normal.
+const Z99: f64 = 2.326_347_874;
+
+impl LogNormal {
+    pub fn from_p50_p99(p50: f64, p99: f64) -> LogNormal {
+        let p50 = p50.max(f64::MIN_POSITIVE);
+        LogNormal {
+            mu: p50.ln(),
+            sigma: (p99.max(p50) / p50).ln() / Z99,
+        }
+    }
+
+    pub fn sample(&self, rng: &mut SimRng) -> f64 {
+        (self.mu + self.sigma * rng.normal()).exp()
+    }
+
+    pub fn median(&self) -> f64 {
+        self.mu.exp()
+    }
+}
+
 /// A generator behind a short, uncontended lock.
 #[derive(Debug)]
 pub struct SharedRng(Mutex<SimRng>);

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::check::{BackgroundChecker, CheckConfig, Verdict};
 use crate::domain::audit::Observer;
 use crate::load::recorder::{Counts, LiveCounters};
+use crate::load::traffic::Traffic;
 use crate::load::{self, Plan};
 use crate::metrics::{LatencyBook, TimeSeries};
 use crate::stack::sabotage::Sabotages;
@@ -135,16 +136,13 @@ pub fn run_watched(
         .map_err(RunError::Config)?;
         let (stop, stopped) = watch::channel(false);
         let background = stack.spawn_background(&stopped);
-        let plan = Plan::new(
-            workload.currency,
-            &w.mix,
-            &w.population,
-            w.amounts,
-            w.clients,
-            w.lifecycle,
-            w.stack.gateway.fraud.amount_max_minor.saturating_mul(2),
-            w.stack.wallet.attempts_max,
-        );
+        let plan = Plan {
+            currency: workload.currency,
+            traffic: Traffic::from_workload(workload),
+            clients: w.clients,
+            lifecycle: w.lifecycle.clone(),
+            wallet_attempts_max: w.stack.wallet.attempts_max,
+        };
         let report = load::run(
             stack.api(),
             arrivals,

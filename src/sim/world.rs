@@ -9,15 +9,16 @@ use crate::load::spec::Population;
 use crate::stack::config::StackConfig;
 use crate::stack::world::{CustomerSetup, MerchantSetup, World};
 
-use super::rng::Seed;
+use super::rng::{LogNormal, Seed};
 
 pub fn make_world(pop: &Population, stack: &StackConfig, seed: Seed) -> World {
     let mut rng = seed.stream("world", 0);
     let networks = stack.networks.first_digits.len().max(1) as u64;
     let issuers = u64::from(stack.issuers.count.max(1));
-    let mu = (pop.balance_p50_minor.max(1) as f64).ln();
-    let sigma = (pop.balance_p99_minor.max(1) as f64 / pop.balance_p50_minor.max(1) as f64).ln()
-        / 2.326_347_874;
+    let balances = LogNormal::from_p50_p99(
+        pop.balance_p50_minor.max(1) as f64,
+        pop.balance_p99_minor.max(1) as f64,
+    );
     let customers = (0..pop.customers)
         .map(|i| {
             let issuer = rng.below(issuers) as u16;
@@ -27,7 +28,7 @@ pub fn make_world(pop: &Population, stack: &StackConfig, seed: Seed) -> World {
             let opening = if rng.chance(pop.short_of_funds_share) {
                 rng.below(1_000) as i64
             } else {
-                (mu + sigma * rng.normal()).exp().round() as i64
+                balances.sample(&mut rng).round() as i64
             };
             CustomerSetup {
                 id: CustomerId(i),

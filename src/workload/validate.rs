@@ -221,6 +221,22 @@ pub fn problems(w: &WorkloadFile) -> Vec<Problem> {
         w.amounts.p99_minor,
     );
     p.share("amounts.fraud_share", w.amounts.fraud_share);
+    let mut category_shares = 0.0;
+    for (i, c) in w.amounts.categories.iter().enumerate() {
+        let f = format!("amounts.categories.{i}");
+        if c.name.trim().is_empty() {
+            p.add(&format!("{f}.name"), "must not be empty".into());
+        }
+        p.share(&format!("{f}.merchant_share"), c.merchant_share);
+        p.median_p99(&format!("{f}.p50_minor"), c.p50_minor, c.p99_minor);
+        category_shares += c.merchant_share;
+    }
+    if !w.amounts.categories.is_empty() && (category_shares - 1.0).abs() > 1e-6 {
+        p.add(
+            "amounts.categories",
+            format!("the categories' merchant_share values must sum to 1, they sum to {category_shares}"),
+        );
+    }
 
     let c = &w.clients;
     p.positive("clients.timeout_ms", c.timeout_ms);
