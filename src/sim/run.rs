@@ -140,7 +140,7 @@ pub fn run_watched(
             currency: workload.currency,
             traffic: Traffic::from_workload(workload),
             clients: w.clients,
-            lifecycle: w.lifecycle.clone(),
+            lifecycle: w.lifecycle,
             wallet_attempts_max: w.stack.wallet.attempts_max,
         };
         let report = load::run(
