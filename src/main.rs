@@ -31,7 +31,7 @@ struct Cli {
 enum Command {
     /// Run a workload in virtual time and check every invariant.
     Run {
-        /// Workload file (TOML). Without one, the built-in smoke workload runs.
+        /// Workload file (TOML). Without one, the built-in black-friday workload runs.
         workload: Option<PathBuf>,
         /// Seed for every random choice; defaults to the workload's `seed`.
         #[arg(long)]
@@ -181,7 +181,7 @@ fn run_command(
                 return ExitCode::from(EXIT_INPUT);
             }
         },
-        None => Workload::smoke(),
+        None => Workload::default_workload(),
     };
     let mut planted = Sabotages::NONE;
     let mut names = Vec::new();
@@ -200,6 +200,13 @@ fn run_command(
                 return ExitCode::from(EXIT_INPUT);
             }
         }
+    }
+    if workload.file.load.trace.is_some() && rate_scale != 1.0 {
+        eprintln!(
+            "error: option --rate-scale does not apply to a trace replay (`{}`); change `load.trace.speed` in the workload instead",
+            workload.source
+        );
+        return ExitCode::from(EXIT_INPUT);
     }
     let seed = seed.unwrap_or(workload.file.seed);
     let out = out.unwrap_or_else(|| PathBuf::from("out").join(workload.name()));

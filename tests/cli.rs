@@ -84,13 +84,16 @@ fn pan_detector_detects_pans() {
 }
 
 #[test]
-fn run_without_a_workload_runs_smoke_into_out_smoke() {
+fn run_without_a_workload_runs_black_friday_into_out_black_friday() {
     let cwd = tempfile::tempdir().unwrap();
     let out = paystorm(cwd.path(), &["run"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let dir = cwd.path().join("out/smoke");
+    let dir = cwd.path().join("out/black-friday");
     for f in ["results.json", "perf.json", "settings.toml"] {
-        assert!(dir.join(f).is_file(), "run did not write out/smoke/{f}");
+        assert!(
+            dir.join(f).is_file(),
+            "run did not write out/black-friday/{f}"
+        );
     }
     assert!(
         !dir.join("history.jsonl").exists(),
@@ -98,16 +101,16 @@ fn run_without_a_workload_runs_smoke_into_out_smoke() {
     );
     let r: Value =
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
-    assert_eq!(r["workload"], "smoke");
+    assert_eq!(r["workload"], "black-friday");
     assert_eq!(r["exit_code"], 0);
-    assert_eq!(r["seed"], 1, "smoke's own seed is 1");
+    assert_eq!(r["seed"], 2024, "black-friday's own seed is 2024");
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("PASS"),
         "no PASS verdict on stdout:\n{stdout}"
     );
     assert!(
-        stdout.contains("--seed 1"),
+        stdout.contains("--seed 2024"),
         "stdout does not say how to reproduce:\n{stdout}"
     );
 }

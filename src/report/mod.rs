@@ -38,6 +38,13 @@ pub fn write_outputs(
 pub fn settings_toml(workload: &Workload, seed: u64) -> String {
     let mut file = workload.file.clone();
     file.seed = seed;
+    // settings.toml lives elsewhere than the workload: point at the trace by
+    // an absolute path so the file replays from where it is.
+    if let (Some(trace), Some(path)) = (file.load.trace.as_mut(), workload.trace_path()) {
+        if let Ok(abs) = std::path::absolute(&path) {
+            trace.path = abs.display().to_string();
+        }
+    }
     format!(
         "# Effective settings of this run (defaults filled in). Run it again with:\n#   paystorm run settings.toml\n{}",
         toml::to_string(&file).unwrap_or_else(|e| format!("# could not render settings: {e}\n"))

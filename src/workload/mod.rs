@@ -20,8 +20,11 @@ use crate::stack::config::StackConfig;
 
 pub use validate::Problem;
 
-/// The workload `paystorm run` uses when given none.
+/// The tiny workload, for tests and quick looks.
 pub const SMOKE: &str = include_str!("../../workloads/smoke.toml");
+
+/// The workload `paystorm run` uses when given no file: a whole Black Friday.
+pub const DEFAULT: &str = include_str!("../../workloads/black-friday.toml");
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -80,7 +83,7 @@ impl Default for Drain {
 /// A parsed and validated workload.
 #[derive(Clone, Debug)]
 pub struct Workload {
-    /// Where it came from, as the user named it (or `<built-in smoke>`).
+    /// Where it came from, as the user named it (or `<built-in black-friday>`).
     pub source: String,
     /// The directory a trace path is relative to: the workload file's own
     /// (empty, the current directory, for a workload parsed from text or
@@ -100,7 +103,7 @@ impl Workload {
         let source = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             InputError(format!(
-                "error: cannot read workload file `{source}`: {e}. Check the path; `paystorm run` without a file runs the built-in smoke workload."
+                "error: cannot read workload file `{source}`: {e}. Check the path; `paystorm run` without a file runs the built-in black-friday workload."
             ))
         })?;
         let mut w = Workload::parse(&text, &source)?;
@@ -149,6 +152,13 @@ impl Workload {
                 ))
             }
         })
+    }
+
+    /// What `paystorm run` runs without a file: `workloads/black-friday.toml`,
+    /// compiled in so it works from any directory.
+    pub fn default_workload() -> Workload {
+        Workload::parse(DEFAULT, "<built-in black-friday>")
+            .expect("the built-in black-friday workload is valid")
     }
 
     pub fn smoke() -> Workload {
