@@ -391,7 +391,12 @@ fn results_json_has_per_method_latency_and_a_time_series() {
 fn quiet_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_paystorm"))
-        .args(["run", "--quiet", "--out"])
+        .args([
+            "run",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/smoke.toml"),
+            "--quiet",
+            "--out",
+        ])
         .arg(dir.path())
         .output()
         .expect("paystorm runs");

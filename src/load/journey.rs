@@ -337,56 +337,31 @@ impl<A: PaymentApi> Journey<A> {
                 c.double_refunds += u64::from(double);
             });
             let key = Some(self.new_key());
-            if double {
-                // Two agents refund the same payment at once, each with its
-                // own key: at most one may succeed.
-                let second_key = Some(self.new_key());
+            let call = Call {
+                merchant,
+                key,
+                op,
+                kind: OpKind::Refund,
+                method,
+                attempts_max: attempts,
+            };
+            // Two agents may refund the same payment at once, each with its
+            // own key: at most one may succeed.
+            let other = double.then(|| {
+                let second = Call {
+                    key: Some(self.new_key()),
+                    ..call
+                };
                 let mut rng2 = SimRng::clone(&self.rng);
                 rng2.unit();
                 let client = self.client.clone();
-                let other = tokio::spawn(async move {
-                    client
-                        .send(
-                            &mut rng2,
-                            Call {
-                                merchant,
-                                key: second_key,
-                                op,
-                                kind: OpKind::Refund,
-                                method,
-                                attempts_max: attempts,
-                            },
-                        )
-                        .await;
-                });
-                self.client
-                    .send(
-                        &mut self.rng,
-                        Call {
-                            merchant,
-                            key,
-                            op,
-                            kind: OpKind::Refund,
-                            method,
-                            attempts_max: attempts,
-                        },
-                    )
-                    .await;
+                tokio::spawn(async move {
+                    client.send(&mut rng2, second).await;
+                })
+            });
+            self.client.send(&mut self.rng, call).await;
+            if let Some(other) = other {
                 let _ = other.await;
-            } else {
-                self.client
-                    .send(
-                        &mut self.rng,
-                        Call {
-                            merchant,
-                            key,
-                            op,
-                            kind: OpKind::Refund,
-                            method,
-                            attempts_max: attempts,
-                        },
-                    )
-                    .await;
             }
         }
     }
