@@ -208,6 +208,10 @@ fn run_command(
         );
         return ExitCode::from(EXIT_INPUT);
     }
+    if let Err(e) = workload.check_scale(rate_scale) {
+        eprintln!("{e}");
+        return ExitCode::from(EXIT_INPUT);
+    }
     let seed = seed.unwrap_or(workload.file.seed);
     let out = out.unwrap_or_else(|| PathBuf::from("out").join(workload.name()));
     let out_str = out.display().to_string();

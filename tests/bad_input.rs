@@ -275,3 +275,29 @@ fn missing_file_is_exit_4_naming_the_path() {
         "a run of a missing file created out/"
     );
 }
+
+#[test]
+fn a_run_too_large_to_be_meant_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.toml");
+    std::fs::write(
+        &path,
+        "name = \"huge\"\n[load]\nrate_per_s = 1e9\nduration_s = 10\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paystorm"))
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(out.stdout.is_empty(), "nothing printed before the refusal");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("field `load`") && err.contains("--rate-scale"),
+        "{err}"
+    );
+    assert!(!dir.path().join("out").exists());
+}

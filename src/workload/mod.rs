@@ -20,6 +20,9 @@ use crate::stack::config::StackConfig;
 
 pub use validate::Problem;
 
+/// More payments than this in one run is almost surely a typo in a rate.
+pub const MAX_EXPECTED_PAYMENTS: f64 = 200_000_000.0;
+
 /// The tiny workload, for tests and quick looks.
 pub const SMOKE: &str = include_str!("../../workloads/smoke.toml");
 
@@ -220,6 +223,7 @@ impl Workload {
         match RateCurve::from_spec(load, scale) {
             Some(curve) => {
                 let expected = curve.expected_arrivals();
+                self.check_size(expected)?;
                 let schedule = Schedule::new(curve, load.arrivals, seed.stream("arrivals", 0));
                 Ok((Box::new(schedule), expected))
             }
@@ -241,6 +245,24 @@ impl Workload {
                 trace::arrivals(&path, spec.speed, self.currency, p.merchants, p.customers)
             }
         }
+    }
+
+    /// Refuses a run too large to be anything but a typo, before it starts.
+    pub fn check_scale(&self, cli_scale: f64) -> Result<(), InputError> {
+        match self.curve(cli_scale) {
+            Some(curve) => self.check_size(curve.expected_arrivals()),
+            None => Ok(()),
+        }
+    }
+
+    fn check_size(&self, expected: f64) -> Result<(), InputError> {
+        if expected > MAX_EXPECTED_PAYMENTS {
+            return Err(InputError(format!(
+                "error: workload file `{}`, field `load`: the rate curve asks for about {expected:.0} payments, more than one run handles ({MAX_EXPECTED_PAYMENTS:.0}); lower the rates or durations, or pass --rate-scale below 1",
+                self.source
+            )));
+        }
+        Ok(())
     }
 
     /// The compiled rate curve, for the console header (`None` for a trace).
