@@ -424,8 +424,12 @@ impl Future for Detached {
 
 impl Drop for Detached {
     fn drop(&mut self) {
-        if let Some(handler) = self.handler.take() {
-            tokio::spawn(handler);
+        // Outside a runtime (it is being torn down) there is nowhere to
+        // finish the work, and nobody left to observe it: let it go.
+        if let (Some(handler), Ok(rt)) =
+            (self.handler.take(), tokio::runtime::Handle::try_current())
+        {
+            rt.spawn(handler);
         }
     }
 }
