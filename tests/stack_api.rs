@@ -241,3 +241,114 @@ async fn capture_void_and_states() {
     };
     assert_eq!(api.call(other_merchant).await, Err(ApiError::NotFound));
 }
+
+/// Records the kinds of webhook events the gateway emits.
+#[derive(Default)]
+struct Events(
+    std::sync::Mutex<
+        Vec<(
+            paystorm::domain::PaymentId,
+            paystorm::domain::audit::EventKind,
+        )>,
+    >,
+);
+
+impl Observer for Events {
+    fn audit(&self, r: AuditRecord) {
+        if let AuditRecord::EventEmitted { payment, kind, .. } = r {
+            self.0.lock().unwrap().push((payment, kind));
+        }
+    }
+    fn history(&self, _: HistoryEvent) {}
+}
+
+/// Regression: a capture in flight when the hold expired left the payment
+/// voided without telling the merchant (the expiry sweep skips busy rows).
+#[tokio::test(start_paused = true)]
+async fn a_capture_that_loses_the_race_with_expiry_still_reports_the_void() {
+    use paystorm::domain::audit::EventKind;
+    use paystorm::sim::LatencySpec;
+    let fixed = |ms: f64| LatencySpec {
+        fixed_ms: Some(ms),
+        ..LatencySpec::default()
+    };
+    let mut cfg = StackConfig::default();
+    cfg.wallet.failure_share = 0.0;
+    cfg.issuers.risk_decline_share = 0.0;
+    cfg.issuers.hold_expiry_s = 1.0;
+    cfg.issuers.expiry_sweep_interval_s = 0.1;
+    cfg.issuers.latency = fixed(1.0);
+    cfg.networks.latency = fixed(500.0);
+    cfg.gateway.latency = fixed(1.0);
+    cfg.tokens.latency = fixed(1.0);
+    let pop = Population {
+        merchants: 1,
+        customers: 2,
+        balance_p50_minor: 1_000_000,
+        balance_p99_minor: 1_000_001,
+        short_of_funds_share: 0.0,
+        ..Population::default()
+    };
+    let world = make_world(&pop, &cfg, Seed(5));
+    let events = Arc::new(Events::default());
+    let stack = Stack::build(
+        &cfg,
+        &world,
+        Currency::USD,
+        Seed(5),
+        Clock::start(),
+        events.clone(),
+        Sabotages::NONE,
+        0,
+    )
+    .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let background = stack.spawn_background(&stopped);
+    let api = stack.api();
+    let params = card_params(&api, 1, 5_000, CaptureMode::Manual).await;
+    let auth = api.call(create(Some(1), params)).await.unwrap().payment;
+    assert_eq!(auth.status, Status::Authorized);
+    // The hold (placed at ~0.5 s) expires at ~1.5 s. The capture starts at
+    // ~1.2 s, while the hold is alive, and reaches the issuer 500 ms later,
+    // after the sweep at 1.6 s released it: the payment is busy then, so the
+    // sweep leaves the telling to the capture.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let capture = Request {
+        merchant: MerchantId(0),
+        key: Some(IdemKey(2)),
+        op: Operation::Capture {
+            payment: auth.id,
+            amount_minor: 5_000,
+        },
+    };
+    assert_eq!(api.call(capture).await, Err(ApiError::InvalidState));
+    let now = api
+        .call(Request {
+            merchant: MerchantId(0),
+            key: None,
+            op: Operation::Get { payment: auth.id },
+        })
+        .await
+        .unwrap();
+    assert_eq!(now.payment.status, Status::Voided);
+    let _ = stop.send(true);
+    for t in background {
+        let _ = t.await;
+    }
+    let kinds: Vec<EventKind> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| *p == auth.id)
+        .map(|(_, k)| *k)
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == EventKind::PaymentVoided)
+            .count(),
+        1,
+        "the merchant hears of the void exactly once: {kinds:?}"
+    );
+}

@@ -100,6 +100,14 @@ impl Gateway {
             Err(ApiError::InvalidState) => r.status = Status::Voided,
             Err(_) => {}
         });
+        if result == Err(ApiError::InvalidState) {
+            // The expiry sweep skipped this payment while we held it, so the
+            // merchant hears of the void from us.
+            self.down
+                .webhooks
+                .emit(merchant, &view, EventKind::PaymentVoided)
+                .await;
+        }
         result?;
         self.settle_and_notify(
             &rec,
@@ -164,11 +172,13 @@ impl Gateway {
                 .map_err(|_| ApiError::InvalidState),
             _ => Err(ApiError::InvalidState),
         };
-        // Released now or expired meanwhile: void either way.
+        // Released now or expired meanwhile: void either way, and the
+        // merchant hears of it once (the expiry sweep skipped it while busy).
         let view = self.commit(payment, |r| r.status = Status::Voided);
-        result?;
-        self.settle_and_notify(&rec, None, view, EventKind::PaymentVoided, None)
-            .await
+        let reply = self
+            .settle_and_notify(&rec, None, view, EventKind::PaymentVoided, None)
+            .await;
+        result.and(reply)
     }
 
     pub(super) async fn refund(
