@@ -154,6 +154,7 @@ fn checker_thread(
 mod tests {
     use super::super::testkit::*;
     use super::*;
+    use crate::check::INVARIANTS;
     use crate::domain::{CaptureMode, MerchantId, Method};
 
     fn feed(obs: &dyn Observer, recs: &[Rec]) {
@@ -213,7 +214,7 @@ mod tests {
         assert_eq!(bg.finish(), run(&recs));
         let empty = BackgroundChecker::spawn(config()).finish();
         assert!(empty.all_passed());
-        assert_eq!(empty.invariants.len(), 14);
+        assert_eq!(empty.invariants.len(), INVARIANTS.len());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! It reads two things only — the history the clients recorded (invoke, then
 //! ok / fail / info per operation) and the audit trail the stack writes
 //! (journal, settlement report, webhook logs, and the final payment rows and
-//! balances) — and judges fourteen invariants on them (see [`INVARIANTS`]).
+//! balances) — and judges fifteen invariants on them (see [`INVARIANTS`]).
 //! It never imports the stack: a checker that shares the stack's code would
 //! share its bugs.
 //!
@@ -17,7 +17,7 @@
 //!
 //! Layout: one file per idea —
 //! `keys.rs` (invariants 1-3), `ledger.rs` (4-6), `payments.rs` +
-//! `lifecycle.rs` (7-9), `settlement.rs` (10-11), `webhooks.rs` (12-14),
+//! `lifecycle.rs` (7-9), `settlement.rs` (10-11), `webhooks.rs` (12-14), `announced.rs` (15),
 //! `verdict.rs` (the result types), `tally.rs` (counterexample choice),
 //! `packed.rs` (the compact, lossless storage of the per-record state),
 //! `background.rs` (the checker on its own thread) and `testkit.rs` (a
@@ -27,6 +27,7 @@
 //! merchant) found wrong, however many ways it is wrong; the example is the
 //! one with the smallest id, so it does not depend on hash-map order.
 
+mod announced;
 mod background;
 mod keys;
 mod ledger;
@@ -66,6 +67,7 @@ pub struct Checker {
     payments: payments::Payments,
     settlement: settlement::Settlement,
     webhooks: webhooks::Webhooks,
+    announced: announced::Announced,
 }
 
 impl Checker {
@@ -77,6 +79,7 @@ impl Checker {
             payments: payments::Payments::default(),
             settlement: settlement::Settlement::default(),
             webhooks: webhooks::Webhooks::default(),
+            announced: announced::Announced::default(),
         }
     }
 
@@ -128,7 +131,10 @@ impl Checker {
                 payment,
                 kind,
                 payload_hash,
-            } => self.webhooks.emitted(event, kind, payment, payload_hash),
+            } => {
+                self.announced.emitted(payment, kind);
+                self.webhooks.emitted(event, kind, payment, payload_hash)
+            }
             AuditRecord::EventReceived {
                 event,
                 payload_hash,
@@ -144,13 +150,15 @@ impl Checker {
             AuditRecord::CallbackFired { .. } => {}
             AuditRecord::PaymentFinal {
                 payment,
-                status: _,
+                status,
                 amount_minor: _,
                 captured_minor,
                 refunded_minor,
-            } => self
-                .payments
-                .final_row(payment, captured_minor, refunded_minor),
+            } => {
+                self.announced.final_status(payment, status);
+                self.payments
+                    .final_row(payment, captured_minor, refunded_minor)
+            }
             AuditRecord::Balance {
                 account,
                 currency,
@@ -166,9 +174,10 @@ impl Checker {
         let [balanced, conserved, limits] = self.ledger.finish();
         let [once, deposit] = self.settlement.finish(&self.payments);
         let [delivered, stable, applied] = self.webhooks.finish();
+        let announced = self.announced.finish();
         let invariants = vec![
             single, consistent, mismatch, balanced, conserved, limits, within, hold, refund, once,
-            deposit, delivered, stable, applied,
+            deposit, delivered, stable, applied, announced,
         ];
         debug_assert!(invariants
             .iter()
@@ -194,7 +203,7 @@ mod tests {
         let names: Vec<_> = v.invariants.iter().map(|r| r.name).collect();
         let listed: Vec<_> = INVARIANTS.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, listed);
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 15);
     }
 
     /// A run with several bugs planted, some of whose evidence arrives in an

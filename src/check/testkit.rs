@@ -90,6 +90,9 @@ pub(super) struct Scenario {
     next_key: u64,
     next_event: u64,
     next_batch: u32,
+    /// Event kinds emitted per payment, so the end of a correct run can
+    /// announce any final status nobody announced yet.
+    announced: BTreeMap<PaymentId, Vec<EventKind>>,
 }
 
 impl Scenario {
@@ -97,6 +100,7 @@ impl Scenario {
         let mut s = Scenario {
             recs: Vec::new(),
             fees: FeeTable::default(),
+            announced: BTreeMap::new(),
             rows: BTreeMap::new(),
             balances: BTreeMap::new(),
             unsettled: Vec::new(),
@@ -643,6 +647,7 @@ impl Scenario {
         let event = EventId(self.next_event);
         self.next_event += 1;
         let merchant = self.rows.get(&p).map_or(MerchantId(1), |r| r.merchant);
+        self.announced.entry(p).or_default().push(kind);
         self.audit(AuditRecord::EventEmitted {
             event,
             merchant,
@@ -681,6 +686,22 @@ impl Scenario {
     /// reports, and returns every record.
     pub(super) fn finish(mut self) -> Vec<Rec> {
         let rows: Vec<_> = self.rows.iter().map(|(p, r)| (*p, *r)).collect();
+        // A correct stack announces every status it leaves a payment in.
+        for (payment, r) in &rows {
+            let kinds = self.announced.get(payment).cloned().unwrap_or_default();
+            let wanted: &[EventKind] = match r.status {
+                Status::Processing => &[EventKind::PaymentProcessing],
+                Status::Authorized => &[EventKind::PaymentAuthorized],
+                Status::Captured => &[EventKind::PaymentSucceeded, EventKind::PaymentCaptured],
+                Status::Refunded => &[EventKind::PaymentRefunded],
+                Status::Voided => &[EventKind::PaymentVoided],
+                Status::Declined => &[EventKind::PaymentDeclined],
+                Status::Failed => &[EventKind::PaymentFailed],
+            };
+            if !kinds.iter().any(|k| wanted.contains(k)) {
+                self.webhook(*payment, wanted[0]);
+            }
+        }
         for (payment, r) in rows {
             self.audit(AuditRecord::PaymentFinal {
                 payment,

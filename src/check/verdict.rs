@@ -62,6 +62,10 @@ pub const INVARIANTS: &[(&str, &str)] = &[
         WEBHOOK_APPLIED_ONCE,
         "the merchant applied every validly received event exactly once, and never an unsigned one",
     ),
+    (
+        WEBHOOK_STATUS_ANNOUNCED,
+        "every payment's final status was announced to the merchant by its event",
+    ),
 ];
 
 pub(super) const IDEMPOTENCY_SINGLE_EFFECT: &str = "idempotency_single_effect";
@@ -78,6 +82,7 @@ pub(super) const SETTLEMENT_DEPOSIT_MATCHES: &str = "settlement_deposit_matches"
 pub(super) const WEBHOOK_DELIVERED_OR_DEAD_LETTERED: &str = "webhook_delivered_or_dead_lettered";
 pub(super) const WEBHOOK_PAYLOAD_STABLE: &str = "webhook_payload_stable";
 pub(super) const WEBHOOK_APPLIED_ONCE: &str = "webhook_applied_once";
+pub(super) const WEBHOOK_STATUS_ANNOUNCED: &str = "webhook_status_announced";
 
 /// The outcome of one invariant. `example` is the counterexample with the
 /// smallest id, so it is the same on every run of the same input.

@@ -1,0 +1,138 @@
+//! Invariant 15: the merchant was told. Every payment's status at the end of
+//! the run must have been announced by the matching webhook event — a stack
+//! that changes a payment's status without an event leaves the merchant's
+//! books wrong even if every event it did emit was delivered.
+//!
+//! Final status -> the event that announces it: processing ->
+//! payment.processing, authorized -> payment.authorized, captured ->
+//! payment.succeeded or payment.captured, refunded -> payment.refunded,
+//! voided -> payment.voided, declined -> payment.declined, failed ->
+//! payment.failed.
+
+use crate::domain::audit::EventKind;
+use crate::domain::fingerprint::FxHashMap;
+use crate::domain::{PaymentId, Status};
+
+use super::tally::Tally;
+use super::verdict::{InvariantResult, WEBHOOK_STATUS_ANNOUNCED};
+
+/// Per payment: a bit per event kind emitted, and the final status (+1; 0
+/// until the final row is read). Two bytes of state per payment.
+#[derive(Default)]
+pub(super) struct Announced {
+    payments: FxHashMap<PaymentId, (u8, u8)>,
+}
+
+const KINDS: [EventKind; 8] = [
+    EventKind::PaymentAuthorized,
+    EventKind::PaymentSucceeded,
+    EventKind::PaymentProcessing,
+    EventKind::PaymentDeclined,
+    EventKind::PaymentFailed,
+    EventKind::PaymentCaptured,
+    EventKind::PaymentVoided,
+    EventKind::PaymentRefunded,
+];
+
+const STATUSES: [Status; 7] = [
+    Status::Processing,
+    Status::Authorized,
+    Status::Captured,
+    Status::Refunded,
+    Status::Voided,
+    Status::Declined,
+    Status::Failed,
+];
+
+fn bit(kind: EventKind) -> u8 {
+    1 << KINDS.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
+/// The events any one of which announces `status`.
+fn announcing(status: Status) -> u8 {
+    match status {
+        Status::Processing => bit(EventKind::PaymentProcessing),
+        Status::Authorized => bit(EventKind::PaymentAuthorized),
+        Status::Captured => bit(EventKind::PaymentSucceeded) | bit(EventKind::PaymentCaptured),
+        Status::Refunded => bit(EventKind::PaymentRefunded),
+        Status::Voided => bit(EventKind::PaymentVoided),
+        Status::Declined => bit(EventKind::PaymentDeclined),
+        Status::Failed => bit(EventKind::PaymentFailed),
+    }
+}
+
+impl Announced {
+    pub(super) fn emitted(&mut self, payment: PaymentId, kind: EventKind) {
+        self.payments.entry(payment).or_default().0 |= bit(kind);
+    }
+
+    pub(super) fn final_status(&mut self, payment: PaymentId, status: Status) {
+        let index = STATUSES.iter().position(|s| *s == status).unwrap_or(0);
+        self.payments.entry(payment).or_default().1 = index as u8 + 1;
+    }
+
+    pub(super) fn finish(self) -> InvariantResult {
+        let mut tally = Tally::new();
+        for (payment, (kinds, last)) in self.payments {
+            let Some(status) = last.checked_sub(1).map(|i| STATUSES[usize::from(i)]) else {
+                continue; // no final row: judged by the lifecycle invariants
+            };
+            if kinds & announcing(status) == 0 {
+                tally.add(payment, || {
+                    let seen: Vec<&str> = KINDS
+                        .iter()
+                        .filter(|k| kinds & bit(**k) != 0)
+                        .map(|k| k.as_str())
+                        .collect();
+                    format!(
+                        "{payment} ended {} but no event announcing it was emitted (events: {})",
+                        status.as_str(),
+                        if seen.is_empty() {
+                            "none".to_string()
+                        } else {
+                            seen.join(", ")
+                        }
+                    )
+                });
+            }
+        }
+        tally.result(WEBHOOK_STATUS_ANNOUNCED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_final_status_needs_its_event() {
+        let mut a = Announced::default();
+        a.emitted(PaymentId(1), EventKind::PaymentAuthorized);
+        a.emitted(PaymentId(1), EventKind::PaymentCaptured);
+        a.final_status(PaymentId(1), Status::Captured);
+        a.emitted(PaymentId(2), EventKind::PaymentSucceeded);
+        a.final_status(PaymentId(2), Status::Captured);
+        a.final_status(PaymentId(3), Status::Declined);
+        a.emitted(PaymentId(3), EventKind::PaymentDeclined);
+        let r = a.finish();
+        assert!(r.passed, "{r:?}");
+    }
+
+    /// The bug this invariant was written for: a capture that lost the race
+    /// with hold expiry voided the payment without a payment.voided event.
+    #[test]
+    fn a_silent_void_is_caught() {
+        let mut a = Announced::default();
+        a.final_status(PaymentId(7), Status::Voided);
+        a.emitted(PaymentId(7), EventKind::PaymentAuthorized);
+        a.final_status(PaymentId(9), Status::Refunded);
+        a.emitted(PaymentId(9), EventKind::PaymentSucceeded);
+        let r = a.finish();
+        assert!(!r.passed);
+        assert_eq!(r.violations, 2);
+        assert_eq!(
+            r.example.as_deref(),
+            Some("pay_7 ended voided but no event announcing it was emitted (events: payment.authorized)")
+        );
+    }
+}
