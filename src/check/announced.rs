@@ -17,11 +17,17 @@ use super::tally::Tally;
 use super::verdict::{InvariantResult, WEBHOOK_STATUS_ANNOUNCED};
 
 /// Per payment: a bit per event kind emitted, and the final status (+1; 0
-/// until the final row is read). Two bytes of state per payment.
+/// until the final row is read). Two bytes of state per payment, kept in a
+/// vector indexed by id while ids stay dense (as stacks hand them out), in a
+/// map for ids far beyond what has been seen.
 #[derive(Default)]
 pub(super) struct Announced {
-    payments: FxHashMap<PaymentId, (u8, u8)>,
+    dense: Vec<(u8, u8)>,
+    sparse: FxHashMap<PaymentId, (u8, u8)>,
 }
+
+/// How far past the dense vector an id may land and still extend it.
+const DENSE_SLACK: usize = 1 << 20;
 
 const KINDS: [EventKind; 8] = [
     EventKind::PaymentAuthorized,
@@ -62,18 +68,41 @@ fn announcing(status: Status) -> u8 {
 }
 
 impl Announced {
+    fn slot(&mut self, payment: PaymentId) -> &mut (u8, u8) {
+        let i = usize::try_from(payment.0).unwrap_or(usize::MAX);
+        if i < self.dense.len() {
+            &mut self.dense[i]
+        } else if i
+            <= self
+                .dense
+                .len()
+                .saturating_mul(2)
+                .saturating_add(DENSE_SLACK)
+        {
+            self.dense.resize(i + 1, (0, 0));
+            &mut self.dense[i]
+        } else {
+            self.sparse.entry(payment).or_default()
+        }
+    }
+
     pub(super) fn emitted(&mut self, payment: PaymentId, kind: EventKind) {
-        self.payments.entry(payment).or_default().0 |= bit(kind);
+        self.slot(payment).0 |= bit(kind);
     }
 
     pub(super) fn final_status(&mut self, payment: PaymentId, status: Status) {
         let index = STATUSES.iter().position(|s| *s == status).unwrap_or(0);
-        self.payments.entry(payment).or_default().1 = index as u8 + 1;
+        self.slot(payment).1 = index as u8 + 1;
     }
 
     pub(super) fn finish(self) -> InvariantResult {
         let mut tally = Tally::new();
-        for (payment, (kinds, last)) in self.payments {
+        let dense = self
+            .dense
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (PaymentId(i as u64), s));
+        for (payment, (kinds, last)) in dense.chain(self.sparse) {
             let Some(status) = last.checked_sub(1).map(|i| STATUSES[usize::from(i)]) else {
                 continue; // no final row: judged by the lifecycle invariants
             };
@@ -127,9 +156,11 @@ mod tests {
         a.emitted(PaymentId(7), EventKind::PaymentAuthorized);
         a.final_status(PaymentId(9), Status::Refunded);
         a.emitted(PaymentId(9), EventKind::PaymentSucceeded);
+        // An id far beyond the others goes to the sparse map, judged the same.
+        a.final_status(PaymentId(u64::MAX - 1), Status::Failed);
         let r = a.finish();
         assert!(!r.passed);
-        assert_eq!(r.violations, 2);
+        assert_eq!(r.violations, 3);
         assert_eq!(
             r.example.as_deref(),
             Some("pay_7 ended voided but no event announcing it was emitted (events: payment.authorized)")
