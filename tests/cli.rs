@@ -1,42 +1,16 @@
 //! The `paystorm` command line: defaults, listings, usage errors, the history
 //! file, and that no card number ever reaches an output.
 
+mod common;
+use common::{describe, paystorm, text};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use paystorm::stack::sabotage::Sabotage;
 use serde_json::Value;
 
 fn workloads_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads")
-}
-
-fn paystorm(cwd: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_paystorm"))
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .expect("paystorm runs");
-    assert!(
-        out.status.code().is_some(),
-        "paystorm {args:?} was killed by a signal; stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A run of 13 to 19 ASCII digits (`\d{13,19}`): what a card number looks

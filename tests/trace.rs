@@ -3,8 +3,10 @@
 //! deterministic and round-trips; a bad trace is exit 4 with one paragraph
 //! naming the file, the line and the field.
 
+mod common;
+use common::paystorm;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use paystorm::load::recorder::Counts;
 use paystorm::load::trace;
@@ -182,19 +184,6 @@ fn json_lines_trace_replays_like_the_equivalent_csv() {
     assert_eq!(jsonl.arrivals, nc);
     assert_eq!(outcome_counts(&csv.counts), outcome_counts(&jsonl.counts));
     assert_eq!(csv.load_seconds, jsonl.load_seconds);
-}
-
-fn paystorm(cwd: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_paystorm"))
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .expect("paystorm runs");
-    assert!(
-        out.status.code().is_some(),
-        "paystorm {args:?} was killed by a signal"
-    );
-    out
 }
 
 fn stderr(out: &Output) -> String {

@@ -29,26 +29,9 @@ pub(super) struct Announced {
 /// How far past the dense vector an id may land and still extend it.
 const DENSE_SLACK: usize = 1 << 20;
 
-const KINDS: [EventKind; 8] = [
-    EventKind::PaymentAuthorized,
-    EventKind::PaymentSucceeded,
-    EventKind::PaymentProcessing,
-    EventKind::PaymentDeclined,
-    EventKind::PaymentFailed,
-    EventKind::PaymentCaptured,
-    EventKind::PaymentVoided,
-    EventKind::PaymentRefunded,
-];
+const KINDS: [EventKind; 8] = EventKind::ALL;
 
-const STATUSES: [Status; 7] = [
-    Status::Processing,
-    Status::Authorized,
-    Status::Captured,
-    Status::Refunded,
-    Status::Voided,
-    Status::Declined,
-    Status::Failed,
-];
+const STATUSES: [Status; 7] = Status::ALL;
 
 fn bit(kind: EventKind) -> u8 {
     1 << KINDS.iter().position(|k| *k == kind).unwrap_or(0)

@@ -45,16 +45,7 @@ struct PackedEvent {
     bits: Bits,
 }
 
-const KINDS: [EventKind; 8] = [
-    EventKind::PaymentAuthorized,
-    EventKind::PaymentSucceeded,
-    EventKind::PaymentProcessing,
-    EventKind::PaymentDeclined,
-    EventKind::PaymentFailed,
-    EventKind::PaymentCaptured,
-    EventKind::PaymentVoided,
-    EventKind::PaymentRefunded,
-];
+const KINDS: [EventKind; 8] = EventKind::ALL;
 const EVENT_COUNTS: [(u32, u32); 4] = [(6, 7), (13, 7), (20, 7), (27, 4)];
 
 impl Pack for EventState {

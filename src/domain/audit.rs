@@ -178,6 +178,18 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in a fixed order (compact encodings index into it).
+    pub const ALL: [EventKind; 8] = [
+        EventKind::PaymentAuthorized,
+        EventKind::PaymentSucceeded,
+        EventKind::PaymentProcessing,
+        EventKind::PaymentDeclined,
+        EventKind::PaymentFailed,
+        EventKind::PaymentCaptured,
+        EventKind::PaymentVoided,
+        EventKind::PaymentRefunded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::PaymentAuthorized => "payment.authorized",

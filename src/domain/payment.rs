@@ -95,6 +95,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in a fixed order (compact encodings index into it).
+    pub const ALL: [Status; 7] = [
+        Status::Processing,
+        Status::Authorized,
+        Status::Captured,
+        Status::Refunded,
+        Status::Voided,
+        Status::Declined,
+        Status::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Processing => "processing",

@@ -197,15 +197,7 @@ const OP_KINDS: [OpKind; 4] = [
     OpKind::Void,
     OpKind::Refund,
 ];
-const STATUSES: [Status; 7] = [
-    Status::Processing,
-    Status::Authorized,
-    Status::Captured,
-    Status::Refunded,
-    Status::Voided,
-    Status::Declined,
-    Status::Failed,
-];
+const STATUSES: [Status; 7] = Status::ALL;
 const KIND_SHIFT: u32 = 24;
 const STATUS_SHIFT: u32 = 27;
 const EFFECT_SHIFT: u32 = 30;

@@ -1,0 +1,34 @@
+//! Helpers the integration tests share: running the binary and showing what
+//! it said. Each test crate uses some of them, hence the allow.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the `paystorm` binary in `cwd`; a run killed by a signal fails the test.
+pub fn paystorm(cwd: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_paystorm"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("paystorm runs");
+    assert!(
+        out.status.code().is_some(),
+        "paystorm {args:?} was killed by a signal; stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
+}
+
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
