@@ -1,6 +1,7 @@
 //! paystorm: a payment stack in one process, driven by Black-Friday load and
 //! faults, with a checker that proves every payment happened exactly once.
 
+pub mod chaos;
 pub mod check;
 pub mod domain;
 pub mod load;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use paystorm::chaos::Plan;
 use paystorm::load::trace;
 use paystorm::report;
 use paystorm::sim::run::{run_watched, RunOptions};
@@ -43,6 +44,10 @@ enum Command {
         /// Plant a deliberate bug (repeatable); `paystorm sabotage` lists them.
         #[arg(long, value_name = "NAME")]
         sabotage: Vec<String>,
+        /// Inject the faults of a chaos plan (repeatable; plans compose).
+        /// The shipped plans are under chaos/.
+        #[arg(long, value_name = "FILE")]
+        chaos: Vec<PathBuf>,
         /// Also write the client history to <out>/history.jsonl.
         #[arg(long)]
         history: bool,
@@ -53,7 +58,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Check workload files without running them.
+    /// Check workload files, traces and chaos plans without running them.
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -108,10 +113,20 @@ fn main() -> ExitCode {
             seed,
             out,
             sabotage,
+            chaos,
             history,
             rate_scale,
             quiet,
-        } => run_command(workload, seed, out, &sabotage, history, rate_scale, quiet),
+        } => run_command(RunArgs {
+            workload,
+            seed,
+            out,
+            sabotage,
+            chaos,
+            history,
+            rate_scale,
+            quiet,
+        }),
     }
 }
 
@@ -145,6 +160,25 @@ fn validate(files: &[PathBuf]) -> ExitCode {
             }
             continue;
         }
+        if is_chaos_plan(f) {
+            match Plan::from_path(f) {
+                Ok(p) => say(&format!(
+                    "ok: {} (chaos plan `{}`: {} faults{})",
+                    f.display(),
+                    p.name,
+                    p.faults.len(),
+                    p.monkey
+                        .as_ref()
+                        .map(|m| format!(" and a monkey drawing {}", m.count))
+                        .unwrap_or_default()
+                )),
+                Err(e) => {
+                    eprintln!("{e}");
+                    bad = true;
+                }
+            }
+            continue;
+        }
         match Workload::from_path(f) {
             Ok(w) => say(&format!("ok: {} (workload `{}`)", f.display(), w.name())),
             Err(e) => {
@@ -160,15 +194,37 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run_command(
+/// Whether a TOML file is a chaos plan (it has `[[fault]]` or `[monkey]`
+/// tables) rather than a workload.
+fn is_chaos_plan(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key("fault") || t.contains_key("monkey"))
+}
+
+struct RunArgs {
     workload: Option<PathBuf>,
     seed: Option<u64>,
     out: Option<PathBuf>,
-    sabotage: &[String],
+    sabotage: Vec<String>,
+    chaos: Vec<PathBuf>,
     history: bool,
     rate_scale: f64,
     quiet: bool,
-) -> ExitCode {
+}
+
+fn run_command(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        workload,
+        seed,
+        out,
+        sabotage,
+        chaos,
+        history,
+        rate_scale,
+        quiet,
+    } = args;
     if !(rate_scale.is_finite() && rate_scale > 0.0) {
         eprintln!("error: option --rate-scale must be a number above 0, got {rate_scale}");
         return ExitCode::from(EXIT_INPUT);
@@ -185,7 +241,7 @@ fn run_command(
     };
     let mut planted = Sabotages::NONE;
     let mut names = Vec::new();
-    for name in sabotage {
+    for name in &sabotage {
         match Sabotage::from_name(name) {
             Some(s) => {
                 planted = planted.with(s);
@@ -212,6 +268,16 @@ fn run_command(
         eprintln!("{e}");
         return ExitCode::from(EXIT_INPUT);
     }
+    let mut plans = Vec::with_capacity(chaos.len());
+    for path in &chaos {
+        match Plan::from_path(path) {
+            Ok(p) => plans.push(p),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_INPUT);
+            }
+        }
+    }
     let seed = seed.unwrap_or(workload.file.seed);
     let out = out.unwrap_or_else(|| PathBuf::from("out").join(workload.name()));
     let out_str = out.display().to_string();
@@ -222,11 +288,15 @@ fn run_command(
     say(&report::console::header(
         &workload, seed, rate_scale, &names, &out_str,
     ));
+    if !plans.is_empty() {
+        say(&report::console::chaos_header(&plans));
+    }
     let opts = RunOptions {
         seed,
         sabotage: planted,
         history: history.then(|| out.join("history.jsonl")),
         rate_scale,
+        chaos: plans,
     };
     // The progress line (a terminal only) is gone before anything else prints.
     let progress = report::progress::Progress::start(report::progress::wanted(quiet));

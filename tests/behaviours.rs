@@ -19,6 +19,7 @@ fn run_with_population(population: &str, extra: &str, rate_scale: f64) -> RunOut
         sabotage: Sabotages::NONE,
         history: None,
         rate_scale,
+        chaos: Vec::new(),
     };
     let o = run(&w, &opts).expect("run");
     assert!(

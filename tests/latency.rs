@@ -89,6 +89,7 @@ fn run_it(w: &Workload) -> RunOutcome {
         sabotage: Sabotages::NONE,
         history: None,
         rate_scale: 1.0,
+        chaos: Vec::new(),
     };
     let o = run(w, &opts).expect("run");
     assert!(

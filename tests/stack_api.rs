@@ -46,6 +46,7 @@ fn stack(sabotage: Sabotages) -> (Stack, InProcess) {
         Arc::new(Null),
         sabotage,
         0,
+        &paystorm::chaos::Chaos::none(Seed(5)),
     )
     .expect("default config builds");
     let api = stack.api();
@@ -300,6 +301,7 @@ async fn a_capture_that_loses_the_race_with_expiry_still_reports_the_void() {
         events.clone(),
         Sabotages::NONE,
         0,
+        &paystorm::chaos::Chaos::none(Seed(5)),
     )
     .unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);

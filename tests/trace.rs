@@ -31,6 +31,7 @@ fn replay_with(w: &Workload, speed: f64) -> RunOutcome {
         sabotage: Sabotages::NONE,
         history: None,
         rate_scale: 1.0,
+        chaos: Vec::new(),
     };
     let outcome = run(&w, &opts).unwrap_or_else(|e| panic!("replay at speed {speed}: {e}"));
     let failed: Vec<&str> = outcome.verdict.failed().map(|r| r.name).collect();

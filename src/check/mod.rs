@@ -43,7 +43,7 @@ mod webhooks;
 mod testkit;
 
 pub use background::BackgroundChecker;
-pub use verdict::{InvariantResult, UnknownResolution, Verdict, INVARIANTS};
+pub use verdict::{InvariantResult, UnknownResolution, Verdict, INVARIANTS, RECOVERY_WITHIN_BOUND};
 
 use crate::domain::audit::{AuditRecord, EntryKind};
 use crate::domain::history::HistoryEvent;

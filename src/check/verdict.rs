@@ -68,6 +68,14 @@ pub const INVARIANTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The liveness invariant of runs with chaos plans (reported after the
+/// others, only when a plan was given): it judges the stack's recovery, not
+/// the history, so the run driver evaluates it.
+pub const RECOVERY_WITHIN_BOUND: (&str, &str) = (
+    "recovery_within_bound",
+    "after the last fault window, every operation left unresolved by a fault was resolved and every webhook in trouble delivered or dead-lettered within drain.recovery_bound_s",
+);
+
 pub(super) const IDEMPOTENCY_SINGLE_EFFECT: &str = "idempotency_single_effect";
 pub(super) const IDEMPOTENCY_CONSISTENT_REPLIES: &str = "idempotency_consistent_replies";
 pub(super) const IDEMPOTENCY_MISMATCH_NOT_EXECUTED: &str = "idempotency_mismatch_not_executed";

@@ -102,6 +102,10 @@ pub enum ApiError {
     Unavailable,
     /// 429: rate limited; decided before the idempotency layer, not stored.
     RateLimited,
+    /// 504: a downstream (network, issuer, rail) did not answer in time, so
+    /// the outcome is not known yet. The gateway keeps asking; a retry with
+    /// the same key gets 409 until it knows, then the stored answer.
+    UpstreamTimeout,
 }
 
 impl ApiError {
@@ -116,6 +120,7 @@ impl ApiError {
             ApiError::RateLimited => 429,
             ApiError::Internal => 500,
             ApiError::Unavailable => 503,
+            ApiError::UpstreamTimeout => 504,
         }
     }
 
@@ -123,7 +128,10 @@ impl ApiError {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ApiError::InFlight | ApiError::Unavailable | ApiError::RateLimited
+            ApiError::InFlight
+                | ApiError::Unavailable
+                | ApiError::RateLimited
+                | ApiError::UpstreamTimeout
         )
     }
 
@@ -138,6 +146,7 @@ impl ApiError {
             ApiError::InvalidRequest => "invalid_request",
             ApiError::Internal => "internal",
             ApiError::Unavailable => "unavailable",
+            ApiError::UpstreamTimeout => "upstream_timeout",
             ApiError::RateLimited => "rate_limited",
         }
     }

@@ -58,6 +58,41 @@ pub fn header(w: &Workload, seed: u64, rate_scale: f64, sabotage: &[&str], out: 
     s
 }
 
+/// The chaos plans of a run, one line each, printed after the header.
+pub fn chaos_header(plans: &[crate::chaos::Plan]) -> String {
+    let mut s = String::new();
+    for p in plans {
+        let monkey = p
+            .monkey
+            .as_ref()
+            .map(|m| format!(", plus {} drawn from the seed", m.count))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  chaos: `{}` ({}): {} faults{monkey}",
+            p.name,
+            p.source,
+            p.faults.len()
+        );
+        for f in &p.faults {
+            let w = &f.window;
+            let when = match w.every_s {
+                None => format!("{:.1}..{:.1} s", w.start_s, w.start_s + w.length_s),
+                Some(e) => format!("{:.1} s every {e} s from {:.1} s", w.length_s, w.start_s),
+            };
+            let _ = writeln!(
+                s,
+                "    {} {} at {}, {when}, p={}",
+                f.name,
+                f.kind.as_str(),
+                f.target,
+                f.probability
+            );
+        }
+    }
+    s
+}
+
 fn shape_name(l: &crate::load::spec::LoadSpec) -> String {
     let base = if !l.stages.is_empty() {
         format!("{} ramping stages", l.stages.len())
@@ -126,6 +161,35 @@ pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {
                 p.count, p.p50, p.p99
             );
         }
+    }
+    if let Some(f) = &o.faults {
+        let g = &o.stack.gateway;
+        let _ = writeln!(
+            s,
+            "\nfaults injected: {} in total  (downstream timeouts {}  reconciled {}  fast failures {}  crashes {}  webhook orphans {}  queue stalls {})",
+            f.injected_total,
+            g.downstream_timeouts,
+            g.reconciled,
+            g.downstream_failures,
+            g.crashes,
+            wh.orphaned,
+            wh.stalls
+        );
+        for r in f.by_kind_and_target.iter().filter(|r| r.injected > 0) {
+            let _ = writeln!(
+                s,
+                "  {:<14} {:<24} {:>9}",
+                r.kind.as_str(),
+                r.target,
+                r.injected
+            );
+        }
+        let recovery = f.recovery.and_then(|r| r.recovery_seconds);
+        let _ = writeln!(
+            s,
+            "recovery after the last fault window: {}",
+            recovery.map_or_else(|| "not reached".to_string(), |r| format!("{r:.1} s"))
+        );
     }
     let _ = writeln!(s, "\ninvariants");
     for inv in &o.verdict.invariants {

@@ -57,6 +57,10 @@ pub struct Results<'a> {
     pub unknowns: &'a UnknownResolution,
     pub stack: &'a StackStats,
     pub drain: DrainReport,
+    /// Present only with `--chaos`: every fault, its windows and how often
+    /// it was injected, and the recovery after the last window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faults: Option<&'a crate::chaos::FaultSummary>,
     pub exit_code: i32,
 }
 
@@ -86,6 +90,7 @@ impl<'a> Results<'a> {
             unknowns: &o.verdict.unknowns,
             stack: &o.stack,
             drain: o.drain,
+            faults: o.faults.as_ref(),
             exit_code: exit_code(o, workload.file.load.dropped_share_max),
         }
     }

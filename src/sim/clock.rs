@@ -63,6 +63,11 @@ pub fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
+/// Milliseconds (possibly fractional) as a `Duration`.
+pub fn ms_f64(v: f64) -> Duration {
+    Duration::from_secs_f64(v.max(0.0) / 1000.0)
+}
+
 /// Seconds (possibly fractional) as a `Duration`.
 pub fn secs_f64(v: f64) -> Duration {
     Duration::from_secs_f64(v.max(0.0))

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::check::{BackgroundChecker, CheckConfig, Verdict};
+use crate::chaos::{Chaos, FaultSummary, Recovery, Shape};
+use crate::check::{BackgroundChecker, CheckConfig, InvariantResult, Verdict};
 use crate::domain::audit::Observer;
 use crate::load::recorder::{Counts, LiveCounters};
 use crate::load::traffic::Traffic;
@@ -29,6 +30,8 @@ pub struct RunOptions {
     pub history: Option<std::path::PathBuf>,
     /// `--rate-scale`: multiplies the workload's whole rate curve.
     pub rate_scale: f64,
+    /// `--chaos` fault plans, composed.
+    pub chaos: Vec<crate::chaos::Plan>,
 }
 
 /// Everything a run produced.
@@ -44,6 +47,9 @@ pub struct RunOutcome {
     pub drain: DrainReport,
     pub simulated_seconds: f64,
     pub perf: Perf,
+    /// What the chaos plans injected and how the stack recovered (`None`
+    /// without plans).
+    pub faults: Option<FaultSummary>,
 }
 
 /// Wall-clock figures; they differ between runs, so they live in perf.json.
@@ -114,6 +120,17 @@ pub fn run_watched(
         .build()
         .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;
     let world = make_world(&w.population, &w.stack, seed);
+    let chaos = Chaos::build(
+        &opts.chaos,
+        seed,
+        Shape {
+            horizon_s: workload
+                .curve(opts.rate_scale)
+                .map_or(60.0, |c| c.duration_s()),
+            issuers: w.stack.issuers.count as u16,
+            networks: w.stack.networks.first_digits.len() as u8,
+        },
+    );
     let (arrivals, expected) = workload
         .arrivals(seed, opts.rate_scale)
         .map_err(|e| RunError::Config(e.0.trim_start_matches("error: ").to_string()))?;
@@ -132,6 +149,7 @@ pub fn run_watched(
             observer.clone(),
             opts.sabotage,
             (expected * 1.1).min(1e8) as usize,
+            &chaos,
         )
         .map_err(RunError::Config)?;
         let (stop, stopped) = watch::channel(false);
@@ -160,11 +178,12 @@ pub fn run_watched(
             let _ = task.await;
         }
         stack.final_read();
-        Ok::<_, RunError>((report, drain, stack.stats(), clock.now_us()))
+        let recovery = stack.recovery_seconds();
+        Ok::<_, RunError>((report, drain, stack.stats(), clock.now_us(), recovery))
     });
     // Dropping the runtime drops every task still holding the observer.
     drop(runtime);
-    let (report, drain, stats, end_us) = result?;
+    let (report, drain, stats, end_us, recovery_seconds) = result?;
     drop(observer);
     let tee =
         Arc::try_unwrap(tee).unwrap_or_else(|_| panic!("observer still shared after the run"));
@@ -172,9 +191,19 @@ pub fn run_watched(
         h.finish().map_err(RunError::History)?;
     }
     drop(tee.checker);
-    let verdict = Arc::try_unwrap(checker)
+    let mut verdict = Arc::try_unwrap(checker)
         .unwrap_or_else(|_| panic!("checker still shared after the run"))
         .finish();
+    let faults = (!chaos.is_empty()).then(|| {
+        let recovery = Recovery {
+            recovery_seconds,
+            bound_seconds: w.drain.recovery_bound_s,
+        };
+        verdict
+            .invariants
+            .push(recovery_invariant(&recovery, &chaos));
+        chaos.summary(Some(recovery))
+    });
     let wall_seconds = wall.elapsed().as_secs_f64();
     Ok(RunOutcome {
         counts: report.counts,
@@ -194,7 +223,33 @@ pub fn run_watched(
         stack: stats,
         drain,
         simulated_seconds: end_us as f64 / 1e6,
+        faults,
     })
+}
+
+/// Liveness after faults: once the last fault window closed, every
+/// operation a fault left unresolved was resolved and every webhook in
+/// trouble was delivered or dead-lettered, within the workload's bound.
+fn recovery_invariant(r: &Recovery, chaos: &Chaos) -> InvariantResult {
+    let (name, _) = crate::check::RECOVERY_WITHIN_BOUND;
+    let end = chaos.last_window_end_s().unwrap_or(0.0);
+    let example = match r.recovery_seconds {
+        Some(s) if s <= r.bound_seconds => None,
+        Some(s) => Some(format!(
+            "recovered {s:.1} s after the last fault window closed (at {end:.1} s), bound {:.1} s",
+            r.bound_seconds
+        )),
+        None => Some(format!(
+            "never recovered after the last fault window closed (at {end:.1} s): operations with unknown outcome or webhooks in retry remained at the end of the run (bound {:.1} s)",
+            r.bound_seconds
+        )),
+    };
+    InvariantResult {
+        name,
+        passed: example.is_none(),
+        violations: u64::from(example.is_some()),
+        example,
+    }
 }
 
 /// Peak resident set size of this process (Linux; 0 elsewhere).

@@ -90,6 +90,11 @@ pub struct GatewayConfig {
     pub idempotency: IdempotencyConfig,
     pub dedup: DedupConfig,
     pub fraud: FraudConfig,
+    /// How long the gateway waits for a network, issuer or rail where a
+    /// chaos plan can make it hang; then the outcome is unknown and the
+    /// gateway reconciles it. Below the clients' timeout, so the merchant
+    /// hears 504 rather than nothing.
+    pub downstream_timeout_ms: f64,
 }
 
 impl GatewayConfig {
@@ -115,6 +120,7 @@ impl Default for GatewayConfig {
             idempotency: IdempotencyConfig::default(),
             dedup: DedupConfig::default(),
             fraud: FraudConfig::default(),
+            downstream_timeout_ms: 1_000.0,
         }
     }
 }
@@ -126,6 +132,10 @@ pub struct IdempotencyConfig {
     pub retention_s: f64,
     /// How often expired keys are pruned.
     pub prune_interval_s: f64,
+    /// What survives a crash of the gateway: `durable` (committed writes,
+    /// as in a database) or `memory` (nothing, as in a cache). Only a chaos
+    /// plan's `crash` fault makes the difference show.
+    pub durability: crate::chaos::Durability,
 }
 
 impl Default for IdempotencyConfig {
@@ -133,6 +143,7 @@ impl Default for IdempotencyConfig {
         IdempotencyConfig {
             retention_s: 86_400.0,
             prune_interval_s: 60.0,
+            durability: crate::chaos::Durability::Durable,
         }
     }
 }
@@ -222,6 +233,10 @@ pub struct IssuersConfig {
     /// Share of authorizations the issuer's own risk engine declines as
     /// suspected fraud.
     pub risk_decline_share: f64,
+    /// How long an issuer remembers its answer to each message, so a repeat
+    /// or a duplicate delivery moves no money twice. Must outlast the
+    /// gateway's reconciliation of a timed-out call.
+    pub message_log_s: f64,
 }
 
 impl Default for IssuersConfig {
@@ -234,6 +249,7 @@ impl Default for IssuersConfig {
             expiry_sweep_interval_s: 60.0,
             per_payment_limit_minor: 500_000,
             risk_decline_share: 0.002,
+            message_log_s: 3_600.0,
         }
     }
 }
@@ -287,6 +303,9 @@ pub struct WebhooksConfig {
     pub attempts_max: u32,
     pub backoff_base_ms: f64,
     pub backoff_max_ms: f64,
+    /// How long a delivery waits for the endpoint's answer where a chaos
+    /// plan can make it hang; then the attempt counts as failed.
+    pub timeout_ms: f64,
     /// The merchant endpoint: its latency and how often it fails.
     pub endpoint: EndpointConfig,
 }
@@ -299,6 +318,7 @@ impl Default for WebhooksConfig {
             attempts_max: 6,
             backoff_base_ms: 500.0,
             backoff_max_ms: 60_000.0,
+            timeout_ms: 5_000.0,
             endpoint: EndpointConfig::default(),
         }
     }

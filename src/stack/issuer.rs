@@ -4,9 +4,17 @@
 //! nobody captured, and debits linked accounts directly for QR and bank
 //! payments. Each decision and its journal entry happen under one lock, so no
 //! two requests can spend the same money.
+//!
+//! Every request arrives as an [`IssuerMsg`] with a network-level message id
+//! (the payment's, or the refund's). The issuer remembers the answer to each
+//! message for `message_log_s`: a repeat (the gateway asking again after a
+//! timeout) or a duplicate delivery gets the first answer and moves no money,
+//! as ISO 8583 networks do with a repeat of a message they already answered.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+
+use crate::chaos::{CallFault, FaultLayer, Skew};
 
 use crate::domain::audit::{Account, BankRailKind, EntryKind};
 use crate::domain::fingerprint::FxHashMap;
@@ -38,6 +46,56 @@ struct State {
     holds: FxHashMap<PaymentId, Hold>,
     /// Holds in expiry order. Entries whose hold is gone are skipped.
     expiry: VecDeque<(u64, PaymentId)>,
+    /// The answer to every message seen within the retention, by message id.
+    answered: FxHashMap<u64, IssuerReply>,
+    /// Message ids in the order they were answered: (answered_us, id).
+    answered_order: VecDeque<(u64, u64)>,
+}
+
+/// One request from a network or rail, with everything the issuer needs.
+#[derive(Clone, Copy, Debug)]
+pub enum IssuerMsg {
+    Auth(AuthRequest),
+    Capture {
+        payment: PaymentId,
+        amount_minor: i64,
+        key: Option<IdemKey>,
+    },
+    Release {
+        payment: PaymentId,
+        key: Option<IdemKey>,
+    },
+    Debit(Debit, DebitRail),
+    Refund {
+        payment: PaymentId,
+        refund: RefundId,
+        customer: CustomerId,
+        amount_minor: i64,
+        key: Option<IdemKey>,
+    },
+}
+
+impl IssuerMsg {
+    /// The network-level message id: the kind in the top bits, then the
+    /// payment's (or refund's) id. Two deliveries of one message share it.
+    pub fn id(&self) -> u64 {
+        let (kind, id) = match self {
+            IssuerMsg::Auth(r) => (1u64, r.payment.0),
+            IssuerMsg::Capture { payment, .. } => (2, payment.0),
+            IssuerMsg::Release { payment, .. } => (3, payment.0),
+            IssuerMsg::Debit(d, _) => (4, d.payment.0),
+            IssuerMsg::Refund { refund, .. } => (5, refund.0),
+        };
+        (kind << 60) | (id & ((1 << 60) - 1))
+    }
+}
+
+/// The issuer's answer to a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssuerReply {
+    Done,
+    Declined(DeclineReason),
+    Hold(HoldError),
 }
 
 pub struct Issuer {
@@ -47,6 +105,12 @@ pub struct Issuer {
     ledger: Arc<Ledger>,
     sabotage: Sabotages,
     state: Mutex<State>,
+    /// Faults aimed at `network->issuer` for this issuer, if any.
+    inbound: Option<Arc<FaultLayer>>,
+    /// This issuer's clock, under any clock skew aimed at it.
+    skew: Skew,
+    /// Whether to remember answers (see `Chaos::can_repeat_messages`).
+    logs_messages: bool,
 }
 
 /// An authorization request as it arrives from a card network.
@@ -99,6 +163,90 @@ impl Issuer {
             ledger,
             sabotage,
             state: Mutex::new(State::default()),
+            inbound: None,
+            skew: Skew::none(),
+            logs_messages: false,
+        }
+    }
+
+    /// Wraps this issuer in the faults a chaos plan aims at it.
+    /// `logs_messages`: whether a message can ever arrive twice.
+    pub fn with_faults(
+        mut self,
+        inbound: Option<Arc<FaultLayer>>,
+        skew: Skew,
+        logs_messages: bool,
+    ) -> Issuer {
+        self.inbound = inbound;
+        self.skew = skew;
+        self.logs_messages = logs_messages;
+        self
+    }
+
+    /// Receives a message through the faults aimed at this issuer.
+    pub async fn receive(self: &Arc<Self>, msg: IssuerMsg) -> Result<IssuerReply, CallFault> {
+        let me = self.clone();
+        crate::chaos::through(self.inbound.as_deref(), move || {
+            let me = me.clone();
+            async move { me.handle(msg).await }
+        })
+        .await
+    }
+
+    /// Answers a message once; a repeat gets the stored answer.
+    async fn handle(&self, msg: IssuerMsg) -> IssuerReply {
+        let id = msg.id();
+        let risky = matches!(msg, IssuerMsg::Auth(_))
+            && self
+                .component
+                .rng()
+                .with(|r| r.chance(self.cfg.risk_decline_share));
+        self.component
+            .serve(|| {
+                let mut st = self.state.locked();
+                if !self.logs_messages {
+                    return self.apply(&mut st, msg, risky);
+                }
+                if let Some(first) = st.answered.get(&id) {
+                    return *first;
+                }
+                let reply = self.apply(&mut st, msg, risky);
+                let now = self.component.clock().now_us();
+                st.answered.insert(id, reply);
+                st.answered_order.push_back((now, id));
+                reply
+            })
+            .await
+    }
+
+    fn apply(&self, st: &mut State, msg: IssuerMsg, risky: bool) -> IssuerReply {
+        let declined = |r: Result<(), DeclineReason>| match r {
+            Ok(()) => IssuerReply::Done,
+            Err(reason) => IssuerReply::Declined(reason),
+        };
+        let held = |r: Result<(), HoldError>| match r {
+            Ok(()) => IssuerReply::Done,
+            Err(e) => IssuerReply::Hold(e),
+        };
+        match msg {
+            IssuerMsg::Auth(req) => declined(self.authorize(st, req, risky)),
+            IssuerMsg::Capture {
+                payment,
+                amount_minor,
+                key,
+            } => held(self.capture(st, payment, amount_minor, key)),
+            IssuerMsg::Release { payment, key } => held(self.release(st, payment, key)),
+            IssuerMsg::Debit(d, rail) => declined(self.debit(st, d, rail)),
+            IssuerMsg::Refund {
+                payment,
+                refund,
+                customer,
+                amount_minor,
+                key,
+            } => {
+                self.refund(st, payment, refund, customer, amount_minor, key);
+                IssuerReply::Done
+            }
         }
     }
 
@@ -129,80 +277,72 @@ impl Issuer {
 
     /// Authorizes a card payment: places a hold (and captures it at once for
     /// a sale), or declines with a reason.
-    pub async fn authorize(&self, req: AuthRequest) -> Result<(), DeclineReason> {
-        let risky = self
-            .component
-            .rng()
-            .with(|r| r.chance(self.cfg.risk_decline_share));
-        self.component
-            .serve(|| {
-                let mut st = self.state.locked();
-                let now = self.component.clock().now_us();
-                let acct = st
-                    .accounts
-                    .get_mut(&req.customer)
-                    .ok_or(DeclineReason::UnknownAccount)?;
-                if req.amount_minor > self.cfg.per_payment_limit_minor {
-                    return Err(DeclineReason::LimitExceeded);
-                }
-                if risky {
-                    return Err(DeclineReason::SuspectedFraud);
-                }
-                if acct.available_minor - req.amount_minor < acct.floor_minor {
-                    return Err(DeclineReason::InsufficientFunds);
-                }
-                acct.available_minor -= req.amount_minor;
-                self.ledger.post(
-                    self.ledger
-                        .draft(EntryKind::Hold)
-                        .payment(req.payment)
-                        .key(req.key)
-                        .leg(Account::CustomerAvailable(req.customer), -req.amount_minor)
-                        .leg(Account::CustomerHold(req.customer), req.amount_minor),
-                );
-                let hold = Hold {
-                    customer: req.customer,
-                    amount_minor: req.amount_minor,
-                    released: false,
-                };
-                if req.capture {
-                    self.post_capture(req.payment, hold, req.amount_minor, req.key);
-                } else {
-                    st.holds.insert(req.payment, hold);
-                    let expires = now + (self.cfg.hold_expiry_s * 1e6) as u64;
-                    st.expiry.push_back((expires, req.payment));
-                }
-                Ok(())
-            })
-            .await
+    fn authorize(
+        &self,
+        st: &mut State,
+        req: AuthRequest,
+        risky: bool,
+    ) -> Result<(), DeclineReason> {
+        let now = self.skew.read(self.component.clock().now_us());
+        let acct = st
+            .accounts
+            .get_mut(&req.customer)
+            .ok_or(DeclineReason::UnknownAccount)?;
+        if req.amount_minor > self.cfg.per_payment_limit_minor {
+            return Err(DeclineReason::LimitExceeded);
+        }
+        if risky {
+            return Err(DeclineReason::SuspectedFraud);
+        }
+        if acct.available_minor - req.amount_minor < acct.floor_minor {
+            return Err(DeclineReason::InsufficientFunds);
+        }
+        acct.available_minor -= req.amount_minor;
+        self.ledger.post(
+            self.ledger
+                .draft(EntryKind::Hold)
+                .payment(req.payment)
+                .key(req.key)
+                .leg(Account::CustomerAvailable(req.customer), -req.amount_minor)
+                .leg(Account::CustomerHold(req.customer), req.amount_minor),
+        );
+        let hold = Hold {
+            customer: req.customer,
+            amount_minor: req.amount_minor,
+            released: false,
+        };
+        if req.capture {
+            self.post_capture(req.payment, hold, req.amount_minor, req.key);
+        } else {
+            st.holds.insert(req.payment, hold);
+            let expires = now + (self.cfg.hold_expiry_s * 1e6) as u64;
+            st.expiry.push_back((expires, req.payment));
+        }
+        Ok(())
     }
 
     /// Captures `amount_minor` of a hold; the rest returns to the customer.
-    pub async fn capture(
+    fn capture(
         &self,
+        st: &mut State,
         payment: PaymentId,
         amount_minor: i64,
         key: Option<IdemKey>,
     ) -> Result<(), HoldError> {
-        self.component
-            .serve(|| {
-                let mut st = self.state.locked();
-                let hold = match st.holds.get(&payment) {
-                    Some(h) if !h.released => *h,
-                    _ => return Err(HoldError::NoHold),
-                };
-                if amount_minor > hold.amount_minor {
-                    return Err(HoldError::AboveHold);
-                }
-                st.holds.remove(&payment);
-                let rest = hold.amount_minor - amount_minor;
-                if let Some(acct) = st.accounts.get_mut(&hold.customer) {
-                    acct.available_minor += rest;
-                }
-                self.post_capture(payment, hold, amount_minor, key);
-                Ok(())
-            })
-            .await
+        let hold = match st.holds.get(&payment) {
+            Some(h) if !h.released => *h,
+            _ => return Err(HoldError::NoHold),
+        };
+        if amount_minor > hold.amount_minor {
+            return Err(HoldError::AboveHold);
+        }
+        st.holds.remove(&payment);
+        let rest = hold.amount_minor - amount_minor;
+        if let Some(acct) = st.accounts.get_mut(&hold.customer) {
+            acct.available_minor += rest;
+        }
+        self.post_capture(payment, hold, amount_minor, key);
+        Ok(())
     }
 
     fn post_capture(
@@ -230,25 +370,25 @@ impl Issuer {
     }
 
     /// Releases a hold (a void).
-    pub async fn release(&self, payment: PaymentId, key: Option<IdemKey>) -> Result<(), HoldError> {
-        self.component
-            .serve(|| {
-                let mut st = self.state.locked();
-                let hold = match st.holds.get(&payment) {
-                    Some(h) if !h.released => *h,
-                    _ => return Err(HoldError::NoHold),
-                };
-                if self.sabotage.has(Sabotage::DoubleReleaseHold) {
-                    if let Some(h) = st.holds.get_mut(&payment) {
-                        h.released = true;
-                    }
-                } else {
-                    st.holds.remove(&payment);
-                }
-                self.post_release(&mut st, payment, hold, key);
-                Ok(())
-            })
-            .await
+    fn release(
+        &self,
+        st: &mut State,
+        payment: PaymentId,
+        key: Option<IdemKey>,
+    ) -> Result<(), HoldError> {
+        let hold = match st.holds.get(&payment) {
+            Some(h) if !h.released => *h,
+            _ => return Err(HoldError::NoHold),
+        };
+        if self.sabotage.has(Sabotage::DoubleReleaseHold) {
+            if let Some(h) = st.holds.get_mut(&payment) {
+                h.released = true;
+            }
+        } else {
+            st.holds.remove(&payment);
+        }
+        self.post_release(st, payment, hold, key);
+        Ok(())
     }
 
     fn post_release(&self, st: &mut State, payment: PaymentId, hold: Hold, key: Option<IdemKey>) {
@@ -270,6 +410,8 @@ impl Issuer {
     /// without a per-hold network hop.
     pub fn expire_holds(&self, now_us: u64) -> Vec<PaymentId> {
         let mut st = self.state.locked();
+        self.prune_answers(&mut st, now_us);
+        let now_us = self.skew.read(now_us);
         let mut expired = Vec::new();
         while let Some(&(at, payment)) = st.expiry.front() {
             if at > now_us {
@@ -286,21 +428,20 @@ impl Issuer {
         expired
     }
 
-    /// Debits a linked account directly after the rail's own hop (the QR
-    /// provider's or the bank rail's), then the bank's.
-    pub async fn debit_after_hop(
-        &self,
-        hop: &Component,
-        d: Debit,
-        rail: DebitRail,
-    ) -> Result<(), DeclineReason> {
-        hop.serve(|| ()).await;
-        self.component
-            .serve(|| self.debit_now(d.payment, d.customer, d.amount_minor, d.key, rail))
-            .await
+    /// Forgets answers older than the message log's retention.
+    fn prune_answers(&self, st: &mut State, now_us: u64) {
+        let keep_us = (self.cfg.message_log_s * 1e6) as u64;
+        while let Some(&(at, id)) = st.answered_order.front() {
+            if at + keep_us > now_us {
+                break;
+            }
+            st.answered_order.pop_front();
+            st.answered.remove(&id);
+        }
     }
 
-    /// The debit itself, for callers that already paid the hop (a batch file).
+    /// The debit of a batch file: the rail already paid its hop, and a batch
+    /// runs each transfer once, so no message log is involved.
     pub fn debit_now(
         &self,
         payment: PaymentId,
@@ -309,7 +450,23 @@ impl Issuer {
         key: Option<IdemKey>,
         rail: DebitRail,
     ) -> Result<(), DeclineReason> {
-        let mut st = self.state.locked();
+        let d = Debit {
+            payment,
+            customer,
+            amount_minor,
+            key,
+        };
+        self.debit(&mut self.state.locked(), d, rail)
+    }
+
+    /// Debits a linked account directly (QR wallet, bank transfer).
+    fn debit(&self, st: &mut State, d: Debit, rail: DebitRail) -> Result<(), DeclineReason> {
+        let Debit {
+            payment,
+            customer,
+            amount_minor,
+            key,
+        } = d;
         let acct = st
             .accounts
             .get_mut(&customer)
@@ -335,31 +492,27 @@ impl Issuer {
 
     /// Credits a refund to the customer; the acquirer fronts the money and
     /// deducts it from the merchant's next deposit.
-    pub async fn refund(
+    fn refund(
         &self,
+        st: &mut State,
         payment: PaymentId,
         refund: RefundId,
         customer: CustomerId,
         amount_minor: i64,
         key: Option<IdemKey>,
     ) {
-        self.component
-            .serve(|| {
-                let mut st = self.state.locked();
-                if let Some(acct) = st.accounts.get_mut(&customer) {
-                    acct.available_minor += amount_minor;
-                }
-                self.ledger.post(
-                    self.ledger
-                        .draft(EntryKind::Refund)
-                        .payment(payment)
-                        .refund(refund)
-                        .key(key)
-                        .leg(Account::AcquirerClearing, -amount_minor)
-                        .leg(Account::CustomerAvailable(customer), amount_minor),
-                );
-            })
-            .await
+        if let Some(acct) = st.accounts.get_mut(&customer) {
+            acct.available_minor += amount_minor;
+        }
+        self.ledger.post(
+            self.ledger
+                .draft(EntryKind::Refund)
+                .payment(payment)
+                .refund(refund)
+                .key(key)
+                .leg(Account::AcquirerClearing, -amount_minor)
+                .leg(Account::CustomerAvailable(customer), amount_minor),
+        );
     }
 
     /// When the most recently placed hold expires, if any is pending.

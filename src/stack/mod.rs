@@ -23,12 +23,14 @@ pub mod webhooks;
 pub mod world;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::chaos::{Chaos, Crash, FaultLayer, Target};
 use crate::domain::api::{PaymentApi, Request, WalletPresentation};
 use crate::domain::audit::{Account, BankRailKind, Observer};
 use crate::domain::fingerprint::FxHashMap;
@@ -60,6 +62,14 @@ pub struct Stack {
     acquirer: Arc<Acquirer>,
     webhooks: Arc<Webhooks>,
     ledger: Arc<Ledger>,
+    /// Faults aimed at `client->gateway`, if any.
+    api_faults: Option<Arc<FaultLayer>>,
+    /// The chaos plans' gateway crashes, in time order.
+    crashes: Vec<Crash>,
+    /// When the last fault window closes, microseconds (`None`: no faults).
+    last_fault_end_us: Option<u64>,
+    /// When the stack had recovered from the faults (0: not yet).
+    recovered_at_us: Arc<AtomicU64>,
 }
 
 /// What the stack counted, for results.json.
@@ -70,6 +80,8 @@ pub struct StackStats {
     pub settlement_batches: u32,
     pub retained_idempotency_keys: usize,
     pub holds_open: usize,
+    /// Downstream messages whose outcome is still unknown at the end.
+    pub unresolved_messages: usize,
 }
 
 /// How the drain phase ended.
@@ -95,7 +107,10 @@ impl Stack {
         observer: Arc<dyn Observer>,
         sabotage: Sabotages,
         expected_payments: usize,
+        chaos: &Chaos,
     ) -> Result<Stack, String> {
+        let downstream_timeout = Some(crate::sim::clock::ms_f64(cfg.gateway.downstream_timeout_ms));
+        let layer = |at: Target| chaos.layer(at, clock, downstream_timeout);
         let comp =
             |name: &'static str, index: u64, c: &ComponentConfig| -> Result<Component, String> {
                 let latency = c
@@ -125,13 +140,20 @@ impl Stack {
             .map(|i| {
                 let id = IssuerId(i as u16);
                 ledger.open(Account::IssuerSettlement(id), None);
-                Ok(Arc::new(Issuer::new(
-                    id,
-                    comp("issuer", u64::from(i), &issuer_cc)?,
-                    cfg.issuers,
-                    ledger.clone(),
-                    sabotage,
-                )))
+                Ok(Arc::new(
+                    Issuer::new(
+                        id,
+                        comp("issuer", u64::from(i), &issuer_cc)?,
+                        cfg.issuers,
+                        ledger.clone(),
+                        sabotage,
+                    )
+                    .with_faults(
+                        layer(Target::NetworkIssuer(Some(i as u16))),
+                        chaos.skew(Target::Issuer(Some(i as u16))),
+                        chaos.can_repeat_messages(),
+                    ),
+                ))
             })
             .collect::<Result<_, String>>()?;
 
@@ -156,11 +178,16 @@ impl Stack {
                     comp("network", n as u64, &network_cc)?,
                     issuers.clone(),
                     ranges,
+                    layer(Target::GatewayNetwork(Some(n as u8))),
                 )))
             })
             .collect::<Result<_, String>>()?;
 
-        let tokens = Arc::new(TokenVault::new(comp("tokens", 0, &cfg.tokens)?, seed.0));
+        let tokens = Arc::new(TokenVault::new(
+            comp("tokens", 0, &cfg.tokens)?,
+            seed.0,
+            layer(Target::GatewayTokens),
+        ));
         let mut cards = FxHashMap::default();
         let mut customer_bank = FxHashMap::default();
         for c in &world.customers {
@@ -207,6 +234,12 @@ impl Stack {
             endpoint,
             world.merchants.iter().map(|m| m.webhook_secret).collect(),
             seed.shared("webhook-jitter", 0),
+            chaos.layer(
+                Target::GatewayWebhook,
+                clock,
+                Some(crate::sim::clock::ms_f64(cfg.webhooks.timeout_ms)),
+            ),
+            chaos.queue_stalls(),
         ));
         let acquirer = Arc::new(Acquirer::new(
             cfg.acquirer.fees,
@@ -218,7 +251,8 @@ impl Stack {
             latency: cfg.gateway.latency,
             capacity: cfg.gateway.capacity,
         };
-        let gateway = Arc::new(Gateway::new(
+        let crashes = chaos.crashes();
+        let gateway = Gateway::new(
             comp("gateway", 0, &gateway_cc)?,
             cfg.gateway,
             observer,
@@ -229,16 +263,28 @@ impl Stack {
                 networks,
                 issuers: issuers.clone(),
                 customer_bank,
-                qr: Arc::new(QrProvider::new(comp("qr", 0, &cfg.qr)?)),
+                qr: Arc::new(QrProvider::new(
+                    comp("qr", 0, &cfg.qr)?,
+                    layer(Target::GatewayQr),
+                )),
                 bank: Arc::new(BankRails::new(
                     comp("bank", 0, &cfg.bank.instant)?,
                     cfg.bank.batch_queue_max,
+                    layer(Target::GatewayBank),
                 )),
                 acquirer: acquirer.clone(),
                 webhooks: webhooks.clone(),
                 merchants: world.merchants.len() as u32,
             },
-        ));
+        )
+        .with_faults(
+            !crashes.is_empty(),
+            chaos.can_repeat_messages(),
+            chaos.store_override(),
+            layer(Target::IdempotencyStore),
+            chaos.skew(Target::IdempotencyStore),
+        )
+        .into_arc();
         Ok(Stack {
             cfg: cfg.clone(),
             clock,
@@ -248,6 +294,10 @@ impl Stack {
             acquirer,
             webhooks,
             ledger,
+            api_faults: chaos.layer(Target::ClientGateway, clock, None),
+            crashes,
+            last_fault_end_us: chaos.last_window_end_s().map(|s| (s * 1e6) as u64),
+            recovered_at_us: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -300,7 +350,44 @@ impl Stack {
                 async {}
             },
         ));
+        if !self.crashes.is_empty() {
+            tasks.push(tokio::spawn(crash_and_restart(
+                self.gateway.clone(),
+                self.crashes.clone(),
+                self.clock,
+                shutdown.clone(),
+            )));
+        }
+        if let Some(end_us) = self.last_fault_end_us {
+            let (gateway, webhooks, clock) =
+                (self.gateway.clone(), self.webhooks.clone(), self.clock);
+            let recovered = self.recovered_at_us.clone();
+            let mut shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                clock.sleep_until_us(end_us).await;
+                // Polls at 100 ms of simulated time: the recovery figure's
+                // resolution.
+                while gateway.unresolved() > 0 || webhooks.troubled() > 0 {
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.changed() => return,
+                        _ = clock.sleep(Duration::from_millis(100)) => {},
+                    }
+                }
+                recovered.store(clock.now_us().max(1), Ordering::Relaxed);
+            }));
+        }
         tasks
+    }
+
+    /// Seconds from the end of the last fault window until nothing a fault
+    /// left unresolved remained (`None`: not recovered, or no faults).
+    pub fn recovery_seconds(&self) -> Option<f64> {
+        let end = self.last_fault_end_us?;
+        match self.recovered_at_us.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(at.saturating_sub(end) as f64 / 1e6),
+        }
     }
 
     /// After the last client finished: lets every open hold expire, runs the
@@ -318,7 +405,9 @@ impl Stack {
         }
         self.gateway.run_bank_batch().await;
         let step = Duration::from_millis(100);
-        while self.webhooks.outstanding() > 0 && self.clock.now_us() < deadline_us {
+        while (self.webhooks.outstanding() > 0 || self.gateway.unresolved() > 0)
+            && self.clock.now_us() < deadline_us
+        {
             self.clock.sleep(step).await;
         }
         // Settle everything captured or refunded, the last webhooks included.
@@ -331,6 +420,7 @@ impl Stack {
         DrainReport {
             completed: holds_open == 0
                 && self.webhooks.outstanding() == 0
+                && self.gateway.unresolved() == 0
                 && self.acquirer.pending() == 0
                 && self.gateway.open_payments() == 0,
             simulated_seconds: (self.clock.now_us() - start_us) as f64 / 1e6,
@@ -350,6 +440,7 @@ impl Stack {
             settlement_batches: self.acquirer.batches_closed(),
             retained_idempotency_keys: self.gateway.retained_keys(),
             holds_open: self.issuers.iter().map(|i| i.holds_open()).sum(),
+            unresolved_messages: self.gateway.unresolved(),
         }
     }
 
@@ -358,6 +449,7 @@ impl Stack {
         InProcess {
             gateway: self.gateway.clone(),
             wallet: self.wallet.clone(),
+            faults: self.api_faults.clone(),
         }
     }
 }
@@ -386,6 +478,29 @@ where
     })
 }
 
+/// Crashes the gateway at each planned moment and restarts it after the
+/// downtime.
+async fn crash_and_restart(
+    gateway: Arc<Gateway>,
+    crashes: Vec<Crash>,
+    clock: Clock,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    for c in crashes {
+        let at_us = (c.at_s * 1e6) as u64;
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            _ = clock.sleep_until_us(at_us) => {},
+        }
+        let downtime_us = (c.downtime_s * 1e6) as u64;
+        gateway.crash(downtime_us);
+        c.count();
+        clock.sleep(Duration::from_micros(downtime_us)).await;
+        gateway.restart().await;
+    }
+}
+
 /// Calls the gateway in process. The handler runs inside the caller's task
 /// while the caller waits (no spawn per request); if the caller stops waiting
 /// (a client timeout drops the future), the unfinished handler is handed to a
@@ -395,6 +510,8 @@ where
 pub struct InProcess {
     gateway: Arc<Gateway>,
     wallet: Arc<Wallet>,
+    /// Faults aimed at `client->gateway`, if any.
+    faults: Option<Arc<FaultLayer>>,
 }
 
 type Handler = std::pin::Pin<Box<dyn Future<Output = Result<ApiReply, ApiError>> + Send>>;
@@ -436,9 +553,21 @@ impl Drop for Detached {
 
 impl PaymentApi for InProcess {
     fn call(&self, req: Request) -> impl Future<Output = Result<ApiReply, ApiError>> + Send {
-        let gateway = self.gateway.clone();
-        Detached {
-            handler: Some(Box::pin(async move { gateway.handle(req).await })),
+        let (gateway, faults) = (self.gateway.clone(), self.faults.clone());
+        let make = move || {
+            let gateway = gateway.clone();
+            Detached {
+                handler: Some(Box::pin(async move { gateway.handle(req).await })),
+            }
+        };
+        async move {
+            // The client times out by itself, so a fault that eats the
+            // answer simply never answers.
+            match crate::chaos::through(faults.as_deref(), make).await {
+                Ok(reply) => reply,
+                Err(crate::chaos::CallFault::Failed(e)) => Err(e.unwrap_or(ApiError::Unavailable)),
+                Err(crate::chaos::CallFault::TimedOut) => std::future::pending().await,
+            }
         }
     }
 

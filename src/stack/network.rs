@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use crate::chaos::{CallFault, FaultLayer};
 use crate::domain::fingerprint::FxHashMap;
-use crate::domain::{DeclineReason, IdemKey, IssuerId, NetworkId, Pan, PaymentId, RefundId};
+use crate::domain::{IssuerId, NetworkId, Pan};
 
 use super::component::Component;
-use super::issuer::{AuthRequest, HoldError, Issuer};
+use super::issuer::{AuthRequest, Issuer, IssuerMsg, IssuerReply};
 
 pub struct Network {
     id: NetworkId,
@@ -18,12 +19,17 @@ pub struct Network {
     issuers: Vec<Arc<Issuer>>,
     /// BIN range (the BIN without its last three digits) -> issuer.
     bin_ranges: FxHashMap<u32, IssuerId>,
+    /// Faults aimed at `gateway->network` for this network, if any.
+    inbound: Option<Arc<FaultLayer>>,
 }
 
 /// The BIN range a BIN falls in.
 pub fn bin_range(bin: u32) -> u32 {
     bin / 1000
 }
+
+/// Where an authorization went and what came back.
+pub type Routed = (Option<IssuerId>, Result<IssuerReply, CallFault>);
 
 impl Network {
     pub fn new(
@@ -32,6 +38,7 @@ impl Network {
         component: Component,
         issuers: Vec<Arc<Issuer>>,
         bin_ranges: FxHashMap<u32, IssuerId>,
+        inbound: Option<Arc<FaultLayer>>,
     ) -> Network {
         Network {
             id,
@@ -39,6 +46,7 @@ impl Network {
             component,
             issuers,
             bin_ranges,
+            inbound,
         }
     }
 
@@ -51,61 +59,56 @@ impl Network {
         pan.bin() / 100_000 == self.first_digit
     }
 
-    fn issuer(&self, id: IssuerId) -> &Issuer {
-        &self.issuers[usize::from(id.0)]
-    }
-
-    /// Routes an authorization by BIN; returns the issuer that decided.
-    pub async fn authorize(
-        &self,
-        pan: Pan,
-        req: AuthRequest,
-    ) -> (Option<IssuerId>, Result<(), DeclineReason>) {
-        let route = self
-            .component
-            .serve(|| self.bin_ranges.get(&bin_range(pan.bin())).copied())
-            .await;
-        match route {
-            None => (None, Err(DeclineReason::UnknownAccount)),
-            Some(issuer) => (Some(issuer), self.issuer(issuer).authorize(req).await),
+    /// Routes an authorization by BIN; returns the issuer it went to (`None`
+    /// if the BIN is unknown: declined without a message, or if the network
+    /// itself did not answer).
+    pub async fn authorize(self: &Arc<Self>, pan: Pan, req: AuthRequest) -> Routed {
+        let me = self.clone();
+        let routed = crate::chaos::through(self.inbound.as_deref(), move || {
+            let me = me.clone();
+            async move {
+                let route = me
+                    .component
+                    .serve(|| me.bin_ranges.get(&bin_range(pan.bin())).copied())
+                    .await;
+                match route {
+                    None => (
+                        None,
+                        Ok(IssuerReply::Declined(
+                            crate::domain::DeclineReason::UnknownAccount,
+                        )),
+                    ),
+                    Some(issuer) => (
+                        Some(issuer),
+                        me.issuers[usize::from(issuer.0)]
+                            .receive(IssuerMsg::Auth(req))
+                            .await,
+                    ),
+                }
+            }
+        })
+        .await;
+        match routed {
+            Ok(r) => r,
+            Err(fault) => (None, Err(fault)),
         }
     }
 
-    pub async fn capture(
-        &self,
+    /// Relays a message about an existing authorization to its issuer.
+    pub async fn relay(
+        self: &Arc<Self>,
         issuer: IssuerId,
-        payment: PaymentId,
-        amount_minor: i64,
-        key: Option<IdemKey>,
-    ) -> Result<(), HoldError> {
-        self.component.serve(|| ()).await;
-        self.issuer(issuer)
-            .capture(payment, amount_minor, key)
-            .await
-    }
-
-    pub async fn release(
-        &self,
-        issuer: IssuerId,
-        payment: PaymentId,
-        key: Option<IdemKey>,
-    ) -> Result<(), HoldError> {
-        self.component.serve(|| ()).await;
-        self.issuer(issuer).release(payment, key).await
-    }
-
-    pub async fn refund(
-        &self,
-        issuer: IssuerId,
-        payment: PaymentId,
-        refund: RefundId,
-        customer: crate::domain::CustomerId,
-        amount_minor: i64,
-        key: Option<IdemKey>,
-    ) {
-        self.component.serve(|| ()).await;
-        self.issuer(issuer)
-            .refund(payment, refund, customer, amount_minor, key)
-            .await
+        msg: IssuerMsg,
+    ) -> Result<IssuerReply, CallFault> {
+        let me = self.clone();
+        crate::chaos::through(self.inbound.as_deref(), move || {
+            let me = me.clone();
+            async move {
+                me.component.serve(|| ()).await;
+                me.issuers[usize::from(issuer.0)].receive(msg).await
+            }
+        })
+        .await
+        .and_then(|r| r)
     }
 }

@@ -3,7 +3,9 @@
 //! back to the PAN ("detokenization"), and it refuses a token presented from
 //! any other device.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::chaos::{CallFault, FaultLayer};
 
 use crate::domain::fingerprint::{mix, FxHashMap};
 use crate::domain::{DeviceId, Pan, Token};
@@ -15,6 +17,8 @@ pub struct TokenVault {
     component: Component,
     vault: Mutex<FxHashMap<Token, (Pan, DeviceId)>>,
     salt: u64,
+    /// Faults aimed at `gateway->tokens`, if any.
+    inbound: Option<Arc<FaultLayer>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,11 +28,12 @@ pub enum DetokenizeError {
 }
 
 impl TokenVault {
-    pub fn new(component: Component, salt: u64) -> TokenVault {
+    pub fn new(component: Component, salt: u64, inbound: Option<Arc<FaultLayer>>) -> TokenVault {
         TokenVault {
             component,
             vault: Mutex::new(FxHashMap::default()),
             salt,
+            inbound,
         }
     }
 
@@ -44,8 +49,22 @@ impl TokenVault {
         Token(candidate)
     }
 
-    /// Maps a token back to its PAN, inside the vault, for routing.
-    pub async fn detokenize(&self, token: Token, device: DeviceId) -> Result<Pan, DetokenizeError> {
+    /// Maps a token back to its PAN, inside the vault, for routing, through
+    /// the faults aimed at the vault.
+    pub async fn detokenize(
+        self: &Arc<Self>,
+        token: Token,
+        device: DeviceId,
+    ) -> Result<Result<Pan, DetokenizeError>, CallFault> {
+        let me = self.clone();
+        crate::chaos::through(self.inbound.as_deref(), move || {
+            let me = me.clone();
+            async move { me.lookup(token, device).await }
+        })
+        .await
+    }
+
+    async fn lookup(&self, token: Token, device: DeviceId) -> Result<Pan, DetokenizeError> {
         self.component
             .serve(|| match self.vault.locked().get(&token) {
                 None => Err(DetokenizeError::UnknownToken),
@@ -64,17 +83,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn token_is_refused_from_another_device() {
         let comp = Component::new("tokens", 0, LatencyModel::ZERO, 10, Seed(1), Clock::start());
-        let vault = TokenVault::new(comp, 9);
+        let vault = Arc::new(TokenVault::new(comp, 9, None));
         let pan = Pan::from_bin_and_account(411_111, 42);
         let token = vault.provision(pan, DeviceId(7));
-        assert_eq!(vault.detokenize(token, DeviceId(7)).await, Ok(pan));
+        assert_eq!(vault.detokenize(token, DeviceId(7)).await, Ok(Ok(pan)));
         assert_eq!(
             vault.detokenize(token, DeviceId(8)).await,
-            Err(DetokenizeError::DeviceMismatch)
+            Ok(Err(DetokenizeError::DeviceMismatch))
         );
         assert_eq!(
             vault.detokenize(Token(token.0 ^ 1), DeviceId(7)).await,
-            Err(DetokenizeError::UnknownToken)
+            Ok(Err(DetokenizeError::UnknownToken))
         );
     }
 }

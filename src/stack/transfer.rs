@@ -4,17 +4,22 @@
 //! then and the merchant learns the outcome by webhook.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::chaos::{CallFault, FaultLayer};
 
 use crate::domain::audit::BankRailKind;
-use crate::domain::{CustomerId, DeclineReason, IdemKey, PaymentId};
+use crate::domain::{CustomerId, IdemKey, PaymentId};
 use crate::lock::Locked;
 
 use super::component::Component;
-use super::issuer::{Debit, DebitRail, Issuer};
+use super::issuer::{Debit, DebitRail, Issuer, IssuerMsg, IssuerReply};
+use super::qr::hop_then_issuer;
 
 pub struct BankRails {
-    instant: Component,
+    instant: Arc<Component>,
+    /// Faults aimed at `gateway->bank` (the instant rail), if any.
+    inbound: Option<Arc<FaultLayer>>,
     batch: Mutex<VecDeque<QueuedTransfer>>,
     batch_queue_max: usize,
 }
@@ -32,17 +37,31 @@ pub struct QueuedTransfer {
 pub struct BatchQueueFull;
 
 impl BankRails {
-    pub fn new(instant: Component, batch_queue_max: u32) -> BankRails {
+    pub fn new(
+        instant: Component,
+        batch_queue_max: u32,
+        inbound: Option<Arc<FaultLayer>>,
+    ) -> BankRails {
         BankRails {
-            instant,
+            instant: Arc::new(instant),
+            inbound,
             batch: Mutex::new(VecDeque::new()),
             batch_queue_max: batch_queue_max as usize,
         }
     }
 
-    pub async fn instant(&self, bank: &Issuer, debit: Debit) -> Result<(), DeclineReason> {
-        bank.debit_after_hop(&self.instant, debit, DebitRail::Bank(BankRailKind::Instant))
-            .await
+    pub async fn instant(
+        &self,
+        bank: &Arc<Issuer>,
+        debit: Debit,
+    ) -> Result<IssuerReply, CallFault> {
+        hop_then_issuer(
+            self.inbound.as_deref(),
+            &self.instant,
+            bank,
+            IssuerMsg::Debit(debit, DebitRail::Bank(BankRailKind::Instant)),
+        )
+        .await
     }
 
     pub fn enqueue_batch(&self, t: QueuedTransfer) -> Result<(), BatchQueueFull> {

@@ -18,6 +18,7 @@ use crate::load::ArrivalSource;
 use crate::sim::Seed;
 use crate::stack::config::StackConfig;
 
+pub use locate::{find_field, line_col};
 pub use validate::Problem;
 
 /// More payments than this in one run is almost surely a typo in a rate.
@@ -73,12 +74,19 @@ impl Default for WorkloadFile {
 #[serde(deny_unknown_fields, default)]
 pub struct Drain {
     pub max_s: f64,
+    /// With chaos plans: how long after the last fault window the stack may
+    /// take to resolve what the faults left unresolved (invariant
+    /// `recovery_within_bound`). The default covers the gateway's
+    /// reconciliation backoff (at most 10 s) and a webhook's whole retry
+    /// schedule with endpoint timeouts.
+    pub recovery_bound_s: f64,
 }
 
 impl Default for Drain {
     fn default() -> Drain {
         Drain {
             max_s: 8.0 * 86_400.0,
+            recovery_bound_s: 120.0,
         }
     }
 }

@@ -396,6 +396,7 @@ fn is_definitive(e: ApiError) -> bool {
         ApiError::InFlight
         | ApiError::Unavailable
         | ApiError::RateLimited
+        | ApiError::UpstreamTimeout
         | ApiError::DuplicateRequest
         | ApiError::IdempotencyMismatch => false,
     }

@@ -1,40 +1,24 @@
-//! Creating a payment, rail by rail.
+//! Creating a payment, rail by rail: the card path (vault, fraud screen,
+//! network, issuer), the QR wallet, the instant bank rail, and the batch
+//! rail's queue.
 
 use std::sync::atomic::Ordering;
 
 use crate::domain::audit::{AuditRecord, EventKind, SettlementLineKind};
 use crate::domain::{
-    ApiError, ApiReply, CaptureMode, CreateParams, DeclineReason, IdemKey, IssuerId, Method,
-    PaymentId, Rail, Status,
+    ApiError, ApiReply, CaptureMode, CreateParams, DeclineReason, IdemKey, Method, PaymentId, Rail,
+    Status,
 };
 use crate::lock::Locked;
 use crate::stack::acquirer::PendingLine;
-use crate::stack::issuer::{AuthRequest, Debit};
+use crate::stack::issuer::{AuthRequest, Debit, DebitRail, IssuerMsg};
 use crate::stack::tokens::DetokenizeError;
 use crate::stack::transfer::QueuedTransfer;
 
+use super::downstream::{Outcome, Pending, Route, Then};
 use super::fraud::FraudVerdict;
 use super::payments::PaymentRecord;
 use super::Gateway;
-
-/// How a rail answered.
-struct Outcome {
-    status: Status,
-    decline: Option<DeclineReason>,
-    rail: Option<Rail>,
-    issuer: Option<IssuerId>,
-}
-
-impl Outcome {
-    fn declined(reason: DeclineReason) -> Outcome {
-        Outcome {
-            status: Status::Declined,
-            decline: Some(reason),
-            rail: None,
-            issuer: None,
-        }
-    }
-}
 
 impl Gateway {
     /// Executes a create. `id` is preallocated for keyless requests (the dedup
@@ -88,27 +72,44 @@ impl Gateway {
             amount: params.amount,
             method: params.method,
         });
-
+        let pending = |route, msg| Pending {
+            merchant: params.merchant,
+            key,
+            payment: id,
+            route,
+            msg,
+            then: Then::Create { params },
+        };
+        let debit = Debit {
+            payment: id,
+            customer: params.customer,
+            amount_minor: params.amount.minor,
+            key,
+        };
         let outcome = match (params.method, bank) {
-            (Method::CardOnline | Method::CardNfc, _) => self.authorize_card(id, params, key).await,
+            (Method::CardOnline | Method::CardNfc, _) => {
+                match self.route_card(id, params, key).await {
+                    Ok(p) => return self.dispatch(p).await,
+                    Err(outcome) => outcome,
+                }
+            }
             (_, None) => Outcome::declined(DeclineReason::UnknownAccount),
-            (Method::QrWallet | Method::BankInstant, Some(bank)) => {
-                let issuer = &self.down.issuers[usize::from(bank.0)];
-                let debit = Debit {
-                    payment: id,
-                    customer: params.customer,
-                    amount_minor: params.amount.minor,
-                    key,
-                };
-                let (r, rail) = if params.method == Method::QrWallet {
-                    (self.down.qr.pay(issuer, debit).await, Rail::Qr)
-                } else {
-                    (
-                        self.down.bank.instant(issuer, debit).await,
-                        Rail::BankInstant,
-                    )
-                };
-                direct_outcome(r, rail, bank)
+            (Method::QrWallet, Some(bank)) => {
+                return self
+                    .dispatch(pending(
+                        Route::Qr(bank),
+                        IssuerMsg::Debit(debit, DebitRail::Qr),
+                    ))
+                    .await
+            }
+            (Method::BankInstant, Some(bank)) => {
+                let rail = DebitRail::Bank(crate::domain::audit::BankRailKind::Instant);
+                return self
+                    .dispatch(pending(
+                        Route::BankInstant(bank),
+                        IssuerMsg::Debit(debit, rail),
+                    ))
+                    .await;
             }
             (Method::BankBatch, Some(bank)) => {
                 let queued = self.down.bank.enqueue_batch(QueuedTransfer {
@@ -125,18 +126,70 @@ impl Gateway {
                         issuer: Some(bank),
                     },
                     // Lost the race for the last slot: nothing happened.
-                    Err(_) => Outcome {
-                        status: Status::Failed,
-                        decline: None,
-                        rail: None,
-                        issuer: None,
-                    },
+                    Err(_) => Outcome::failed(),
                 }
             }
         };
-        let view = {
+        self.complete_create(id, outcome).await
+    }
+
+    /// The card path up to the network: the vault maps the token back to the
+    /// card (refusing another device's), the fraud screen runs, and the
+    /// card's first digit picks the network. Either the authorization to
+    /// send, or why the payment ends here.
+    async fn route_card(
+        &self,
+        id: PaymentId,
+        params: CreateParams,
+        key: Option<IdemKey>,
+    ) -> Result<Pending, Outcome> {
+        let Some((token, device)) = params.token else {
+            return Err(Outcome::declined(DeclineReason::UnknownAccount));
+        };
+        let pan = match self.down.tokens.detokenize(token, device).await {
+            Ok(Ok(pan)) => pan,
+            Ok(Err(DetokenizeError::DeviceMismatch)) => {
+                return Err(Outcome::declined(DeclineReason::TokenDeviceMismatch))
+            }
+            Ok(Err(DetokenizeError::UnknownToken)) => {
+                return Err(Outcome::declined(DeclineReason::UnknownAccount))
+            }
+            // The vault did not answer: a read, so nothing happened anywhere.
+            Err(_) => return Err(Outcome::failed()),
+        };
+        let now = self.clock.now_us();
+        if self.fraud.screen(params.customer, params.amount.minor, now) != FraudVerdict::Pass {
+            return Err(Outcome::declined(DeclineReason::SuspectedFraud));
+        }
+        let Some(network) = self.down.networks.iter().position(|n| n.serves(pan)) else {
+            return Err(Outcome::declined(DeclineReason::UnknownAccount));
+        };
+        Ok(Pending {
+            merchant: params.merchant,
+            key,
+            payment: id,
+            route: Route::CardAuth { network, pan },
+            msg: IssuerMsg::Auth(AuthRequest {
+                payment: id,
+                customer: params.customer,
+                amount_minor: params.amount.minor,
+                key,
+                capture: params.capture == CaptureMode::Automatic,
+            }),
+            then: Then::Create { params },
+        })
+    }
+
+    /// Records how a create ended: the row, the decline count, the
+    /// settlement line of a capture, the webhook and the callback.
+    pub(super) async fn complete_create(
+        &self,
+        id: PaymentId,
+        outcome: Outcome,
+    ) -> Result<ApiReply, ApiError> {
+        let (view, rec) = {
             let mut payments = self.payments.locked();
-            let rec = payments.get_mut(&id).expect("row inserted above");
+            let rec = payments.get_mut(&id).expect("row inserted by create");
             rec.status = outcome.status;
             rec.decline = outcome.decline;
             rec.rail = outcome.rail;
@@ -145,15 +198,22 @@ impl Gateway {
                 rec.network = Some(n);
             }
             if outcome.status == Status::Captured {
-                rec.captured_minor = params.amount.minor;
+                rec.captured_minor = rec.amount.minor;
             }
-            rec.view()
+            (rec.view(), *rec)
         };
         if let Some(reason) = outcome.decline {
             *self.stats.locked().declines.entry(reason).or_default() += 1;
         }
         if let (Status::Captured, Some(rail)) = (outcome.status, outcome.rail) {
-            self.record_settlement(&capture_line(params, id, rail, outcome.issuer));
+            self.record_settlement(&PendingLine {
+                merchant: rec.merchant,
+                payment: id,
+                rail,
+                issuer: outcome.issuer,
+                kind: SettlementLineKind::Capture,
+                amount_minor: rec.amount.minor,
+            });
         }
         let kind = match outcome.status {
             Status::Authorized => EventKind::PaymentAuthorized,
@@ -162,68 +222,15 @@ impl Gateway {
             Status::Failed => EventKind::PaymentFailed,
             _ => EventKind::PaymentDeclined,
         };
-        self.down.webhooks.emit(params.merchant, &view, kind).await;
+        self.down.webhooks.emit(rec.merchant, &view, kind).await;
         if outcome.status != Status::Processing {
-            self.fire_callback(id, params.callback, outcome.status);
+            self.fire_callback(id, rec.callback, outcome.status);
         }
         Ok(ApiReply {
             payment: view,
             refund: None,
             replayed: false,
         })
-    }
-
-    async fn authorize_card(
-        &self,
-        id: PaymentId,
-        params: CreateParams,
-        key: Option<IdemKey>,
-    ) -> Outcome {
-        let Some((token, device)) = params.token else {
-            return Outcome::declined(DeclineReason::UnknownAccount);
-        };
-        let pan = match self.down.tokens.detokenize(token, device).await {
-            Ok(pan) => pan,
-            Err(DetokenizeError::DeviceMismatch) => {
-                return Outcome::declined(DeclineReason::TokenDeviceMismatch)
-            }
-            Err(DetokenizeError::UnknownToken) => {
-                return Outcome::declined(DeclineReason::UnknownAccount)
-            }
-        };
-        let now = self.clock.now_us();
-        if self.fraud.screen(params.customer, params.amount.minor, now) != FraudVerdict::Pass {
-            return Outcome::declined(DeclineReason::SuspectedFraud);
-        }
-        let Some(network) = self.down.networks.iter().find(|n| n.serves(pan)) else {
-            return Outcome::declined(DeclineReason::UnknownAccount);
-        };
-        let capture = params.capture == CaptureMode::Automatic;
-        let (issuer, decision) = network
-            .authorize(
-                pan,
-                AuthRequest {
-                    payment: id,
-                    customer: params.customer,
-                    amount_minor: params.amount.minor,
-                    key,
-                    capture,
-                },
-            )
-            .await;
-        match decision {
-            Ok(()) => Outcome {
-                status: if capture {
-                    Status::Captured
-                } else {
-                    Status::Authorized
-                },
-                decline: None,
-                rail: Some(Rail::Card(network.id())),
-                issuer,
-            },
-            Err(reason) => Outcome::declined(reason),
-        }
     }
 
     pub(super) fn record_settlement(&self, line: &PendingLine) {
@@ -236,33 +243,5 @@ impl Gateway {
             self.observer
                 .audit(AuditRecord::CallbackFired { payment, status });
         }
-    }
-}
-
-fn direct_outcome(r: Result<(), DeclineReason>, rail: Rail, bank: IssuerId) -> Outcome {
-    match r {
-        Ok(()) => Outcome {
-            status: Status::Captured,
-            decline: None,
-            rail: Some(rail),
-            issuer: Some(bank),
-        },
-        Err(reason) => Outcome::declined(reason),
-    }
-}
-
-fn capture_line(
-    params: CreateParams,
-    id: PaymentId,
-    rail: Rail,
-    issuer: Option<IssuerId>,
-) -> PendingLine {
-    PendingLine {
-        merchant: params.merchant,
-        payment: id,
-        rail,
-        issuer,
-        kind: SettlementLineKind::Capture,
-        amount_minor: params.amount.minor,
     }
 }

@@ -32,6 +32,13 @@ impl DedupWindow {
 
     /// Returns the earlier payment if this request duplicates one within the
     /// window; otherwise remembers it under `payment`.
+    /// A crash of a window kept in memory: it remembers nothing.
+    pub fn forget_everything(&self) {
+        let mut inner = self.inner.locked();
+        inner.seen.clear();
+        inner.order.clear();
+    }
+
     pub fn check_or_insert(
         &self,
         customer: CustomerId,

@@ -122,6 +122,27 @@ impl IdempotencyStore {
         self.inner.locked().keys.remove(&(merchant, key));
     }
 
+    /// A crash of a store kept in memory: every key is gone.
+    pub fn lose_everything(&self) {
+        let mut inner = self.inner.locked();
+        inner.keys.clear();
+        inner.order.clear();
+    }
+
+    /// After a crash of a durable store: keys still marked in flight whose
+    /// execution died with the process and left nothing to finish (`owned`
+    /// says which are still being finished) are forgotten, so a retry
+    /// executes afresh — nothing was sent downstream for them. Returns how
+    /// many were forgotten.
+    pub fn abandon_orphans(&self, owned: impl Fn(MerchantId, IdemKey) -> bool) -> usize {
+        let mut inner = self.inner.locked();
+        let before = inner.keys.len();
+        inner
+            .keys
+            .retain(|&(m, k), e| !matches!(e.state, KeyState::InFlight) || owned(m, k));
+        before - inner.keys.len()
+    }
+
     /// Drops keys older than the retention window. In-flight keys are kept.
     pub fn prune(&self, now_us: u64) -> usize {
         let mut inner = self.inner.locked();
@@ -225,6 +246,25 @@ mod tests {
             s.begin(M, K, 7, 10_000_001),
             Begin::Execute,
             "pruned key is new again"
+        );
+    }
+
+    #[test]
+    fn a_crash_loses_everything_in_memory_and_only_orphans_when_durable() {
+        let s = IdempotencyStore::new(100.0, false, 0);
+        s.begin(M, K, 1, 0);
+        s.complete(M, K, reply(1));
+        s.begin(M, IdemKey(2), 1, 0); // in flight, still being finished
+        s.begin(M, IdemKey(3), 1, 0); // in flight, its execution died
+        assert_eq!(s.abandon_orphans(|_, k| k == IdemKey(2)), 1);
+        assert_eq!(s.begin(M, K, 1, 1), Begin::Replay(reply(1)));
+        assert_eq!(s.begin(M, IdemKey(2), 1, 1), Begin::InFlight);
+        assert_eq!(s.begin(M, IdemKey(3), 1, 1), Begin::Execute);
+        s.lose_everything();
+        assert_eq!(
+            s.begin(M, K, 1, 2),
+            Begin::Execute,
+            "a replay is lost with the memory"
         );
     }
 

@@ -11,14 +11,20 @@
 
 mod create;
 pub mod dedup;
+mod downstream;
 pub mod fraud;
 pub mod idempotency;
 mod operations;
 pub mod payments;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use tokio::sync::watch;
+
+use crate::chaos::{Durability, FaultLayer, Skew};
 
 use crate::domain::api::Request;
 use crate::domain::audit::{AuditRecord, Observer};
@@ -56,6 +62,23 @@ pub struct GatewayStats {
     pub callbacks: u64,
     pub holds_expired: u64,
     pub bank_batches: u64,
+    /// Downstream calls refused or failed fast (nothing happened).
+    pub downstream_failures: u64,
+    /// Downstream calls that timed out (outcome unknown: reconciled).
+    pub downstream_timeouts: u64,
+    /// Timed-out messages whose answer reconciliation later applied.
+    pub reconciled: u64,
+    /// Messages reconciliation gave up on (left unresolved).
+    pub reconcile_gave_up: u64,
+    /// Requests refused because the idempotency store failed.
+    pub store_failures: u64,
+    /// Crashes, and what the restarted gateway found.
+    pub crashes: u64,
+    pub requests_cut_by_crash: u64,
+    pub recovered_messages: u64,
+    pub keys_forgotten_at_restart: u64,
+    pub payments_failed_at_restart: u64,
+    pub refused_while_down: u64,
 }
 
 /// The downstream parties the gateway talks to.
@@ -87,6 +110,28 @@ pub struct Gateway {
     next_refund: AtomicU64,
     down: Downstream,
     stats: Mutex<GatewayStats>,
+    /// Messages sent downstream whose answer is not applied yet (see
+    /// `downstream`). Part of the payment database: survives a crash.
+    outbox: Mutex<FxHashMap<u64, downstream::Pending>>,
+    /// Whether to journal messages in the outbox (see
+    /// `Chaos::can_repeat_messages`): without faults every call answers.
+    journals: bool,
+    /// This gateway, for spawning reconciliations.
+    me: OnceLock<Weak<Gateway>>,
+    crash: CrashState,
+    /// Faults aimed at the idempotency store, and its clock.
+    store_faults: Option<Arc<FaultLayer>>,
+    store_clock: Skew,
+}
+
+/// What a crash of the gateway process does, when a chaos plan crashes it:
+/// every request and reconciliation in progress is cut at its next step
+/// (they all watch `epoch`), and requests are refused until the restart.
+struct CrashState {
+    enabled: bool,
+    epoch: watch::Sender<u64>,
+    down_until_us: AtomicU64,
+    durability: Durability,
 }
 
 impl Gateway {
@@ -116,11 +161,97 @@ impl Gateway {
             next_refund: AtomicU64::new(1),
             down,
             stats: Mutex::new(GatewayStats::default()),
+            outbox: Mutex::new(FxHashMap::default()),
+            journals: false,
+            me: OnceLock::new(),
+            crash: CrashState {
+                enabled: false,
+                epoch: watch::channel(0).0,
+                down_until_us: AtomicU64::new(0),
+                durability: cfg.idempotency.durability,
+            },
+            store_faults: None,
+            store_clock: Skew::none(),
         }
     }
 
-    /// Serves one API request.
+    /// Arms the chaos plans' faults on the gateway itself: crashes (with the
+    /// store durability they ask for) and faults on its idempotency store.
+    pub fn with_faults(
+        mut self,
+        crashes: bool,
+        journals: bool,
+        durability: Option<Durability>,
+        store_faults: Option<Arc<FaultLayer>>,
+        store_clock: Skew,
+    ) -> Gateway {
+        self.crash.enabled = crashes;
+        self.journals = journals;
+        if let Some(d) = durability {
+            self.crash.durability = d;
+        }
+        self.store_faults = store_faults;
+        self.store_clock = store_clock;
+        self
+    }
+
+    /// Finishes construction: the gateway can now spawn its own tasks.
+    pub fn into_arc(self) -> Arc<Gateway> {
+        let me = Arc::new(self);
+        let _ = me.me.set(Arc::downgrade(&me));
+        me
+    }
+
+    /// Runs `fut` unless the process crashes first (`None` then).
+    async fn crash_guarded<F: Future>(&self, fut: F) -> Option<F::Output> {
+        if !self.crash.enabled {
+            return Some(fut.await);
+        }
+        let mut epoch = self.crash.epoch.subscribe();
+        tokio::select! {
+            biased;
+            _ = epoch.changed() => None,
+            out = fut => Some(out),
+        }
+    }
+
+    /// The process dies: everything in progress is cut; the store keeps
+    /// what its durability keeps. Requests are refused for `downtime`.
+    pub fn crash(&self, downtime_us: u64) {
+        self.crash.epoch.send_modify(|e| *e += 1);
+        self.crash
+            .down_until_us
+            .store(self.clock.now_us() + downtime_us, Ordering::Relaxed);
+        if self.crash.durability == Durability::Memory {
+            self.idempotency.lose_everything();
+            self.dedup.forget_everything();
+        }
+        self.stats.locked().crashes += 1;
+    }
+
+    /// The restarted process recovers from the outbox.
+    pub async fn restart(&self) {
+        self.recover().await;
+    }
+
+    /// Serves one API request (refused while the process is down; cut if it
+    /// crashes meanwhile, which the client sees as a dropped connection).
     pub async fn handle(&self, req: Request) -> Result<ApiReply, ApiError> {
+        if self.crash.enabled {
+            if self.clock.now_us() < self.crash.down_until_us.load(Ordering::Relaxed) {
+                self.stats.locked().refused_while_down += 1;
+                return Err(ApiError::Unavailable);
+            }
+            let out = self.crash_guarded(self.serve(req)).await;
+            return out.unwrap_or_else(|| {
+                self.stats.locked().requests_cut_by_crash += 1;
+                Err(ApiError::Unavailable)
+            });
+        }
+        self.serve(req).await
+    }
+
+    async fn serve(&self, req: Request) -> Result<ApiReply, ApiError> {
         if let Some((start_us, end_us)) = self.cfg.stall_window_us() {
             let now = self.clock.now_us();
             if (start_us..end_us).contains(&now) {
@@ -136,7 +267,14 @@ impl Gateway {
         let Some(key) = req.key else {
             return self.execute_keyless(req).await;
         };
-        let now = self.clock.now_us();
+        if let Some(store) = &self.store_faults {
+            // The store failed or did not answer: nothing ran, safe to retry.
+            if store.pass().await.is_err() {
+                self.stats.locked().store_failures += 1;
+                return Err(ApiError::Unavailable);
+            }
+        }
+        let now = self.store_clock.read(self.clock.now_us());
         match self
             .idempotency
             .begin(req.merchant, key, req.op.fingerprint(), now)
@@ -167,6 +305,8 @@ impl Gateway {
                     Err(ApiError::Unavailable | ApiError::RateLimited) => {
                         self.idempotency.abandon(req.merchant, key)
                     }
+                    // Reconciliation stores the answer once it knows it.
+                    Err(ApiError::UpstreamTimeout) => {}
                     _ => self.idempotency.complete(req.merchant, key, reply),
                 }
                 reply
@@ -271,7 +411,8 @@ impl Gateway {
 
     /// Prunes idempotency keys past their retention.
     pub fn prune_keys(&self) -> usize {
-        self.idempotency.prune(self.clock.now_us())
+        self.idempotency
+            .prune(self.store_clock.read(self.clock.now_us()))
     }
 
     /// End-of-run read of the payment table, in id order.

@@ -14,8 +14,9 @@ use crate::domain::{
 };
 use crate::lock::Locked;
 use crate::stack::acquirer::PendingLine;
-use crate::stack::issuer::{DebitRail, HoldError};
+use crate::stack::issuer::{DebitRail, IssuerMsg};
 
+use super::downstream::{Pending, Route, Then};
 use super::payments::PaymentRecord;
 use super::Gateway;
 use crate::stack::sabotage::Sabotage;
@@ -43,7 +44,11 @@ impl Gateway {
     }
 
     /// Clears the busy mark and applies `update`; returns the new view.
-    fn commit(&self, payment: PaymentId, update: impl FnOnce(&mut PaymentRecord)) -> PaymentView {
+    pub(super) fn commit(
+        &self,
+        payment: PaymentId,
+        update: impl FnOnce(&mut PaymentRecord),
+    ) -> PaymentView {
         let mut payments = self.payments.locked();
         let rec = payments
             .get_mut(&payment)
@@ -53,14 +58,22 @@ impl Gateway {
         rec.view()
     }
 
-    fn network_of(&self, rec: &PaymentRecord) -> Result<&crate::stack::network::Network, ApiError> {
+    /// The network (its index) that carried the payment's authorization.
+    fn network_of(&self, rec: &PaymentRecord) -> Result<usize, ApiError> {
         let id = rec.network.ok_or(ApiError::InvalidState)?;
         self.down
             .networks
             .iter()
-            .find(|n| n.id() == id)
-            .map(|n| n.as_ref())
+            .position(|n| n.id() == id)
             .ok_or(ApiError::InvalidState)
+    }
+
+    /// The route of a message about an authorized card payment.
+    fn card_route(&self, rec: &PaymentRecord) -> Result<Route, ApiError> {
+        match (self.network_of(rec), rec.issuer) {
+            (Ok(network), Some(issuer)) => Ok(Route::Card { network, issuer }),
+            _ => Err(ApiError::InvalidState),
+        }
     }
 
     pub(super) async fn capture(
@@ -81,24 +94,49 @@ impl Gateway {
                 Ok(())
             }
         })?;
-        let result = match (self.network_of(&rec), rec.issuer) {
-            (Ok(network), Some(issuer)) => network
-                .capture(issuer, payment, amount_minor, key)
-                .await
-                .map_err(|e| match e {
-                    HoldError::NoHold => ApiError::InvalidState,
-                    HoldError::AboveHold => ApiError::AmountTooLarge,
-                }),
-            _ => Err(ApiError::InvalidState),
-        };
-        let view = self.commit(payment, |r| match result {
-            Ok(()) => {
-                r.status = Status::Captured;
-                r.captured_minor = amount_minor;
+        let route = match self.card_route(&rec) {
+            Ok(route) => route,
+            Err(e) => {
+                return self
+                    .complete_capture(merchant, payment, amount_minor, Err(e))
+                    .await
             }
-            // The hold expired while we were asking: the payment is void.
-            Err(ApiError::InvalidState) => r.status = Status::Voided,
-            Err(_) => {}
+        };
+        self.dispatch(Pending {
+            merchant,
+            key,
+            payment,
+            route,
+            msg: IssuerMsg::Capture {
+                payment,
+                amount_minor,
+                key,
+            },
+            then: Then::Capture { amount_minor },
+        })
+        .await
+    }
+
+    /// Records how a capture ended.
+    pub(super) async fn complete_capture(
+        &self,
+        merchant: MerchantId,
+        payment: PaymentId,
+        amount_minor: i64,
+        result: Result<(), ApiError>,
+    ) -> Result<ApiReply, ApiError> {
+        let mut rec = None;
+        let view = self.commit(payment, |r| {
+            match result {
+                Ok(()) => {
+                    r.status = Status::Captured;
+                    r.captured_minor = amount_minor;
+                }
+                // The hold expired while we were asking: the payment is void.
+                Err(ApiError::InvalidState) => r.status = Status::Voided,
+                Err(_) => {}
+            }
+            rec = Some(*r);
         });
         if result == Err(ApiError::InvalidState) {
             // The expiry sweep skipped this payment while we held it, so the
@@ -109,6 +147,7 @@ impl Gateway {
                 .await;
         }
         result?;
+        let rec = rec.expect("set by commit");
         self.settle_and_notify(
             &rec,
             Some((SettlementLineKind::Capture, amount_minor)),
@@ -165,16 +204,35 @@ impl Gateway {
                 Err(ApiError::InvalidState)
             }
         })?;
-        let result = match (self.network_of(&rec), rec.issuer) {
-            (Ok(network), Some(issuer)) => network
-                .release(issuer, payment, key)
-                .await
-                .map_err(|_| ApiError::InvalidState),
-            _ => Err(ApiError::InvalidState),
+        let route = match self.card_route(&rec) {
+            Ok(route) => route,
+            Err(e) => return self.complete_void(payment, Err(e)).await,
         };
-        // Released now or expired meanwhile: void either way, and the
-        // merchant hears of it once (the expiry sweep skipped it while busy).
-        let view = self.commit(payment, |r| r.status = Status::Voided);
+        self.dispatch(Pending {
+            merchant,
+            key,
+            payment,
+            route,
+            msg: IssuerMsg::Release { payment, key },
+            then: Then::Void,
+        })
+        .await
+    }
+
+    /// Records how a void ended: released now or expired meanwhile, the
+    /// payment is void either way, and the merchant hears of it once (the
+    /// expiry sweep skipped it while it was busy).
+    pub(super) async fn complete_void(
+        &self,
+        payment: PaymentId,
+        result: Result<(), ApiError>,
+    ) -> Result<ApiReply, ApiError> {
+        let mut rec = None;
+        let view = self.commit(payment, |r| {
+            r.status = Status::Voided;
+            rec = Some(*r);
+        });
+        let rec = rec.expect("set by commit");
         let reply = self
             .settle_and_notify(&rec, None, view, EventKind::PaymentVoided, None)
             .await;
@@ -210,32 +268,65 @@ impl Gateway {
             *rec
         };
         let refund = RefundId(self.next_refund.fetch_add(1, Ordering::Relaxed));
-        let bank = rec.issuer.map(|i| &self.down.issuers[usize::from(i.0)]);
-        match (self.network_of(&rec), rec.issuer, bank) {
-            (Ok(network), Some(issuer), _) => {
-                network
-                    .refund(issuer, payment, refund, rec.customer, amount_minor, key)
-                    .await
+        let route = match (self.card_route(&rec), rec.issuer) {
+            (Ok(route), _) => route,
+            (_, Some(bank)) => Route::Bank(bank),
+            _ => {
+                self.release_refund_reservation(payment, amount_minor);
+                return Err(ApiError::InvalidState);
             }
-            (_, _, Some(bank)) => {
-                bank.refund(payment, refund, rec.customer, amount_minor, key)
-                    .await
-            }
-            _ => return Err(ApiError::InvalidState),
+        };
+        self.dispatch(Pending {
+            merchant,
+            key,
+            payment,
+            route,
+            msg: IssuerMsg::Refund {
+                payment,
+                refund,
+                customer: rec.customer,
+                amount_minor,
+                key,
+            },
+            then: Then::Refund {
+                refund,
+                amount_minor,
+            },
+        })
+        .await
+    }
+
+    /// Gives back a refund's reservation when the refund did not happen.
+    pub(super) fn release_refund_reservation(&self, payment: PaymentId, amount_minor: i64) {
+        if self.sabotage.has(Sabotage::RefundRace) {
+            return;
         }
-        let view = {
+        if let Some(r) = self.payments.locked().get_mut(&payment) {
+            r.refund_reserved_minor = (r.refund_reserved_minor - amount_minor).max(0);
+        }
+    }
+
+    /// Records a refund the issuer credited.
+    pub(super) async fn complete_refund(
+        &self,
+        payment: PaymentId,
+        refund: RefundId,
+        amount_minor: i64,
+    ) -> Result<ApiReply, ApiError> {
+        let racy = self.sabotage.has(Sabotage::RefundRace);
+        let (view, rec) = {
             let mut payments = self.payments.locked();
             let r = payments
                 .get_mut(&payment)
                 .expect("payments are never removed");
             if !racy {
-                r.refund_reserved_minor -= amount_minor;
+                r.refund_reserved_minor = (r.refund_reserved_minor - amount_minor).max(0);
             }
             r.refunded_minor += amount_minor;
             if r.refunded_minor >= r.captured_minor {
                 r.status = Status::Refunded;
             }
-            r.view()
+            (r.view(), *r)
         };
         self.settle_and_notify(
             &rec,

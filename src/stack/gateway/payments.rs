@@ -83,6 +83,10 @@ impl PaymentTable {
         self.rows.get_mut(Self::index(id)).and_then(Option::as_mut)
     }
 
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut PaymentRecord> {
+        self.rows.iter_mut().flatten()
+    }
+
     /// Every payment, in id order.
     pub fn values(&self) -> impl Iterator<Item = &PaymentRecord> {
         self.rows.iter().flatten()

@@ -30,11 +30,12 @@ pub struct MerchantEndpoint {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeliveryFailed;
 
-pub struct Delivery<'a> {
+#[derive(Clone)]
+pub struct Delivery {
     pub merchant: MerchantId,
     pub event: EventId,
     pub t_s: u64,
-    pub body: &'a [u8],
+    pub body: Arc<[u8]>,
     pub signature: Mac32,
 }
 
@@ -58,7 +59,7 @@ impl MerchantEndpoint {
         }
     }
 
-    pub async fn deliver(&self, d: Delivery<'_>) -> Result<(), DeliveryFailed> {
+    pub async fn deliver(&self, d: Delivery) -> Result<(), DeliveryFailed> {
         let (fail_before, lose_ack) = self.component.rng().with(|r| {
             (
                 r.chance(self.cfg.failure_share),
@@ -76,11 +77,11 @@ impl MerchantEndpoint {
                     return Err(DeliveryFailed);
                 }
                 let fresh = now_s.saturating_sub(d.t_s) <= SIGNATURE_TOLERANCE_S;
-                let valid = fresh && verify(&merchant.webhook_secret, d.t_s, d.body, &d.signature);
+                let valid = fresh && verify(&merchant.webhook_secret, d.t_s, &d.body, &d.signature);
                 let applied = valid && self.seen.locked().insert(d.event);
                 self.observer.audit(AuditRecord::EventReceived {
                     event: d.event,
-                    payload_hash: hash_bytes(d.body),
+                    payload_hash: hash_bytes(&d.body),
                     signature_valid: valid,
                     applied,
                 });

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use crate::chaos::{FaultLayer, Stalls};
+
 use crate::domain::audit::{AuditRecord, EventKind, Observer};
 use crate::domain::fingerprint::hash_bytes;
 use crate::domain::{EventId, MerchantId, PaymentView};
@@ -30,7 +32,7 @@ use endpoint::{Delivery, MerchantEndpoint};
 pub struct Event {
     id: EventId,
     merchant: MerchantId,
-    body: Box<[u8]>,
+    body: Arc<[u8]>,
 }
 
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -43,6 +45,11 @@ pub struct WebhookStats {
     /// Events dropped without delivery or dead-lettering: always 0 unless a
     /// sabotage is on.
     pub lost: u64,
+    /// Events whose emitter was cut (a gateway crash) while waiting for room
+    /// in the queue; the dispatcher takes them first.
+    pub orphaned: u64,
+    /// Times the dispatcher found the queue stalled by a chaos plan.
+    pub stalls: u64,
 }
 
 pub struct Webhooks {
@@ -50,7 +57,13 @@ pub struct Webhooks {
     clock: Clock,
     observer: Arc<dyn Observer>,
     sabotage: Sabotages,
-    endpoint: MerchantEndpoint,
+    endpoint: Arc<MerchantEndpoint>,
+    /// Faults aimed at `gateway->webhook`, if any.
+    outbound: Option<Arc<FaultLayer>>,
+    /// Windows in which the queue stops draining.
+    stalls: Stalls,
+    /// Events whose emitter was cut before the queue took them.
+    orphans: Mutex<std::collections::VecDeque<Event>>,
     secrets: Vec<[u8; 32]>,
     queue: mpsc::Sender<Event>,
     queue_rx: Mutex<Option<mpsc::Receiver<Event>>>,
@@ -59,6 +72,8 @@ pub struct Webhooks {
     next_event: AtomicU64,
     /// Emitted events not yet delivered, dead-lettered (or lost).
     outstanding: AtomicU64,
+    /// Of those, the ones in trouble: failed at least once, or orphaned.
+    troubled: AtomicU64,
     stats: Mutex<WebhookStats>,
 }
 
@@ -72,6 +87,8 @@ impl Webhooks {
         endpoint: MerchantEndpoint,
         secrets: Vec<[u8; 32]>,
         jitter: SharedRng,
+        outbound: Option<Arc<FaultLayer>>,
+        stalls: Stalls,
     ) -> Webhooks {
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1) as usize);
         Webhooks {
@@ -79,7 +96,10 @@ impl Webhooks {
             clock,
             observer,
             sabotage,
-            endpoint,
+            endpoint: Arc::new(endpoint),
+            outbound,
+            stalls,
+            orphans: Mutex::new(Default::default()),
             secrets,
             queue: tx,
             queue_rx: Mutex::new(Some(rx)),
@@ -87,6 +107,7 @@ impl Webhooks {
             jitter,
             next_event: AtomicU64::new(1),
             outstanding: AtomicU64::new(0),
+            troubled: AtomicU64::new(0),
             stats: Mutex::new(WebhookStats::default()),
         }
     }
@@ -107,12 +128,29 @@ impl Webhooks {
         let event = Event {
             id,
             merchant,
-            body: body.into_bytes().into_boxed_slice(),
+            body: body.into_bytes().into(),
         };
-        // The receiver lives as long as the dispatcher; if it is gone the run
-        // is shutting down and the event is accounted as dead-lettered.
-        if let Err(mpsc::error::SendError(event)) = self.queue.send(event).await {
-            self.dead_letter(&event, 0);
+        // Room in the queue now: no waiting, nothing to cut.
+        let event = match self.queue.try_send(event) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(event)) => event,
+            Err(mpsc::error::TrySendError::Closed(event)) => return self.dead_letter(&event, 0),
+        };
+        // Wait for room. If this wait is cut (a gateway crash), the guard
+        // hands the event to the dispatcher, so an emitted event is never
+        // lost with its emitter.
+        let mut guard = Orphan {
+            webhooks: self,
+            event: Some(event),
+        };
+        let permit = self.queue.reserve().await;
+        let event = guard.event.take().expect("held by the guard until now");
+        match permit {
+            Ok(permit) => permit.send(event),
+            // The receiver lives as long as the dispatcher; if it is gone the
+            // run is shutting down and the event is accounted as
+            // dead-lettered.
+            Err(_) => self.dead_letter(&event, 0),
         }
     }
 
@@ -122,10 +160,22 @@ impl Webhooks {
             return;
         };
         loop {
-            let event = tokio::select! {
-                biased;
-                _ = shutdown.changed() => break,
-                ev = rx.recv() => match ev { Some(ev) => ev, None => break },
+            if let Some(until) = self.stalls.stalled_until_us(self.clock.now_us()) {
+                self.stats.locked().stalls += 1;
+                tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => break,
+                    _ = self.clock.sleep_until_us(until) => {},
+                }
+            }
+            let orphan = self.orphans.locked().pop_front();
+            let event = match orphan {
+                Some(ev) => ev,
+                None => tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => break,
+                    ev = rx.recv() => match ev { Some(ev) => ev, None => break },
+                },
             };
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
                 break;
@@ -139,21 +189,34 @@ impl Webhooks {
     }
 
     async fn deliver(&self, event: Event) {
+        let failed_once = self.attempt_all(&event).await;
+        if failed_once {
+            self.troubled.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Delivers with retries until delivered or dead-lettered; says whether
+    /// any attempt failed (the event was "in trouble" meanwhile).
+    async fn attempt_all(&self, event: &Event) -> bool {
         let secret = self.secrets[event.merchant.0 as usize];
         let attempts_max = self.cfg.attempts_max.max(1);
         for attempt in 1..=attempts_max {
             let t_s = self.clock.unix_s();
             let signature = signature::sign(&secret, t_s, &event.body);
-            let result = self
-                .endpoint
-                .deliver(Delivery {
-                    merchant: event.merchant,
-                    event: event.id,
-                    t_s,
-                    body: &event.body,
-                    signature,
-                })
-                .await;
+            let delivery = Delivery {
+                merchant: event.merchant,
+                event: event.id,
+                t_s,
+                body: event.body.clone(),
+                signature,
+            };
+            let endpoint = self.endpoint.clone();
+            let result = crate::chaos::through(self.outbound.as_deref(), move || {
+                let (endpoint, delivery) = (endpoint.clone(), delivery.clone());
+                async move { endpoint.deliver(delivery).await }
+            })
+            .await
+            .unwrap_or(Err(endpoint::DeliveryFailed));
             {
                 let mut s = self.stats.locked();
                 s.attempts += 1;
@@ -162,18 +225,28 @@ impl Webhooks {
             }
             if result.is_ok() {
                 self.outstanding.fetch_sub(1, Ordering::Relaxed);
-                return;
+                return attempt > 1;
+            }
+            if attempt == 1 {
+                self.troubled.fetch_add(1, Ordering::Relaxed);
             }
             if self.sabotage.has(Sabotage::LostWebhook) {
                 self.stats.locked().lost += 1;
                 self.outstanding.fetch_sub(1, Ordering::Relaxed);
-                return;
+                return true;
             }
             if attempt < attempts_max {
                 self.clock.sleep(self.backoff(attempt)).await;
             }
         }
-        self.dead_letter(&event, attempts_max);
+        self.dead_letter(event, attempts_max);
+        true
+    }
+
+    /// Events that failed at least once (or lost their emitter) and are not
+    /// yet delivered or dead-lettered.
+    pub fn troubled(&self) -> u64 {
+        self.troubled.load(Ordering::Relaxed) + self.orphans.locked().len() as u64
     }
 
     /// Full jitter: uniform in [0, min(max, base * 2^(attempt-1))].
@@ -199,6 +272,21 @@ impl Webhooks {
 
     pub fn stats(&self) -> WebhookStats {
         *self.stats.locked()
+    }
+}
+
+/// Hands an event to the dispatcher if its emitter is cut while waiting.
+struct Orphan<'a> {
+    webhooks: &'a Webhooks,
+    event: Option<Event>,
+}
+
+impl Drop for Orphan<'_> {
+    fn drop(&mut self) {
+        if let Some(event) = self.event.take() {
+            self.webhooks.stats.locked().orphaned += 1;
+            self.webhooks.orphans.locked().push_back(event);
+        }
     }
 }
 
