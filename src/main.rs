@@ -65,6 +65,15 @@ enum Command {
     },
     /// List the deliberate bugs `run --sabotage` can plant.
     Sabotage,
+    /// Shrink a failing run (exit 2) to the smallest fault plan and the
+    /// shortest load that still fail the same way with the same seed.
+    Shrink {
+        /// The --out directory of the failing run.
+        run_dir: PathBuf,
+        /// At most this many runs in the search.
+        #[arg(long, default_value_t = 200)]
+        max_runs: u32,
+    },
     /// Payment traces (CSV or JSON lines) for `[load.trace]` replay.
     Trace {
         #[command(subcommand)]
@@ -107,6 +116,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate { files } => validate(&files),
+        Command::Shrink { run_dir, max_runs } => shrink(&run_dir, max_runs),
         Command::Trace { command } => trace_command(command),
         Command::Run {
             workload,
@@ -197,10 +207,18 @@ fn validate(files: &[PathBuf]) -> ExitCode {
 /// Whether a TOML file is a chaos plan (it has `[[fault]]` or `[monkey]`
 /// tables) rather than a workload.
 fn is_chaos_plan(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .is_some_and(|t| t.contains_key("fault") || t.contains_key("monkey"))
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    match text.parse::<toml::Table>() {
+        Ok(t) => t.contains_key("fault") || t.contains_key("monkey"),
+        // Not TOML: judge by its table headers, so the syntax error is
+        // reported as a plan's.
+        Err(_) => text.lines().any(|l| {
+            let l = l.trim().replace(' ', "");
+            l == "[[fault]]" || l == "[monkey]"
+        }),
+    }
 }
 
 struct RunArgs {
@@ -318,6 +336,58 @@ fn run_command(args: RunArgs) -> ExitCode {
     };
     say(&report::console::summary(&outcome, code, &out_str));
     ExitCode::from(code as u8)
+}
+
+fn shrink(run_dir: &std::path::Path, max_runs: u32) -> ExitCode {
+    use paystorm::chaos::shrink::Failing;
+    let failing = match Failing::load(run_dir) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    say(&format!(
+        "shrinking `{}`: seed {}, {} faults, failed: {}",
+        run_dir.display(),
+        failing.seed,
+        failing.faults.len(),
+        failing.failed.join(", ")
+    ));
+    let shrunk = match failing.shrink(max_runs, say) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let cmd = match failing.write(&shrunk) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the shrunk case into `{}`: {e}",
+                run_dir.display()
+            );
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    let plan = if shrunk.faults.is_empty() {
+        "(no fault is needed: it fails without chaos)\n".to_string()
+    } else {
+        paystorm::chaos::plan::render_plan("shrunk", "smallest failing fault plan", &shrunk.faults)
+    };
+    say(&format!(
+        "\nsmallest failing case after {} runs{}: {} fault window{}, arrivals {}; still fails: {}\n\n{plan}\nreproduce with:\n  {cmd}",
+        shrunk.runs,
+        if shrunk.exhausted { " (budget exhausted; smaller may exist)" } else { "" },
+        shrunk.faults.len(),
+        if shrunk.faults.len() == 1 { "" } else { "s" },
+        shrunk
+            .stop_after_s
+            .map_or_else(|| "over the whole load".to_string(), |s| format!("stopping at {s:.1} s")),
+        shrunk.failed.join(", ")
+    ));
+    ExitCode::SUCCESS
 }
 
 fn trace_command(command: TraceCommand) -> ExitCode {

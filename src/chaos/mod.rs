@@ -9,6 +9,7 @@
 
 pub mod layer;
 pub mod plan;
+pub mod shrink;
 pub mod target;
 pub mod window;
 
@@ -227,6 +228,20 @@ impl Chaos {
             .reduce(f64::max)
     }
 
+    /// Every fault of the run (the monkey's draws written out) as a plan
+    /// file: saved as `chaos.toml` beside results.json, it replays the run's
+    /// faults exactly, and `paystorm shrink` starts from it.
+    pub fn effective_plan(&self) -> String {
+        plan::render_plan(
+            "effective",
+            &format!(
+                "The effective faults of a run with --chaos {} (monkeys drawn from the seed).",
+                self.plans.join(" --chaos ")
+            ),
+            &self.faults,
+        )
+    }
+
     /// The `faults` section of results.json.
     pub fn summary(&self, recovery: Option<Recovery>) -> FaultSummary {
         let horizon_s = self.shape.horizon_s;
@@ -250,6 +265,7 @@ impl Chaos {
         }
         FaultSummary {
             plans: self.plans.clone(),
+            effective_plan: self.effective_plan(),
             injected_total: list.iter().map(|r| r.injected).sum(),
             by_kind_and_target: by
                 .into_iter()
@@ -279,21 +295,22 @@ fn monkey(m: &plan::Monkey, seed: Seed, plan: u64, shape: Shape) -> Vec<Fault> {
             let length = rng.range_f64(m.window_min_s, m.window_max_s).min(horizon);
             let start = rng.range_f64(0.0, (horizon - length).max(0.0));
             let call = kind.is_call_fault();
+            let latency_spec = match kind {
+                Kind::Latency => Some(crate::sim::LatencySpec::lognormal(400.0, 2000.0)),
+                Kind::Duplicate => Some(crate::sim::LatencySpec {
+                    fixed_ms: Some(50.0),
+                    ..Default::default()
+                }),
+                _ => None,
+            };
             Fault {
                 name: format!("monkey-{}: {}@{}", n + 1, kind.as_str(), target),
                 kind,
                 target,
                 window: Window::once(start, length),
                 probability: if call { m.probability } else { 1.0 },
-                latency: None,
-                latency_model: match kind {
-                    Kind::Latency => Some(crate::sim::LatencyModel::LogNormal {
-                        mu: 400f64.ln(),
-                        sigma: (2000f64 / 400.0).ln() / 2.326_347_874,
-                    }),
-                    Kind::Duplicate => Some(crate::sim::LatencyModel::Fixed { ms: 50.0 }),
-                    _ => None,
-                },
+                latency: latency_spec,
+                latency_model: latency_spec.and_then(|l| l.to_model().ok()),
                 error: None,
                 outage: match kind {
                     Kind::Outage | Kind::WebhookDown => Some(if rng.chance(0.5) {
@@ -420,6 +437,9 @@ pub struct KindTarget {
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultSummary {
     pub plans: Vec<String>,
+    /// The faults as a plan file (written to chaos.toml, not results.json).
+    #[serde(skip)]
+    pub effective_plan: String,
     pub injected_total: u64,
     pub by_kind_and_target: Vec<KindTarget>,
     pub faults: Vec<FaultRow>,

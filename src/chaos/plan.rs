@@ -21,9 +21,10 @@ pub struct PlanFile {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monkey: Option<MonkeySpec>,
     #[serde(default)]
     pub fault: Vec<FaultSpec>,
-    pub monkey: Option<MonkeySpec>,
 }
 
 /// One `[[fault]]` table as written. Which optional fields apply depends on
@@ -31,34 +32,49 @@ pub struct PlanFile {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
+    // Every optional field is left out when absent, so a rendered plan
+    // reads back as written.
     /// A label for reports; defaults to `kind@target`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub target: String,
     pub kind: String,
     /// Start of the (first) window, simulated seconds since the run started.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub start_s: Option<f64>,
     /// Length of a single window (for `crash`: how long the restart takes).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
     /// Repeating windows: one starts every `every_s`, lasting `for_s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub every_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub for_s: Option<f64>,
     /// No repeating window starts at or after this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub until_s: Option<f64>,
     /// Share of calls in the window the fault hits (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
     /// `latency`: the added delay. `duplicate`: when the copy arrives.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencySpec>,
     /// `error` at client->gateway: the HTTP error the client sees.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// `outage`: `hang` or `refuse`. `webhook_down`: `5xx` or `timeout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     /// `partition`: `both`, `forward` (requests lost) or `backward`
     /// (responses lost).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
     /// `crash`: what the restarted gateway's idempotency store kept:
     /// `durable` or `memory` (default: the workload's setting).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
     /// `clock_skew`: how far the target's clock is off (negative: behind).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset_s: Option<f64>,
 }
 
@@ -189,6 +205,68 @@ pub struct Fault {
     pub store: Option<Durability>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset_s: Option<f64>,
+}
+
+impl Fault {
+    /// The fault as a plan would write it (a drawn monkey fault included),
+    /// so a run's effective faults can be saved and replayed.
+    pub fn to_spec(&self) -> FaultSpec {
+        let w = &self.window;
+        let (duration_s, every_s, for_s) = match w.every_s {
+            None => (Some(w.length_s), None, None),
+            Some(e) => (None, Some(e), Some(w.length_s)),
+        };
+        FaultSpec {
+            name: Some(self.name.clone()),
+            target: self.target.to_string(),
+            kind: self.kind.as_str().to_string(),
+            start_s: Some(w.start_s),
+            duration_s,
+            every_s,
+            for_s,
+            until_s: w.until_s,
+            probability: self.kind.is_call_fault().then_some(self.probability),
+            latency: self.latency,
+            error: self.error.map(|e| e.as_str().to_string()),
+            mode: self.outage.map(|m| {
+                match (self.kind, m) {
+                    (Kind::WebhookDown, OutageMode::Refuse) => "5xx",
+                    (Kind::WebhookDown, OutageMode::Hang) => "timeout",
+                    (_, OutageMode::Refuse) => "refuse",
+                    (_, OutageMode::Hang) => "hang",
+                }
+                .to_string()
+            }),
+            direction: self.direction.map(|d| {
+                match d {
+                    Direction::Both => "both",
+                    Direction::Forward => "forward",
+                    Direction::Backward => "backward",
+                }
+                .to_string()
+            }),
+            store: self.store.map(|d| {
+                match d {
+                    Durability::Durable => "durable",
+                    Durability::Memory => "memory",
+                }
+                .to_string()
+            }),
+            offset_s: self.offset_s,
+        }
+    }
+}
+
+/// Renders faults as a plan file that `--chaos` reads back.
+pub fn render_plan(name: &str, comment: &str, faults: &[Fault]) -> String {
+    let file = PlanFile {
+        name: name.to_string(),
+        description: comment.to_string(),
+        fault: faults.iter().map(Fault::to_spec).collect(),
+        monkey: None,
+    };
+    let body = toml::to_string(&file).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+    format!("# {comment}\n{body}")
 }
 
 /// A problem in one fault, before it is placed in the file.
@@ -665,6 +743,22 @@ store = "memory"
         assert_eq!(p.faults[1].outage, Some(OutageMode::Hang));
         assert_eq!(p.faults[2].store, Some(Durability::Memory));
         assert_eq!(p.faults[2].window.end_s(), Some(32.0));
+    }
+
+    #[test]
+    fn a_rendered_plan_reads_back_as_the_same_faults() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/chaos/issuer-outage.toml"
+        ))
+        .unwrap();
+        let p = Plan::parse(&text, "chaos/issuer-outage.toml").unwrap();
+        let again = Plan::parse(&render_plan("x", "round trip", &p.faults), "x.toml").unwrap();
+        assert_eq!(
+            format!("{:?}", p.faults),
+            format!("{:?}", again.faults),
+            "render then parse is the identity"
+        );
     }
 
     #[test]

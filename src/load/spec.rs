@@ -58,6 +58,10 @@ pub struct LoadSpec {
     /// An arrival sent later than its intended time by more than this is
     /// counted late.
     pub late_tolerance_ms: f64,
+    /// Arrivals stop after this many simulated seconds, whatever the shape
+    /// says (`paystorm shrink` writes it to cut a failing run short).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_after_s: Option<f64>,
 }
 
 impl Default for LoadSpec {
@@ -75,6 +79,7 @@ impl Default for LoadSpec {
             in_flight_max: 1_000_000,
             dropped_share_max: 0.001,
             late_tolerance_ms: 10.0,
+            stop_after_s: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! What a run leaves behind: the console summary for the person at the
 //! terminal, `results.json` for machines (byte-identical for the same seed
-//! and workload), `perf.json` for the wall-clock figures that vary, and
-//! `settings.toml` with every effective setting of the run.
+//! and workload), `perf.json` for the wall-clock figures that vary,
+//! `settings.toml` with every effective setting of the run, and with chaos
+//! plans `chaos.toml`, the run's effective faults.
 
 pub mod console;
 pub mod progress;
@@ -30,14 +31,28 @@ pub fn write_outputs(
     let mut perf = serde_json::to_string_pretty(&outcome.perf).map_err(std::io::Error::other)?;
     perf.push('\n');
     std::fs::write(out.join("perf.json"), perf)?;
-    std::fs::write(out.join("settings.toml"), settings_toml(workload, seed))?;
+    std::fs::write(
+        out.join("settings.toml"),
+        settings_toml(workload, seed, outcome.rate_scale),
+    )?;
+    let chaos = out.join("chaos.toml");
+    match &outcome.faults {
+        Some(f) => std::fs::write(&chaos, &f.effective_plan)?,
+        // A stale plan from an earlier run in this directory would mislead.
+        None => match std::fs::remove_file(&chaos) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        },
+    }
     Ok(results.exit_code)
 }
 
-/// Every effective setting, defaults filled in, as TOML that `run` accepts.
-pub fn settings_toml(workload: &Workload, seed: u64) -> String {
+/// Every effective setting, defaults filled in, as TOML that `run` accepts
+/// (the `--rate-scale` folded into `load.rate_scale`).
+pub fn settings_toml(workload: &Workload, seed: u64, rate_scale: f64) -> String {
     let mut file = workload.file.clone();
     file.seed = seed;
+    file.load.rate_scale *= rate_scale;
     // settings.toml lives elsewhere than the workload: point at the trace by
     // an absolute path so the file replays from where it is.
     if let (Some(trace), Some(path)) = (file.load.trace.as_mut(), workload.trace_path()) {

@@ -50,6 +50,8 @@ pub struct RunOutcome {
     /// What the chaos plans injected and how the stack recovered (`None`
     /// without plans).
     pub faults: Option<FaultSummary>,
+    /// The `--rate-scale` the run used (settings.toml folds it in).
+    pub rate_scale: f64,
 }
 
 /// Wall-clock figures; they differ between runs, so they live in perf.json.
@@ -224,6 +226,7 @@ pub fn run_watched(
         drain,
         simulated_seconds: end_us as f64 / 1e6,
         faults,
+        rate_scale: opts.rate_scale,
     })
 }
 

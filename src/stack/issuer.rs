@@ -11,7 +11,8 @@
 //! timeout) or a duplicate delivery gets the first answer and moves no money,
 //! as ISO 8583 networks do with a repeat of a message they already answered.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::chaos::{CallFault, FaultLayer, Skew};
@@ -44,8 +45,12 @@ struct Hold {
 struct State {
     accounts: FxHashMap<CustomerId, CustomerAccount>,
     holds: FxHashMap<PaymentId, Hold>,
-    /// Holds in expiry order. Entries whose hold is gone are skipped.
-    expiry: VecDeque<(u64, PaymentId)>,
+    /// Holds by expiry time, soonest first. A heap, not a queue: a skewed
+    /// clock places holds out of order. Entries whose hold is gone are
+    /// skipped.
+    expiry: BinaryHeap<Reverse<(u64, PaymentId)>>,
+    /// The latest expiry ever placed, for the drain phase.
+    latest_expiry_us: Option<u64>,
     /// The answer to every message seen within the retention, by message id.
     answered: FxHashMap<u64, IssuerReply>,
     /// Message ids in the order they were answered: (answered_us, id).
@@ -316,7 +321,8 @@ impl Issuer {
         } else {
             st.holds.insert(req.payment, hold);
             let expires = now + (self.cfg.hold_expiry_s * 1e6) as u64;
-            st.expiry.push_back((expires, req.payment));
+            st.expiry.push(Reverse((expires, req.payment)));
+            st.latest_expiry_us = st.latest_expiry_us.max(Some(expires));
         }
         Ok(())
     }
@@ -413,11 +419,11 @@ impl Issuer {
         self.prune_answers(&mut st, now_us);
         let now_us = self.skew.read(now_us);
         let mut expired = Vec::new();
-        while let Some(&(at, payment)) = st.expiry.front() {
+        while let Some(&Reverse((at, payment))) = st.expiry.peek() {
             if at > now_us {
                 break;
             }
-            st.expiry.pop_front();
+            st.expiry.pop();
             // Under the double-release sabotage a voided hold is still here
             // (marked released) and is released a second time.
             if let Some(hold) = st.holds.remove(&payment) {
@@ -515,9 +521,9 @@ impl Issuer {
         );
     }
 
-    /// When the most recently placed hold expires, if any is pending.
+    /// The latest expiry of any hold placed (on this issuer's clock).
     pub fn last_expiry_us(&self) -> Option<u64> {
-        self.state.locked().expiry.back().map(|(at, _)| *at)
+        self.state.locked().latest_expiry_us
     }
 
     pub fn holds_open(&self) -> usize {

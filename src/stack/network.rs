@@ -32,6 +32,11 @@ pub fn bin_range(bin: u32) -> u32 {
 pub type Routed = (Option<IssuerId>, Result<IssuerReply, CallFault>);
 
 impl Network {
+    /// Whether the faults at this boundary may deliver a message twice.
+    pub fn can_duplicate(&self) -> bool {
+        self.inbound.as_ref().is_some_and(|l| l.can_duplicate())
+    }
+
     pub fn new(
         id: NetworkId,
         first_digit: u32,

@@ -16,6 +16,11 @@ pub struct QrProvider {
 }
 
 impl QrProvider {
+    /// Whether the faults at this boundary may deliver a message twice.
+    pub fn can_duplicate(&self) -> bool {
+        self.inbound.as_ref().is_some_and(|l| l.can_duplicate())
+    }
+
     pub fn new(component: Component, inbound: Option<Arc<FaultLayer>>) -> QrProvider {
         QrProvider {
             component: Arc::new(component),

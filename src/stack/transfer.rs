@@ -37,6 +37,11 @@ pub struct QueuedTransfer {
 pub struct BatchQueueFull;
 
 impl BankRails {
+    /// Whether the faults at this boundary may deliver a message twice.
+    pub fn can_duplicate(&self) -> bool {
+        self.inbound.as_ref().is_some_and(|l| l.can_duplicate())
+    }
+
     pub fn new(
         instant: Component,
         batch_queue_max: u32,

@@ -226,6 +226,24 @@ impl Workload {
     /// The run's arrivals and how many are expected: the compiled rate curve
     /// (scaled by `rate_scale` and `cli_scale`), or the trace replay.
     pub fn arrivals(&self, seed: Seed, cli_scale: f64) -> Result<(ArrivalSource, f64), InputError> {
+        let (source, expected) = self.uncut_arrivals(seed, cli_scale)?;
+        Ok(match self.file.load.stop_after_s {
+            None => (source, expected),
+            Some(stop_s) => {
+                let stop_us = (stop_s * 1e6) as u64;
+                (
+                    Box::new(source.take_while(move |a| a.at_us <= stop_us)),
+                    expected,
+                )
+            }
+        })
+    }
+
+    fn uncut_arrivals(
+        &self,
+        seed: Seed,
+        cli_scale: f64,
+    ) -> Result<(ArrivalSource, f64), InputError> {
         let load = &self.file.load;
         let scale = load.rate_scale * cli_scale;
         match RateCurve::from_spec(load, scale) {

@@ -85,6 +85,9 @@ impl Problems {
 
 /// The load's curve shape: exactly one base shape, each with sane numbers.
 fn load_shape(p: &mut Problems, l: &LoadSpec) {
+    if let Some(stop) = l.stop_after_s {
+        p.positive("load.stop_after_s", stop);
+    }
     let constant = l.rate_per_s.is_some() || l.duration_s.is_some();
     let shapes = [
         ("rate_per_s/duration_s", constant),

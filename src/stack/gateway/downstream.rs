@@ -4,8 +4,9 @@
 //!
 //! Every message goes through one path, [`Gateway::dispatch`]: it is written
 //! to the outbox, sent, and its answer applied. A call refused or failed fast
-//! did nothing: the operation fails cleanly. A call that timed out may or may
-//! not have acted, so the message stays in the outbox and is *reconciled*:
+//! did nothing: the operation fails cleanly — unless the boundary it first
+//! crossed may deliver messages twice, for then a copy may get through. A
+//! call that timed out (or such a failure) may or may not have acted, so the message stays in the outbox and is *reconciled*:
 //! repeated with the same message id (the issuer's message log answers a
 //! repeat with its first answer, moving no money twice) until an answer
 //! comes, which is then applied exactly as if it had come the first time, and
@@ -107,6 +108,19 @@ impl Gateway {
         }
     }
 
+    /// Whether the first boundary on the route may deliver the message
+    /// twice (then a fast failure behind it proves nothing).
+    fn may_be_duplicated(&self, route: &Route) -> bool {
+        match *route {
+            Route::CardAuth { network, .. } | Route::Card { network, .. } => {
+                self.down.networks[network].can_duplicate()
+            }
+            Route::Qr(_) => self.down.qr.can_duplicate(),
+            Route::BankInstant(_) => self.down.bank.can_duplicate(),
+            Route::Bank(_) => false,
+        }
+    }
+
     fn issuer(&self, id: IssuerId) -> &Arc<crate::stack::issuer::Issuer> {
         &self.down.issuers[usize::from(id.0)]
     }
@@ -123,10 +137,16 @@ impl Gateway {
         self.outbox.locked().insert(p.msg.id(), p);
         match self.send(&p).await {
             Ok(answer) => self.finish(p, answer).await,
-            Err(CallFault::Failed(_)) => {
+            Err(CallFault::Failed(_)) if !self.may_be_duplicated(&p.route) => {
                 self.outbox.locked().remove(&p.msg.id());
                 self.stats.locked().downstream_failures += 1;
                 self.no_effect(p).await
+            }
+            // A copy of the message may still get through: unknown.
+            Err(CallFault::Failed(_)) => {
+                self.stats.locked().downstream_failures += 1;
+                self.reconcile_later(p);
+                Err(ApiError::UpstreamTimeout)
             }
             Err(CallFault::TimedOut) => {
                 self.stats.locked().downstream_timeouts += 1;
