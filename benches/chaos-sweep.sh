@@ -9,18 +9,20 @@
 #   benches/chaos-sweep.sh                   # black-friday, 20 seeds
 #   SEEDS=3 benches/chaos-sweep.sh           # a quicker look
 #   WORKLOAD=workloads/flash-sale.toml benches/chaos-sweep.sh
+#   PAYSTORM=/tmp/paystorm benches/chaos-sweep.sh   # a prebuilt binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workload="${WORKLOAD:-workloads/black-friday.toml}"
 seeds="${SEEDS:-20}"
-cargo build --release --quiet
+bin="${PAYSTORM:-./target/release/paystorm}"
+[ -n "${PAYSTORM:-}" ] || cargo build --release --quiet
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 bad=0
 for plan in chaos/*.toml; do
   for seed in $(seq 1 "$seeds"); do
     set +e
-    ./target/release/paystorm run "$workload" --chaos "$plan" --seed "$seed" --out "$tmp/run" --quiet > "$tmp/log"
+    "$bin" run "$workload" --chaos "$plan" --seed "$seed" --out "$tmp/run" --quiet > "$tmp/log"
     code=$?
     set -e
     injected=$(python3 -c "import json;r=json.load(open('$tmp/run/results.json'));f=r['faults'];print(f['injected_total'], f.get('recovery_seconds'))" 2>/dev/null || echo "? ?")

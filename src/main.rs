@@ -31,33 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a workload in virtual time and check every invariant.
-    Run {
-        /// Workload file (TOML). Without one, the built-in black-friday workload runs.
-        workload: Option<PathBuf>,
-        /// Seed for every random choice; defaults to the workload's `seed`.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Directory for results.json, perf.json and settings.toml
-        /// [default: out/<workload name>].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Plant a deliberate bug (repeatable); `paystorm sabotage` lists them.
-        #[arg(long, value_name = "NAME")]
-        sabotage: Vec<String>,
-        /// Inject the faults of a chaos plan (repeatable; plans compose).
-        /// The shipped plans are under chaos/.
-        #[arg(long, value_name = "FILE")]
-        chaos: Vec<PathBuf>,
-        /// Also write the client history to <out>/history.jsonl.
-        #[arg(long)]
-        history: bool,
-        /// Multiply the workload's whole rate curve by X (0.1 = a tenth of the traffic).
-        #[arg(long, value_name = "X", default_value_t = 1.0)]
-        rate_scale: f64,
-        /// No progress line on stderr (it shows only on a terminal anyway).
-        #[arg(long)]
-        quiet: bool,
-    },
+    Run(RunArgs),
     /// Check workload files, traces and chaos plans without running them.
     Validate {
         #[arg(required = true)]
@@ -118,25 +92,7 @@ fn main() -> ExitCode {
         Command::Validate { files } => validate(&files),
         Command::Shrink { run_dir, max_runs } => shrink(&run_dir, max_runs),
         Command::Trace { command } => trace_command(command),
-        Command::Run {
-            workload,
-            seed,
-            out,
-            sabotage,
-            chaos,
-            history,
-            rate_scale,
-            quiet,
-        } => run_command(RunArgs {
-            workload,
-            seed,
-            out,
-            sabotage,
-            chaos,
-            history,
-            rate_scale,
-            quiet,
-        }),
+        Command::Run(args) => run_command(args),
     }
 }
 
@@ -221,14 +177,32 @@ fn is_chaos_plan(path: &std::path::Path) -> bool {
     }
 }
 
+#[derive(clap::Args)]
 struct RunArgs {
+    /// Workload file (TOML). Without one, the built-in black-friday workload runs.
     workload: Option<PathBuf>,
+    /// Seed for every random choice; defaults to the workload's `seed`.
+    #[arg(long)]
     seed: Option<u64>,
+    /// Directory for results.json, perf.json and settings.toml
+    /// [default: out/<workload name>].
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// Plant a deliberate bug (repeatable); `paystorm sabotage` lists them.
+    #[arg(long, value_name = "NAME")]
     sabotage: Vec<String>,
+    /// Inject the faults of a chaos plan (repeatable; plans compose).
+    /// The shipped plans are under chaos/.
+    #[arg(long, value_name = "FILE")]
     chaos: Vec<PathBuf>,
+    /// Also write the client history to <out>/history.jsonl.
+    #[arg(long)]
     history: bool,
+    /// Multiply the workload's whole rate curve by X (0.1 = a tenth of the traffic).
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
     rate_scale: f64,
+    /// No progress line on stderr (it shows only on a terminal anyway).
+    #[arg(long)]
     quiet: bool,
 }
 

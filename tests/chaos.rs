@@ -423,3 +423,29 @@ fn every_pair_of_shipped_plans_keeps_every_invariant() {
         }
     });
 }
+
+#[test]
+fn a_store_clock_running_a_day_ahead_prunes_keys_early() {
+    let w = steady();
+    let skew = Plan::parse(
+        r#"
+[[fault]]
+target = "idempotency-store"
+kind = "clock_skew"
+offset_s = 90000
+start_s = 30
+duration_s = 100000
+"#,
+        "skew.toml",
+    )
+    .unwrap();
+    let base = run_with(&w, 1, Vec::new(), Sabotages::NONE);
+    let o = run_with(&w, 1, vec![skew], Sabotages::NONE);
+    assert_eq!(code(&w, &o), 0, "{:?}", failed(&o));
+    assert!(
+        o.stack.retained_idempotency_keys < base.stack.retained_idempotency_keys * 3 / 4,
+        "keys older than the (skewed) 24 h retention are pruned: {} vs {}",
+        o.stack.retained_idempotency_keys,
+        base.stack.retained_idempotency_keys
+    );
+}

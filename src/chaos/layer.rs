@@ -221,6 +221,16 @@ mod tests {
         (chaos, layer)
     }
 
+    /// One call through a layer with the single fault `body` (seed 1, the
+    /// 1 s timeout): its result, the callee's runs, the virtual time it
+    /// took, and the chaos (for its counters).
+    async fn one_fault(body: &str) -> (Result<u32, CallFault>, u64, u64, Chaos) {
+        let clock = Clock::start();
+        let (chaos, layer) = setup(body, 1, clock, Some(TIMEOUT));
+        let (r, effects, took_us) = one_call(&layer, clock).await;
+        (r, effects, took_us, chaos)
+    }
+
     /// A callee whose effect is counting its runs; it answers 7.
     fn callee(
         effect: &Arc<AtomicU64>,
@@ -246,14 +256,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_fault_outside_its_window_does_nothing() {
-        let clock = Clock::start();
-        let (chaos, layer) = setup(
-            "kind = \"error\"\nstart_s = 50\nduration_s = 10",
-            1,
-            clock,
-            Some(TIMEOUT),
-        );
-        let (r, effects, took_us) = one_call(&layer, clock).await;
+        let (r, effects, took_us, chaos) =
+            one_fault("kind = \"error\"\nstart_s = 50\nduration_s = 10").await;
         assert_eq!(r, Ok(7));
         assert_eq!(effects, 1);
         assert_eq!(took_us, 0);
@@ -262,14 +266,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn latency_delays_the_answer() {
-        let clock = Clock::start();
-        let (chaos, layer) = setup(
+        let (r, effects, took_us, chaos) = one_fault(
             "kind = \"latency\"\nstart_s = 0\nduration_s = 100\nlatency = { fixed_ms = 300 }",
-            1,
-            clock,
-            Some(TIMEOUT),
-        );
-        let (r, effects, took_us) = one_call(&layer, clock).await;
+        )
+        .await;
         assert_eq!(r, Ok(7));
         assert_eq!(effects, 1);
         assert!(
@@ -288,25 +288,20 @@ mod tests {
             clock,
             Some(TIMEOUT),
         );
-        let (r, effects, took_us) = one_call(&layer, clock).await;
+        let effect = Arc::new(AtomicU64::new(0));
+        let t0 = clock.now_us();
+        let r = layer.call(callee(&effect)).await;
         assert_eq!(r, Err(CallFault::TimedOut));
-        assert_eq!(effects, 0);
-        assert_eq!(took_us, TIMEOUT_US);
+        assert_eq!(clock.now_us() - t0, TIMEOUT_US);
         // Nothing is left to run the callee later either.
         clock.sleep(Duration::from_secs(10)).await;
-        assert_eq!(effects, 0);
+        assert_eq!(effect.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn error_fails_fast_without_the_callee() {
-        let clock = Clock::start();
-        let (chaos, layer) = setup(
-            "kind = \"error\"\nstart_s = 0\nduration_s = 100",
-            1,
-            clock,
-            Some(TIMEOUT),
-        );
-        let (r, effects, took_us) = one_call(&layer, clock).await;
+        let (r, effects, took_us, chaos) =
+            one_fault("kind = \"error\"\nstart_s = 0\nduration_s = 100").await;
         assert_eq!(r, Err(CallFault::Failed(None)));
         assert_eq!(effects, 0);
         assert_eq!(took_us, 0);
@@ -315,14 +310,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_hanging_outage_times_out_without_the_callee() {
-        let clock = Clock::start();
-        let (_chaos, layer) = setup(
-            "kind = \"outage\"\nmode = \"hang\"\nstart_s = 0\nduration_s = 100",
-            1,
-            clock,
-            Some(TIMEOUT),
-        );
-        let (r, effects, took_us) = one_call(&layer, clock).await;
+        let (r, effects, took_us, _) =
+            one_fault("kind = \"outage\"\nmode = \"hang\"\nstart_s = 0\nduration_s = 100").await;
         assert_eq!(r, Err(CallFault::TimedOut));
         assert_eq!(effects, 0);
         assert_eq!(took_us, TIMEOUT_US);
@@ -330,14 +319,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_refusing_outage_fails_fast_without_the_callee() {
-        let clock = Clock::start();
-        let (_chaos, layer) = setup(
-            "kind = \"outage\"\nmode = \"refuse\"\nstart_s = 0\nduration_s = 100",
-            1,
-            clock,
-            Some(TIMEOUT),
-        );
-        let (r, effects, took_us) = one_call(&layer, clock).await;
+        let (r, effects, took_us, _) =
+            one_fault("kind = \"outage\"\nmode = \"refuse\"\nstart_s = 0\nduration_s = 100").await;
         assert_eq!(r, Err(CallFault::Failed(None)));
         assert_eq!(effects, 0);
         assert_eq!(took_us, 0);
@@ -364,14 +347,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_backward_partition_loses_the_answer_after_the_callee_acted() {
-        let clock = Clock::start();
-        let (_chaos, layer) = setup(
+        let (r, effects, took_us, _) = one_fault(
             "kind = \"partition\"\ndirection = \"backward\"\nstart_s = 0\nduration_s = 100",
-            1,
-            clock,
-            Some(TIMEOUT),
-        );
-        let (r, effects, took_us) = one_call(&layer, clock).await;
+        )
+        .await;
         assert_eq!(r, Err(CallFault::TimedOut));
         assert_eq!(effects, 1);
         assert_eq!(took_us, TIMEOUT_US);
@@ -379,14 +358,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn drop_response_loses_the_answer_after_the_callee_acted() {
-        let clock = Clock::start();
-        let (chaos, layer) = setup(
-            "kind = \"drop_response\"\nstart_s = 0\nduration_s = 100",
-            1,
-            clock,
-            Some(TIMEOUT),
-        );
-        let (r, effects, took_us) = one_call(&layer, clock).await;
+        let (r, effects, took_us, chaos) =
+            one_fault("kind = \"drop_response\"\nstart_s = 0\nduration_s = 100").await;
         assert_eq!(r, Err(CallFault::TimedOut));
         assert_eq!(effects, 1);
         assert_eq!(took_us, TIMEOUT_US);
