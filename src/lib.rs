@@ -8,6 +8,7 @@ pub mod load;
 pub mod lock;
 pub mod metrics;
 pub mod report;
+pub mod resilience;
 pub mod sim;
 pub mod stack;
 pub mod workload;

@@ -204,6 +204,10 @@ struct RunArgs {
     /// No progress line on stderr (it shows only on a terminal anyway).
     #[arg(long)]
     quiet: bool,
+    /// Switch the workload's `[resilience]` section off (breakers, rate
+    /// limits, bulkheads, timeouts, retries, shedding), to compare.
+    #[arg(long)]
+    no_resilience: bool,
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
@@ -216,6 +220,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         history,
         rate_scale,
         quiet,
+        no_resilience,
     } = args;
     if !(rate_scale.is_finite() && rate_scale > 0.0) {
         eprintln!("error: option --rate-scale must be a number above 0, got {rate_scale}");
@@ -289,6 +294,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         history: history.then(|| out.join("history.jsonl")),
         rate_scale,
         chaos: plans,
+        no_resilience,
     };
     // The progress line (a terminal only) is gone before anything else prints.
     let progress = report::progress::Progress::start(report::progress::wanted(quiet));

@@ -20,6 +20,7 @@ fn run_with_population(population: &str, extra: &str, rate_scale: f64) -> RunOut
         history: None,
         rate_scale,
         chaos: Vec::new(),
+        no_resilience: false,
     };
     let o = run(&w, &opts).expect("run");
     assert!(

@@ -47,6 +47,7 @@ fn run_with(w: &Workload, seed: u64, plans: Vec<Plan>, sabotage: Sabotages) -> R
         history: None,
         rate_scale: 1.0,
         chaos: plans,
+        no_resilience: false,
     };
     run(w, &opts).unwrap_or_else(|e| panic!("seed {seed}: run failed: {e}"))
 }

@@ -90,6 +90,7 @@ fn run_it(w: &Workload) -> RunOutcome {
         history: None,
         rate_scale: 1.0,
         chaos: Vec::new(),
+        no_resilience: false,
     };
     let o = run(w, &opts).expect("run");
     assert!(

@@ -67,6 +67,7 @@ fn run_steady(w: &Workload, seed: u64, sabotage: Sabotages) -> (i32, Vec<Failure
         history: None,
         rate_scale: 1.0,
         chaos: Vec::new(),
+        no_resilience: false,
     };
     let outcome = run(w, &opts).unwrap_or_else(|e| panic!("seed {seed}: run failed: {e}"));
     let inv = &outcome.verdict.invariants;

@@ -47,6 +47,7 @@ fn stack(sabotage: Sabotages) -> (Stack, InProcess) {
         sabotage,
         0,
         &paystorm::chaos::Chaos::none(Seed(5)),
+        &paystorm::resilience::ResilienceConfig::default(),
     )
     .expect("default config builds");
     let api = stack.api();
@@ -302,6 +303,7 @@ async fn a_capture_that_loses_the_race_with_expiry_still_reports_the_void() {
         Sabotages::NONE,
         0,
         &paystorm::chaos::Chaos::none(Seed(5)),
+        &paystorm::resilience::ResilienceConfig::default(),
     )
     .unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -32,6 +32,7 @@ fn replay_with(w: &Workload, speed: f64) -> RunOutcome {
         history: None,
         rate_scale: 1.0,
         chaos: Vec::new(),
+        no_resilience: false,
     };
     let outcome = run(&w, &opts).unwrap_or_else(|e| panic!("replay at speed {speed}: {e}"));
     let failed: Vec<&str> = outcome.verdict.failed().map(|r| r.name).collect();

@@ -24,6 +24,9 @@ pub enum CallFault {
     /// No answer within the caller's timeout: the callee may or may not have
     /// acted.
     TimedOut,
+    /// Refused by the caller's own resilience (an open circuit breaker, a
+    /// full bulkhead) before anything was sent; not worth retrying now.
+    Rejected,
 }
 
 /// What the active faults decided for one call.

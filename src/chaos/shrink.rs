@@ -134,6 +134,7 @@ impl Failing {
             history: None,
             rate_scale: 1.0,
             chaos: plans,
+            no_resilience: false,
         };
         let o = run(&w, &opts).ok()?;
         let failed: Vec<String> = o.verdict.failed().map(|r| r.name.to_string()).collect();

@@ -33,7 +33,12 @@ pub fn write_outputs(
     std::fs::write(out.join("perf.json"), perf)?;
     std::fs::write(
         out.join("settings.toml"),
-        settings_toml(workload, seed, outcome.rate_scale),
+        settings_toml(
+            workload,
+            seed,
+            outcome.rate_scale,
+            outcome.resilience.enabled,
+        ),
     )?;
     let chaos = out.join("chaos.toml");
     match &outcome.faults {
@@ -48,11 +53,13 @@ pub fn write_outputs(
 }
 
 /// Every effective setting, defaults filled in, as TOML that `run` accepts
-/// (the `--rate-scale` folded into `load.rate_scale`).
-pub fn settings_toml(workload: &Workload, seed: u64, rate_scale: f64) -> String {
+/// (`--rate-scale` folded into `load.rate_scale`, `--no-resilience` into
+/// `resilience.enabled`).
+pub fn settings_toml(workload: &Workload, seed: u64, rate_scale: f64, resilience: bool) -> String {
     let mut file = workload.file.clone();
     file.seed = seed;
     file.load.rate_scale *= rate_scale;
+    file.resilience.enabled = resilience;
     // settings.toml lives elsewhere than the workload: point at the trace by
     // an absolute path so the file replays from where it is.
     if let (Some(trace), Some(path)) = (file.load.trace.as_mut(), workload.trace_path()) {

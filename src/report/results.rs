@@ -61,6 +61,9 @@ pub struct Results<'a> {
     /// it was injected, and the recovery after the last window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub faults: Option<&'a crate::chaos::FaultSummary>,
+    /// Breakers (with their transitions), rate limits, bulkheads, shedding,
+    /// in-stack retries and their budget, deadlines.
+    pub resilience: &'a crate::resilience::ResilienceReport,
     pub exit_code: i32,
 }
 
@@ -91,6 +94,7 @@ impl<'a> Results<'a> {
             stack: &o.stack,
             drain: o.drain,
             faults: o.faults.as_ref(),
+            resilience: &o.resilience,
             exit_code: exit_code(o, workload.file.load.dropped_share_max),
         }
     }

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub rate_scale: f64,
     /// `--chaos` fault plans, composed.
     pub chaos: Vec<crate::chaos::Plan>,
+    /// `--no-resilience`: the `[resilience]` section switched off.
+    pub no_resilience: bool,
 }
 
 /// Everything a run produced.
@@ -52,6 +54,8 @@ pub struct RunOutcome {
     pub faults: Option<FaultSummary>,
     /// The `--rate-scale` the run used (settings.toml folds it in).
     pub rate_scale: f64,
+    /// Breakers, rate limits, bulkheads, shedding, retries and deadlines.
+    pub resilience: crate::resilience::ResilienceReport,
 }
 
 /// Wall-clock figures; they differ between runs, so they live in perf.json.
@@ -122,6 +126,10 @@ pub fn run_watched(
         .build()
         .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;
     let world = make_world(&w.population, &w.stack, seed);
+    let mut resilience = w.resilience;
+    if opts.no_resilience {
+        resilience.enabled = false;
+    }
     let chaos = Chaos::build(
         &opts.chaos,
         seed,
@@ -152,6 +160,7 @@ pub fn run_watched(
             opts.sabotage,
             (expected * 1.1).min(1e8) as usize,
             &chaos,
+            &resilience,
         )
         .map_err(RunError::Config)?;
         let (stop, stopped) = watch::channel(false);
@@ -181,11 +190,12 @@ pub fn run_watched(
         }
         stack.final_read();
         let recovery = stack.recovery_seconds();
-        Ok::<_, RunError>((report, drain, stack.stats(), clock.now_us(), recovery))
+        let res = stack.resilience_report();
+        Ok::<_, RunError>((report, drain, stack.stats(), clock.now_us(), recovery, res))
     });
     // Dropping the runtime drops every task still holding the observer.
     drop(runtime);
-    let (report, drain, stats, end_us, recovery_seconds) = result?;
+    let (report, drain, stats, end_us, recovery_seconds, resilience) = result?;
     drop(observer);
     let tee =
         Arc::try_unwrap(tee).unwrap_or_else(|_| panic!("observer still shared after the run"));
@@ -227,6 +237,7 @@ pub fn run_watched(
         simulated_seconds: end_us as f64 / 1e6,
         faults,
         rate_scale: opts.rate_scale,
+        resilience,
     })
 }
 

@@ -116,6 +116,8 @@ pub struct Issuer {
     skew: Skew,
     /// Whether to remember answers (see `Chaos::can_repeat_messages`).
     logs_messages: bool,
+    /// The callers' breaker, bulkhead and timeout for this issuer.
+    guard: Option<Arc<crate::resilience::Guard>>,
 }
 
 /// An authorization request as it arrives from a card network.
@@ -171,7 +173,14 @@ impl Issuer {
             inbound: None,
             skew: Skew::none(),
             logs_messages: false,
+            guard: None,
         }
+    }
+
+    /// Puts this issuer behind its callers' breaker, bulkhead and timeout.
+    pub fn with_guard(mut self, guard: Arc<crate::resilience::Guard>) -> Issuer {
+        self.guard = guard.is_active().then_some(guard);
+        self
     }
 
     /// Wraps this issuer in the faults a chaos plan aims at it.
@@ -191,11 +200,19 @@ impl Issuer {
     /// Receives a message through the faults aimed at this issuer.
     pub async fn receive(self: &Arc<Self>, msg: IssuerMsg) -> Result<IssuerReply, CallFault> {
         let me = self.clone();
-        crate::chaos::through(self.inbound.as_deref(), move || {
+        let call = crate::chaos::through(self.inbound.as_deref(), move || {
             let me = me.clone();
             async move { me.handle(msg).await }
-        })
-        .await
+        });
+        match &self.guard {
+            Some(g) => g.call(call).await,
+            None => call.await,
+        }
+    }
+
+    /// Whether callers' breaker for this issuer is open or half-open.
+    pub fn breaker_open(&self) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.is_open())
     }
 
     /// Answers a message once; a repeat gets the stored answer.

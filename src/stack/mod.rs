@@ -70,6 +70,8 @@ pub struct Stack {
     last_fault_end_us: Option<u64>,
     /// When the stack had recovered from the faults (0: not yet).
     recovered_at_us: Arc<AtomicU64>,
+    /// Every downstream's breaker, bulkhead and timeout, for the report.
+    guards: crate::resilience::Guards,
 }
 
 /// What the stack counted, for results.json.
@@ -108,7 +110,10 @@ impl Stack {
         sabotage: Sabotages,
         expected_payments: usize,
         chaos: &Chaos,
+        resilience: &crate::resilience::ResilienceConfig,
     ) -> Result<Stack, String> {
+        let guards = crate::resilience::Guards::default();
+        let journals = chaos.can_repeat_messages() || resilience.enabled;
         let downstream_timeout = Some(crate::sim::clock::ms_f64(cfg.gateway.downstream_timeout_ms));
         let layer = |at: Target| chaos.layer(at, clock, downstream_timeout);
         let comp =
@@ -151,8 +156,13 @@ impl Stack {
                     .with_faults(
                         layer(Target::NetworkIssuer(Some(i as u16))),
                         chaos.skew(Target::Issuer(Some(i as u16))),
-                        chaos.can_repeat_messages(),
-                    ),
+                        journals,
+                    )
+                    .with_guard(guards.add(
+                        &format!("issuer:{i}"),
+                        resilience,
+                        clock,
+                    )),
                 ))
             })
             .collect::<Result<_, String>>()?;
@@ -179,6 +189,7 @@ impl Stack {
                     issuers.clone(),
                     ranges,
                     layer(Target::GatewayNetwork(Some(n as u8))),
+                    guards.add(&format!("network:{n}"), resilience, clock),
                 )))
             })
             .collect::<Result<_, String>>()?;
@@ -240,6 +251,7 @@ impl Stack {
                 Some(crate::sim::clock::ms_f64(cfg.webhooks.timeout_ms)),
             ),
             chaos.queue_stalls(),
+            guards.add("webhook-endpoint", resilience, clock),
         ));
         let acquirer = Arc::new(Acquirer::new(
             cfg.acquirer.fees,
@@ -279,11 +291,16 @@ impl Stack {
         )
         .with_faults(
             !crashes.is_empty(),
-            chaos.can_repeat_messages(),
+            journals,
             chaos.store_override(),
             layer(Target::IdempotencyStore),
             chaos.skew(Target::IdempotencyStore),
         )
+        .with_frontline(crate::resilience::Frontline::new(
+            *resilience,
+            world.merchants.len() as u32,
+            clock,
+        ))
         .into_arc();
         Ok(Stack {
             cfg: cfg.clone(),
@@ -298,6 +315,7 @@ impl Stack {
             crashes,
             last_fault_end_us: chaos.last_window_end_s().map(|s| (s * 1e6) as u64),
             recovered_at_us: Arc::new(AtomicU64::new(0)),
+            guards,
         })
     }
 
@@ -444,6 +462,11 @@ impl Stack {
         }
     }
 
+    /// The `resilience` section of results.json.
+    pub fn resilience_report(&self) -> crate::resilience::ResilienceReport {
+        self.guards.report(self.gateway.resilience())
+    }
+
     /// The in-process transport for this stack.
     pub fn api(&self) -> InProcess {
         InProcess {
@@ -566,6 +589,7 @@ impl PaymentApi for InProcess {
             match crate::chaos::through(faults.as_deref(), make).await {
                 Ok(reply) => reply,
                 Err(crate::chaos::CallFault::Failed(e)) => Err(e.unwrap_or(ApiError::Unavailable)),
+                Err(crate::chaos::CallFault::Rejected) => Err(ApiError::Unavailable),
                 Err(crate::chaos::CallFault::TimedOut) => std::future::pending().await,
             }
         }

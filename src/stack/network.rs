@@ -21,6 +21,8 @@ pub struct Network {
     bin_ranges: FxHashMap<u32, IssuerId>,
     /// Faults aimed at `gateway->network` for this network, if any.
     inbound: Option<Arc<FaultLayer>>,
+    /// The gateway's breaker, bulkhead and timeout for this network.
+    guard: Option<Arc<crate::resilience::Guard>>,
 }
 
 /// The BIN range a BIN falls in.
@@ -44,6 +46,7 @@ impl Network {
         issuers: Vec<Arc<Issuer>>,
         bin_ranges: FxHashMap<u32, IssuerId>,
         inbound: Option<Arc<FaultLayer>>,
+        guard: Arc<crate::resilience::Guard>,
     ) -> Network {
         Network {
             id,
@@ -52,6 +55,18 @@ impl Network {
             issuers,
             bin_ranges,
             inbound,
+            guard: guard.is_active().then_some(guard),
+        }
+    }
+
+    /// A call through this network's guard (if any).
+    async fn guarded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, CallFault>>,
+    ) -> Result<T, CallFault> {
+        match &self.guard {
+            Some(g) => g.call(call).await,
+            None => call.await,
         }
     }
 
@@ -69,30 +84,31 @@ impl Network {
     /// itself did not answer).
     pub async fn authorize(self: &Arc<Self>, pan: Pan, req: AuthRequest) -> Routed {
         let me = self.clone();
-        let routed = crate::chaos::through(self.inbound.as_deref(), move || {
-            let me = me.clone();
-            async move {
-                let route = me
-                    .component
-                    .serve(|| me.bin_ranges.get(&bin_range(pan.bin())).copied())
-                    .await;
-                match route {
-                    None => (
-                        None,
-                        Ok(IssuerReply::Declined(
-                            crate::domain::DeclineReason::UnknownAccount,
-                        )),
-                    ),
-                    Some(issuer) => (
-                        Some(issuer),
-                        me.issuers[usize::from(issuer.0)]
-                            .receive(IssuerMsg::Auth(req))
-                            .await,
-                    ),
+        let routed = self
+            .guarded(crate::chaos::through(self.inbound.as_deref(), move || {
+                let me = me.clone();
+                async move {
+                    let route = me
+                        .component
+                        .serve(|| me.bin_ranges.get(&bin_range(pan.bin())).copied())
+                        .await;
+                    match route {
+                        None => (
+                            None,
+                            Ok(IssuerReply::Declined(
+                                crate::domain::DeclineReason::UnknownAccount,
+                            )),
+                        ),
+                        Some(issuer) => (
+                            Some(issuer),
+                            me.issuers[usize::from(issuer.0)]
+                                .receive(IssuerMsg::Auth(req))
+                                .await,
+                        ),
+                    }
                 }
-            }
-        })
-        .await;
+            }))
+            .await;
         match routed {
             Ok(r) => r,
             Err(fault) => (None, Err(fault)),
@@ -106,13 +122,13 @@ impl Network {
         msg: IssuerMsg,
     ) -> Result<IssuerReply, CallFault> {
         let me = self.clone();
-        crate::chaos::through(self.inbound.as_deref(), move || {
+        self.guarded(crate::chaos::through(self.inbound.as_deref(), move || {
             let me = me.clone();
             async move {
                 me.component.serve(|| ()).await;
                 me.issuers[usize::from(issuer.0)].receive(msg).await
             }
-        })
+        }))
         .await
         .and_then(|r| r)
     }

@@ -46,6 +46,7 @@ pub struct WorkloadFile {
     pub clients: Clients,
     pub lifecycle: Lifecycle,
     pub stack: StackConfig,
+    pub resilience: crate::resilience::ResilienceConfig,
     pub drain: Drain,
 }
 
@@ -63,6 +64,7 @@ impl Default for WorkloadFile {
             clients: Clients::default(),
             lifecycle: Lifecycle::default(),
             stack: StackConfig::default(),
+            resilience: crate::resilience::ResilienceConfig::default(),
             drain: Drain::default(),
         }
     }

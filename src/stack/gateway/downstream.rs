@@ -26,7 +26,7 @@ use crate::domain::{
 use crate::lock::Locked;
 use crate::stack::issuer::{HoldError, IssuerMsg, IssuerReply};
 
-use super::Gateway;
+use super::{Gateway, DEADLINE_US};
 
 /// Where a message goes.
 #[derive(Clone, Copy, Debug)]
@@ -131,19 +131,26 @@ impl Gateway {
             // Nothing can fail a call: send and apply.
             return match self.send(&p).await {
                 Ok(answer) => self.apply(p, answer).await,
-                Err(_) => unreachable!("a call failed without a fault layer"),
+                // Only a fault or a resilience layer fails a call, and
+                // either turns journalling on; nothing happened downstream.
+                Err(_) => self.no_effect(p).await,
             };
         }
         self.outbox.locked().insert(p.msg.id(), p);
-        match self.send(&p).await {
+        match self.send_with_retries(&p).await {
             Ok(answer) => self.finish(p, answer).await,
             Err(CallFault::Failed(_)) if !self.may_be_duplicated(&p.route) => {
                 self.outbox.locked().remove(&p.msg.id());
                 self.stats.locked().downstream_failures += 1;
                 self.no_effect(p).await
             }
+            Err(CallFault::Rejected) if !self.may_be_duplicated(&p.route) => {
+                self.outbox.locked().remove(&p.msg.id());
+                self.stats.locked().downstream_rejected += 1;
+                self.no_effect(p).await
+            }
             // A copy of the message may still get through: unknown.
-            Err(CallFault::Failed(_)) => {
+            Err(CallFault::Failed(_) | CallFault::Rejected) => {
                 self.stats.locked().downstream_failures += 1;
                 self.reconcile_later(p);
                 Err(ApiError::UpstreamTimeout)
@@ -152,6 +159,54 @@ impl Gateway {
                 self.stats.locked().downstream_timeouts += 1;
                 self.reconcile_later(p);
                 Err(ApiError::UpstreamTimeout)
+            }
+        }
+    }
+
+    /// Sends within what is left of the request's deadline, retrying a
+    /// failed or timed-out message (same id: safe) while the retry budget
+    /// and the deadline allow. A refusal by a breaker or bulkhead is not
+    /// retried: it would only add load where there is too much.
+    async fn send_with_retries(&self, p: &Pending) -> Result<Answer, CallFault> {
+        let deadline = DEADLINE_US.try_with(|d| *d).ok();
+        self.front.first_attempt(self.clock.now_us());
+        let mut retry = 0;
+        // Once an attempt may have acted, a later refusal proves nothing.
+        let mut may_have_acted = false;
+        loop {
+            let sent = match deadline {
+                None => self.send(p).await,
+                Some(d) => {
+                    let left =
+                        crate::resilience::deadline::TimeoutConfig::left(d, self.clock.now_us());
+                    match self.clock.timeout(left, self.send(p)).await {
+                        Some(r) => r,
+                        None => {
+                            self.front.deadline_exceeded();
+                            Err(CallFault::TimedOut)
+                        }
+                    }
+                }
+            };
+            may_have_acted |= match sent {
+                Err(CallFault::TimedOut) => true,
+                Err(CallFault::Failed(_)) => self.may_be_duplicated(&p.route),
+                _ => false,
+            };
+            match sent {
+                Err(CallFault::Failed(_) | CallFault::TimedOut)
+                    if deadline.is_none_or(|d| self.clock.now_us() < d)
+                        && self.front.may_retry(self.clock.now_us(), retry + 1) =>
+                {
+                    retry += 1;
+                    let pause = self
+                        .component
+                        .rng()
+                        .with(|r| self.front.cfg.retry.backoff(r, retry));
+                    self.clock.sleep(pause).await;
+                }
+                Err(_) if may_have_acted => return Err(CallFault::TimedOut),
+                other => return other,
             }
         }
     }

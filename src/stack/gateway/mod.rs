@@ -66,6 +66,8 @@ pub struct GatewayStats {
     pub downstream_failures: u64,
     /// Downstream calls that timed out (outcome unknown: reconciled).
     pub downstream_timeouts: u64,
+    /// Downstream calls refused by the gateway's own breaker or bulkhead.
+    pub downstream_rejected: u64,
     /// Timed-out messages whose answer reconciliation later applied.
     pub reconciled: u64,
     /// Messages reconciliation gave up on (left unresolved).
@@ -122,6 +124,15 @@ pub struct Gateway {
     /// Faults aimed at the idempotency store, and its clock.
     store_faults: Option<Arc<FaultLayer>>,
     store_clock: Skew,
+    /// Shedding and rate limits at the door, deadlines and retries inside.
+    front: crate::resilience::Frontline,
+}
+
+tokio::task_local! {
+    /// When the request being served must be answered by (virtual µs): the
+    /// deadline every downstream call of the request inherits. Scoped to
+    /// the request's future, so it follows the work wherever it runs.
+    static DEADLINE_US: u64;
 }
 
 /// What a crash of the gateway process does, when a chaos plan crashes it:
@@ -143,6 +154,7 @@ impl Gateway {
         expected_payments: usize,
         down: Downstream,
     ) -> Gateway {
+        let (component_clock, down_merchants) = (component.clock(), down.merchants);
         Gateway {
             clock: component.clock(),
             component,
@@ -172,7 +184,25 @@ impl Gateway {
             },
             store_faults: None,
             store_clock: Skew::none(),
+            front: crate::resilience::Frontline::new(
+                crate::resilience::ResilienceConfig {
+                    enabled: false,
+                    ..Default::default()
+                },
+                down_merchants,
+                component_clock,
+            ),
         }
+    }
+
+    /// Puts the gateway's own resilience in place (door and retries).
+    pub fn with_frontline(mut self, front: crate::resilience::Frontline) -> Gateway {
+        self.front = front;
+        self
+    }
+
+    pub fn resilience(&self) -> &crate::resilience::Frontline {
+        &self.front
     }
 
     /// Arms the chaos plans' faults on the gateway itself: crashes (with the
@@ -259,8 +289,24 @@ impl Gateway {
                 self.clock.sleep_until_us(end_us).await;
             }
         }
+        let _in_progress = match self.front.admit(req.merchant) {
+            Ok(guard) => guard,
+            Err(crate::resilience::Refused::Shed) => return Err(ApiError::Unavailable),
+            Err(crate::resilience::Refused::RateLimited(_)) => return Err(ApiError::RateLimited),
+        };
         self.component.serve(|| ()).await;
         self.stats.locked().requests += 1;
+        match self.front.cfg.timeouts.deadline_us(self.clock.now_us()) {
+            Some(deadline) if self.front.cfg.enabled => {
+                DEADLINE_US.scope(deadline, self.route(req)).await
+            }
+            _ => self.route(req).await,
+        }
+    }
+
+    /// The request past the door: a read, or through the idempotency
+    /// layer (keyed) or the dedup window (keyless) to execution.
+    async fn route(&self, req: Request) -> Result<ApiReply, ApiError> {
         if let Operation::Get { payment } = req.op {
             return self.get(req.merchant, payment);
         }

@@ -62,6 +62,8 @@ pub struct Webhooks {
     outbound: Option<Arc<FaultLayer>>,
     /// Windows in which the queue stops draining.
     stalls: Stalls,
+    /// The breaker, bulkhead and timeout in front of the endpoint.
+    guard: Option<Arc<crate::resilience::Guard>>,
     /// Events whose emitter was cut before the queue took them.
     orphans: Mutex<std::collections::VecDeque<Event>>,
     secrets: Vec<[u8; 32]>,
@@ -89,6 +91,7 @@ impl Webhooks {
         jitter: SharedRng,
         outbound: Option<Arc<FaultLayer>>,
         stalls: Stalls,
+        guard: Arc<crate::resilience::Guard>,
     ) -> Webhooks {
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1) as usize);
         Webhooks {
@@ -99,6 +102,7 @@ impl Webhooks {
             endpoint: Arc::new(endpoint),
             outbound,
             stalls,
+            guard: guard.is_active().then_some(guard),
             orphans: Mutex::new(Default::default()),
             secrets,
             queue: tx,
@@ -211,12 +215,20 @@ impl Webhooks {
                 signature,
             };
             let endpoint = self.endpoint.clone();
-            let result = crate::chaos::through(self.outbound.as_deref(), move || {
+            let call = crate::chaos::through(self.outbound.as_deref(), move || {
                 let (endpoint, delivery) = (endpoint.clone(), delivery.clone());
                 async move { endpoint.deliver(delivery).await }
-            })
-            .await
-            .unwrap_or(Err(endpoint::DeliveryFailed));
+            });
+            // A 5xx counts against the endpoint's breaker like a fault.
+            let call = async move {
+                call.await
+                    .and_then(|r| r.map_err(|_| crate::chaos::CallFault::Failed(None)))
+            };
+            let result = match &self.guard {
+                Some(g) => g.call(call).await,
+                None => call.await,
+            }
+            .map_err(|_| endpoint::DeliveryFailed);
             {
                 let mut s = self.stats.locked();
                 s.attempts += 1;
