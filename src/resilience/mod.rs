@@ -100,15 +100,18 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(name: &str, cfg: &ResilienceConfig, clock: Clock) -> Guard {
+    /// `own_timeout`: whether the guard times calls out itself. The
+    /// gateway's calls to networks and issuers are timed once, at the
+    /// gateway (the call timeout within the request's deadline), so their
+    /// guards do not stack timers of their own.
+    pub fn new(name: &str, cfg: &ResilienceConfig, clock: Clock, own_timeout: bool) -> Guard {
         Guard {
             name: name.to_string(),
             breaker: cfg
                 .breakers()
                 .then(|| CircuitBreaker::new(name.to_string(), cfg.breaker)),
             bulkhead: cfg.bulkheads().then(|| Bulkhead::new(cfg.bulkhead, clock)),
-            timeout: cfg
-                .timeouts()
+            timeout: (own_timeout && cfg.timeouts())
                 .then(|| crate::sim::clock::ms_f64(cfg.timeouts.call_ms)),
             clock,
             timeouts: AtomicU64::new(0),
@@ -245,8 +248,9 @@ pub struct FrontlineStats {
     pub retries: u64,
     /// Retries the budget refused.
     pub retry_budget_exhausted: u64,
-    /// Requests that ran out of their deadline downstream.
-    pub deadline_exceeded: u64,
+    /// Downstream calls that ran out of time (the call timeout, or what
+    /// was left of the request's deadline).
+    pub call_timeouts: u64,
 }
 
 /// Why the door refused a request.
@@ -323,8 +327,21 @@ impl Frontline {
         ok
     }
 
-    pub fn deadline_exceeded(&self) {
-        self.stats.locked().deadline_exceeded += 1;
+    pub fn call_timed_out(&self) {
+        self.stats.locked().call_timeouts += 1;
+    }
+
+    /// How long a call may take now: the call timeout, within what is left
+    /// of the request's deadline (`None`: timeouts off).
+    pub fn call_budget(&self, now_us: u64, deadline_us: Option<u64>) -> Option<Duration> {
+        if !self.cfg.timeouts() {
+            return None;
+        }
+        let call = crate::sim::clock::ms_f64(self.cfg.timeouts.call_ms);
+        Some(match deadline_us {
+            Some(d) => call.min(TimeoutConfig::left(d, now_us)),
+            None => call,
+        })
     }
 
     pub fn shed(&self) -> u64 {
@@ -352,8 +369,14 @@ pub struct ResilienceReport {
 pub struct Guards(Mutex<Vec<Arc<Guard>>>);
 
 impl Guards {
-    pub fn add(&self, name: &str, cfg: &ResilienceConfig, clock: Clock) -> Arc<Guard> {
-        let g = Arc::new(Guard::new(name, cfg, clock));
+    pub fn add(
+        &self,
+        name: &str,
+        cfg: &ResilienceConfig,
+        clock: Clock,
+        own_timeout: bool,
+    ) -> Arc<Guard> {
+        let g = Arc::new(Guard::new(name, cfg, clock, own_timeout));
         self.0.locked().push(g.clone());
         g
     }

@@ -204,9 +204,10 @@ impl Issuer {
             let me = me.clone();
             async move { me.handle(msg).await }
         });
+        // Boxed: the caller's future stays small however deep the layers.
         match &self.guard {
-            Some(g) => g.call(call).await,
-            None => call.await,
+            Some(g) => Box::pin(g.call(call)).await,
+            None => Box::pin(call).await,
         }
     }
 

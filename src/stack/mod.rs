@@ -162,6 +162,7 @@ impl Stack {
                         &format!("issuer:{i}"),
                         resilience,
                         clock,
+                        false,
                     )),
                 ))
             })
@@ -189,7 +190,7 @@ impl Stack {
                     issuers.clone(),
                     ranges,
                     layer(Target::GatewayNetwork(Some(n as u8))),
-                    guards.add(&format!("network:{n}"), resilience, clock),
+                    guards.add(&format!("network:{n}"), resilience, clock, false),
                 )))
             })
             .collect::<Result<_, String>>()?;
@@ -251,7 +252,7 @@ impl Stack {
                 Some(crate::sim::clock::ms_f64(cfg.webhooks.timeout_ms)),
             ),
             chaos.queue_stalls(),
-            guards.add("webhook-endpoint", resilience, clock),
+            guards.add("webhook-endpoint", resilience, clock, false),
         ));
         let acquirer = Arc::new(Acquirer::new(
             cfg.acquirer.fees,

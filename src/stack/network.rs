@@ -64,9 +64,10 @@ impl Network {
         &self,
         call: impl std::future::Future<Output = Result<T, CallFault>>,
     ) -> Result<T, CallFault> {
+        // Boxed: the caller's future stays small however deep the layers.
         match &self.guard {
-            Some(g) => g.call(call).await,
-            None => call.await,
+            Some(g) => Box::pin(g.call(call)).await,
+            None => Box::pin(call).await,
         }
     }
 

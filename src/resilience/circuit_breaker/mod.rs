@@ -289,7 +289,10 @@ mod tests {
         }
         // Opened by the call recorded at 3 µs.
         assert_eq!(b.try_acquire(5 * S + 2), Err(BreakerOpen));
-        assert!(b.try_acquire(5 * S + 3).is_ok(), "half-open 5 s after opening");
+        assert!(
+            b.try_acquire(5 * S + 3).is_ok(),
+            "half-open 5 s after opening"
+        );
         assert!(b.try_acquire(5 * S + 3).is_ok(), "second trial");
         assert_eq!(b.try_acquire(5 * S + 3), Err(BreakerOpen), "only 2 trials");
         b.record(5 * S + 10, false, 1);

@@ -87,23 +87,25 @@ impl Gateway {
         let with = |issuer| move |reply| Answer { issuer, reply };
         match (p.route, p.msg) {
             (Route::CardAuth { network, pan }, IssuerMsg::Auth(req)) => {
-                let (issuer, r) = self.down.networks[network].authorize(pan, req).await;
+                let (issuer, r) = Box::pin(self.down.networks[network].authorize(pan, req)).await;
                 r.map(with(issuer))
             }
-            (Route::Card { network, issuer }, msg) => self.down.networks[network]
-                .relay(issuer, msg)
-                .await
-                .map(with(Some(issuer))),
-            (Route::Qr(i), IssuerMsg::Debit(d, _)) => {
-                self.down.qr.pay(self.issuer(i), d).await.map(with(Some(i)))
+            (Route::Card { network, issuer }, msg) => {
+                Box::pin(self.down.networks[network].relay(issuer, msg))
+                    .await
+                    .map(with(Some(issuer)))
             }
-            (Route::BankInstant(i), IssuerMsg::Debit(d, _)) => self
-                .down
-                .bank
-                .instant(self.issuer(i), d)
+            (Route::Qr(i), IssuerMsg::Debit(d, _)) => Box::pin(self.down.qr.pay(self.issuer(i), d))
                 .await
                 .map(with(Some(i))),
-            (Route::Bank(i), msg) => self.issuer(i).receive(msg).await.map(with(Some(i))),
+            (Route::BankInstant(i), IssuerMsg::Debit(d, _)) => {
+                Box::pin(self.down.bank.instant(self.issuer(i), d))
+                    .await
+                    .map(with(Some(i)))
+            }
+            (Route::Bank(i), msg) => Box::pin(self.issuer(i).receive(msg))
+                .await
+                .map(with(Some(i))),
             (route, msg) => unreachable!("no route {route:?} for {msg:?}"),
         }
     }
@@ -174,19 +176,15 @@ impl Gateway {
         // Once an attempt may have acted, a later refusal proves nothing.
         let mut may_have_acted = false;
         loop {
-            let sent = match deadline {
+            let sent = match self.front.call_budget(self.clock.now_us(), deadline) {
                 None => self.send(p).await,
-                Some(d) => {
-                    let left =
-                        crate::resilience::deadline::TimeoutConfig::left(d, self.clock.now_us());
-                    match self.clock.timeout(left, self.send(p)).await {
-                        Some(r) => r,
-                        None => {
-                            self.front.deadline_exceeded();
-                            Err(CallFault::TimedOut)
-                        }
+                Some(budget) => match self.clock.timeout(budget, self.send(p)).await {
+                    Some(r) => r,
+                    None => {
+                        self.front.call_timed_out();
+                        Err(CallFault::TimedOut)
                     }
-                }
+                },
             };
             may_have_acted |= match sent {
                 Err(CallFault::TimedOut) => true,

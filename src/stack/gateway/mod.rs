@@ -272,7 +272,7 @@ impl Gateway {
                 self.stats.locked().refused_while_down += 1;
                 return Err(ApiError::Unavailable);
             }
-            let out = self.crash_guarded(self.serve(req)).await;
+            let out = self.crash_guarded(Box::pin(self.serve(req))).await;
             return out.unwrap_or_else(|| {
                 self.stats.locked().requests_cut_by_crash += 1;
                 Err(ApiError::Unavailable)
@@ -298,7 +298,7 @@ impl Gateway {
         self.stats.locked().requests += 1;
         match self.front.cfg.timeouts.deadline_us(self.clock.now_us()) {
             Some(deadline) if self.front.cfg.enabled => {
-                DEADLINE_US.scope(deadline, self.route(req)).await
+                DEADLINE_US.scope(deadline, Box::pin(self.route(req))).await
             }
             _ => self.route(req).await,
         }

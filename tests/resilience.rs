@@ -1,0 +1,190 @@
+//! Resilience mechanisms under load and faults, each judged by the numbers a
+//! run reports (`RunOutcome::resilience`, as in results.json).
+
+use std::path::PathBuf;
+
+use paystorm::chaos::Plan;
+use paystorm::report::exit_code;
+use paystorm::resilience::circuit_breaker::State;
+use paystorm::sim::run::{run, RunOptions, RunOutcome};
+use paystorm::stack::sabotage::Sabotages;
+use paystorm::workload::Workload;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn steady() -> Workload {
+    Workload::from_path(&root().join("workloads/steady.toml")).expect("steady.toml loads")
+}
+
+fn plan(name: &str) -> Plan {
+    Plan::from_path(&root().join("chaos").join(name)).expect("plan parses")
+}
+
+fn go(w: &Workload, seed: u64, chaos: Vec<Plan>, no_resilience: bool) -> RunOutcome {
+    let o = run(
+        w,
+        &RunOptions {
+            seed,
+            sabotage: Sabotages::NONE,
+            history: None,
+            rate_scale: 1.0,
+            chaos,
+            no_resilience,
+        },
+    )
+    .expect("run");
+    let failed: Vec<&str> = o.verdict.failed().map(|r| r.name).collect();
+    assert_eq!(
+        exit_code(&o, w.file.load.dropped_share_max),
+        0,
+        "seed {seed}: every invariant must hold, failed: {failed:?}"
+    );
+    o
+}
+
+#[test]
+fn an_issuer_outage_opens_its_breaker_which_half_opens_and_closes_after() {
+    let w = steady();
+    let o = go(&w, 1, vec![plan("issuer-outage.toml")], false);
+    let issuer0 = o
+        .resilience
+        .downstreams
+        .iter()
+        .find(|d| d.name == "issuer:0")
+        .and_then(|d| d.breaker.clone())
+        .expect("issuer 0 has a breaker");
+    let t = &issuer0.transitions;
+    let first_open = t.iter().find(|t| t.to == State::Open).expect("it opened");
+    // The plan's windows: errors from 5 s, hangs from 15 s, refusals to 45 s.
+    assert!(
+        (5.0..45.0).contains(&first_open.at_s),
+        "opened at {} s, inside the outage",
+        first_open.at_s
+    );
+    assert!(
+        issuer0.rejected > 0,
+        "calls were refused at once while open"
+    );
+    let closed_after = t
+        .iter()
+        .filter(|t| t.to == State::Closed && t.at_s >= 45.0)
+        .count();
+    assert!(closed_after > 0, "it closed after the outage: {t:?}");
+    assert!(
+        t.iter()
+            .any(|t| t.from == State::Open && t.to == State::HalfOpen),
+        "open -> half-open by itself"
+    );
+    assert_eq!(issuer0.state, State::Closed, "closed at the end");
+    // Other issuers never opened.
+    for d in &o.resilience.downstreams {
+        if d.name.starts_with("issuer:") && d.name != "issuer:0" {
+            assert_eq!(d.breaker.as_ref().map_or(0, |b| b.opened), 0, "{}", d.name);
+        }
+    }
+}
+
+#[test]
+fn failing_fast_beats_waiting_for_timeouts_during_an_outage() {
+    let w = steady();
+    let with = go(&w, 2, vec![plan("issuer-outage.toml")], false);
+    let without = go(&w, 2, vec![plan("issuer-outage.toml")], true);
+    let p99 = |o: &RunOutcome| {
+        o.latency
+            .corrected_ms()
+            .into_iter()
+            .find(|(op, _)| *op == "create")
+            .map(|(_, p)| p.p99)
+            .unwrap()
+    };
+    assert!(
+        p99(&with) < p99(&without),
+        "create p99 with resilience {} ms, without {} ms",
+        p99(&with),
+        p99(&without)
+    );
+    assert!(
+        with.counts.unknown < without.counts.unknown,
+        "fewer unknown outcomes with breakers and retries: {} vs {}",
+        with.counts.unknown,
+        without.counts.unknown
+    );
+    assert!(!without.resilience.enabled && with.resilience.enabled);
+}
+
+#[test]
+fn a_merchant_over_its_quota_gets_429s_others_do_not_and_retries_charge_once() {
+    let mut w = steady();
+    w.file.resilience.rate_limit.per_merchant_per_s = 10.0;
+    w.file.resilience.rate_limit.per_merchant_burst = 10;
+    let o = go(&w, 3, Vec::new(), false);
+    let r = &o.resilience.frontline;
+    assert!(
+        r.rate_limited_top_1pct > 0,
+        "the most popular merchant exceeds 10 requests/s: {r:?}"
+    );
+    assert_eq!(
+        r.rate_limited_rest, 0,
+        "the long tail stays under its quota"
+    );
+    assert_eq!(r.rate_limited_global, 0);
+    assert!(
+        o.counts.retries > 0,
+        "clients retried the 429s with their keys"
+    );
+    // exit 0 above: every retried key charged exactly once.
+}
+
+#[test]
+fn the_retry_budget_bounds_in_stack_retries_under_a_storm() {
+    let mut w = steady();
+    // Breakers off, so every timed-out message is a candidate for a retry
+    // (an open breaker would refuse the calls before the budget is asked).
+    w.file.resilience.breaker.enabled = false;
+    let storm = || vec![plan("network-partition.toml")];
+    let budgeted = go(&w, 4, storm(), false);
+    w.file.resilience.retry.budget_ratio = 100.0;
+    w.file.resilience.retry.attempts_max = 6;
+    let unbounded = go(&w, 4, storm(), false);
+    let (b, u) = (
+        &budgeted.resilience.frontline,
+        &unbounded.resilience.frontline,
+    );
+    // Messages sent: about one per API call that reached the gateway.
+    let messages = budgeted.stack.gateway.requests as f64;
+    let allowed = 0.1 * messages + 5.0 * 10.0 * (budgeted.load_seconds / 10.0).ceil();
+    assert!(
+        (b.retries as f64) <= allowed,
+        "retries {} within 10% of {} messages plus 5/s",
+        b.retries,
+        messages
+    );
+    assert!(
+        b.retry_budget_exhausted > 0,
+        "the budget refused some retries"
+    );
+    assert!(
+        u.retries > 2 * b.retries,
+        "without a real budget retries multiply: {} vs {}",
+        u.retries,
+        b.retries
+    );
+}
+
+#[test]
+fn with_resilience_off_no_mechanism_acts() {
+    let w = steady();
+    let o = go(&w, 5, vec![plan("issuer-outage.toml")], true);
+    let r = &o.resilience;
+    assert!(!r.enabled);
+    assert_eq!(
+        r.shed + r.frontline.retries + r.frontline.rate_limited_top_1pct,
+        0
+    );
+    assert!(r
+        .downstreams
+        .iter()
+        .all(|d| d.breaker.is_none() && d.bulkhead_rejected == 0));
+}
