@@ -5,6 +5,7 @@
 #
 #   benches/million.sh            # 1,000,000 payments
 #   SCALE=0.25 benches/million.sh # 250,000 payments (to see how RSS scales)
+#   ARGS=--no-resilience benches/million.sh   # extra `run` options
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale="${SCALE:-1}"
@@ -14,7 +15,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 sed "s/^duration_s = 100$/duration_s = $(python3 -c "print(100*$scale)")/" benches/million.toml > "$tmp/bench.toml"
 for i in $(seq 1 "$runs"); do
-  ./target/release/paystorm run "$tmp/bench.toml" --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
+  # shellcheck disable=SC2086 # ARGS is a list of options
+  ./target/release/paystorm run "$tmp/bench.toml" ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
 done
 python3 - "$tmp" "$runs" <<'PY'
 import json, statistics, sys

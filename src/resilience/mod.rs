@@ -103,14 +103,22 @@ impl Guard {
     /// `own_timeout`: whether the guard times calls out itself. The
     /// gateway's calls to networks and issuers are timed once, at the
     /// gateway (the call timeout within the request's deadline), so their
-    /// guards do not stack timers of their own.
-    pub fn new(name: &str, cfg: &ResilienceConfig, clock: Clock, own_timeout: bool) -> Guard {
+    /// guards do not stack timers of their own. `bulkhead`: whether to cap
+    /// concurrency here (the webhook dispatcher has its own cap,
+    /// `webhooks.in_flight_max`).
+    pub fn new(
+        name: &str,
+        cfg: &ResilienceConfig,
+        clock: Clock,
+        own_timeout: bool,
+        bulkhead: bool,
+    ) -> Guard {
         Guard {
             name: name.to_string(),
             breaker: cfg
                 .breakers()
                 .then(|| CircuitBreaker::new(name.to_string(), cfg.breaker)),
-            bulkhead: cfg.bulkheads().then(|| Bulkhead::new(cfg.bulkhead, clock)),
+            bulkhead: (bulkhead && cfg.bulkheads()).then(|| Bulkhead::new(cfg.bulkhead, clock)),
             timeout: (own_timeout && cfg.timeouts())
                 .then(|| crate::sim::clock::ms_f64(cfg.timeouts.call_ms)),
             clock,
@@ -139,26 +147,17 @@ impl Guard {
         if !self.is_active() {
             return call.await;
         }
-        let now = self.clock.now_us();
+        // The slot first, then the breaker: a half-open trial the breaker
+        // admits always runs and reports, so it cannot stay half-open.
+        let _slot = match &self.bulkhead {
+            None => None,
+            Some(b) => Some(b.enter().await.map_err(|_| CallFault::Rejected)?),
+        };
         if let Some(b) = &self.breaker {
-            if b.try_acquire(now).is_err() {
+            if b.try_acquire(self.clock.now_us()).is_err() {
                 return Err(CallFault::Rejected);
             }
         }
-        let _slot = match &self.bulkhead {
-            None => None,
-            Some(b) => match b.enter().await {
-                Ok(slot) => Some(slot),
-                Err(_) => {
-                    // Count it against the downstream, so a half-open trial
-                    // that never ran cannot keep the breaker half-open.
-                    if let Some(br) = &self.breaker {
-                        br.record(self.clock.now_us(), true, 0);
-                    }
-                    return Err(CallFault::Rejected);
-                }
-            },
-        };
         let started = self.clock.now_us();
         // If the caller drops this call half-way (its own deadline), the
         // breaker still hears of it — else a half-open trial that never
@@ -375,8 +374,9 @@ impl Guards {
         cfg: &ResilienceConfig,
         clock: Clock,
         own_timeout: bool,
+        bulkhead: bool,
     ) -> Arc<Guard> {
-        let g = Arc::new(Guard::new(name, cfg, clock, own_timeout));
+        let g = Arc::new(Guard::new(name, cfg, clock, own_timeout, bulkhead));
         self.0.locked().push(g.clone());
         g
     }

@@ -163,6 +163,7 @@ impl Stack {
                         resilience,
                         clock,
                         false,
+                        true,
                     )),
                 ))
             })
@@ -190,7 +191,7 @@ impl Stack {
                     issuers.clone(),
                     ranges,
                     layer(Target::GatewayNetwork(Some(n as u8))),
-                    guards.add(&format!("network:{n}"), resilience, clock, false),
+                    guards.add(&format!("network:{n}"), resilience, clock, false, true),
                 )))
             })
             .collect::<Result<_, String>>()?;
@@ -252,7 +253,7 @@ impl Stack {
                 Some(crate::sim::clock::ms_f64(cfg.webhooks.timeout_ms)),
             ),
             chaos.queue_stalls(),
-            guards.add("webhook-endpoint", resilience, clock, false),
+            guards.add("webhook-endpoint", resilience, clock, false, false),
         ));
         let acquirer = Arc::new(Acquirer::new(
             cfg.acquirer.fees,

@@ -25,7 +25,7 @@ impl Default for BulkheadConfig {
     fn default() -> BulkheadConfig {
         BulkheadConfig {
             enabled: true,
-            max_concurrent: 2_000,
+            max_concurrent: 5_000,
             max_wait_ms: 100.0,
         }
     }
