@@ -129,8 +129,8 @@ impl Target {
         }
     }
 
-    /// The call boundaries a monkey may draw for `kind` (with index 0 where
-    /// an index applies, so drawn faults name one issuer or network).
+    /// The concrete targets a monkey may draw for `kind`: each network and
+    /// issuer by index (a drawn fault names one), and the single ones.
     pub fn candidates(kind: Kind, issuers: u16, networks: u8) -> Vec<Target> {
         use Target::*;
         let mut all = vec![
