@@ -326,3 +326,19 @@ fn a_run_under_an_issuer_outage_injects_it_and_recovers_in_bound() {
     assert_eq!(invariant["passed"], true, "{invariant:#}");
     assert_eq!(results["exit_code"], 0);
 }
+
+#[test]
+fn shrink_refuses_a_directory_without_a_failing_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = paystorm(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &["shrink", dir.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("results.json") && err.contains("exited 2"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
