@@ -8,19 +8,21 @@
 #
 #   benches/chaos-sweep.sh                   # black-friday, 20 seeds
 #   SEEDS=3 benches/chaos-sweep.sh           # a quicker look
+#   FIRST_SEED=6 benches/chaos-sweep.sh      # seeds 6..20 (resume a sweep)
 #   WORKLOAD=workloads/flash-sale.toml benches/chaos-sweep.sh
 #   PAYSTORM=/tmp/paystorm benches/chaos-sweep.sh   # a prebuilt binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workload="${WORKLOAD:-workloads/black-friday.toml}"
 seeds="${SEEDS:-20}"
+first="${FIRST_SEED:-1}"
 bin="${PAYSTORM:-./target/release/paystorm}"
 [ -n "${PAYSTORM:-}" ] || cargo build --release --quiet
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 bad=0
 for plan in chaos/*.toml; do
-  for seed in $(seq 1 "$seeds"); do
+  for seed in $(seq "$first" "$seeds"); do
     set +e
     "$bin" run "$workload" --chaos "$plan" --seed "$seed" --out "$tmp/run" --quiet > "$tmp/log"
     code=$?
@@ -37,4 +39,4 @@ if [ "$bad" -ne 0 ]; then
   echo "FAIL: some run violated an invariant (exit 2) or could not run"
   exit 1
 fi
-echo "PASS: no plan broke an invariant on $workload over $seeds seeds"
+echo "PASS: no plan broke an invariant on $workload over seeds $first..$seeds"
