@@ -24,6 +24,28 @@ impl Observer for Null {
     fn history(&self, _: HistoryEvent) {}
 }
 
+/// A stack with seed 5, no chaos and default resilience.
+fn build(
+    cfg: &StackConfig,
+    world: &paystorm::stack::world::World,
+    observer: Arc<dyn Observer>,
+    sabotage: Sabotages,
+) -> Stack {
+    Stack::build(
+        cfg,
+        world,
+        Currency::USD,
+        Seed(5),
+        Clock::start(),
+        observer,
+        sabotage,
+        0,
+        &paystorm::chaos::Chaos::none(Seed(5)),
+        &paystorm::resilience::ResilienceConfig::default(),
+    )
+    .expect("the config builds")
+}
+
 fn stack(sabotage: Sabotages) -> (Stack, InProcess) {
     let mut cfg = StackConfig::default();
     cfg.wallet.failure_share = 0.0;
@@ -37,19 +59,7 @@ fn stack(sabotage: Sabotages) -> (Stack, InProcess) {
         ..Population::default()
     };
     let world = make_world(&pop, &cfg, Seed(5));
-    let stack = Stack::build(
-        &cfg,
-        &world,
-        Currency::USD,
-        Seed(5),
-        Clock::start(),
-        Arc::new(Null),
-        sabotage,
-        0,
-        &paystorm::chaos::Chaos::none(Seed(5)),
-        &paystorm::resilience::ResilienceConfig::default(),
-    )
-    .expect("default config builds");
+    let stack = build(&cfg, &world, Arc::new(Null), sabotage);
     let api = stack.api();
     (stack, api)
 }
@@ -293,19 +303,7 @@ async fn a_capture_that_loses_the_race_with_expiry_still_reports_the_void() {
     };
     let world = make_world(&pop, &cfg, Seed(5));
     let events = Arc::new(Events::default());
-    let stack = Stack::build(
-        &cfg,
-        &world,
-        Currency::USD,
-        Seed(5),
-        Clock::start(),
-        events.clone(),
-        Sabotages::NONE,
-        0,
-        &paystorm::chaos::Chaos::none(Seed(5)),
-        &paystorm::resilience::ResilienceConfig::default(),
-    )
-    .unwrap();
+    let stack = build(&cfg, &world, events.clone(), Sabotages::NONE);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let background = stack.spawn_background(&stopped);
     let api = stack.api();
