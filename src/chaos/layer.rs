@@ -142,7 +142,7 @@ impl FaultLayer {
             call.await
         };
         let out = match self.timeout {
-            Some(t) => self.clock.timeout(t, delayed).await,
+            Some(t) => self.clock.timeout(t, delayed).await.ok(),
             None => Some(delayed.await),
         };
         match out {

@@ -37,7 +37,10 @@ where
 {
     match layer {
         None => Ok(make().await),
-        Some(l) => l.call(make).await,
+        // Boxed: a fault layer's future is large, and without a layer (most
+        // boundaries, every run without chaos) the caller should not carry
+        // its size.
+        Some(l) => Box::pin(l.call(make)).await,
     }
 }
 

@@ -106,7 +106,8 @@ impl<A: PaymentApi> Client<A> {
             let reply = self
                 .clock
                 .timeout(timeout, self.api.call(Request { merchant, key, op }))
-                .await;
+                .await
+                .ok();
             drop(connection);
             self.rec.service(kind, method, sent);
             let retry = match reply {

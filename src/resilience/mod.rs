@@ -169,7 +169,7 @@ impl Guard {
         };
         let out = match self.timeout {
             None => call.await,
-            Some(t) => match self.clock.timeout(t, call).await {
+            Some(t) => match self.clock.timeout(t, call).await.ok() {
                 Some(out) => out,
                 None => {
                     self.timeouts.fetch_add(1, Ordering::Relaxed);

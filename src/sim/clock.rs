@@ -49,12 +49,15 @@ impl Clock {
         tokio::time::sleep_until(self.start + Duration::from_micros(at_us)).await;
     }
 
-    /// Runs `fut` with a deadline; `None` if it did not finish in time. The
-    /// future is dropped on timeout, so only pass futures that are safe to
-    /// abandon (the in-process API spawns server work, so a client timeout
-    /// never cancels it).
-    pub async fn timeout<F: std::future::Future>(&self, d: Duration, fut: F) -> Option<F::Output> {
-        tokio::time::timeout(d, fut).await.ok()
+    /// Runs `fut` with a deadline; `Err` if it did not finish in time
+    /// (`.await.ok()` for an `Option`). The future is dropped on timeout, so
+    /// only pass futures that are safe to abandon (the in-process API spawns
+    /// server work, so a client timeout never cancels it).
+    ///
+    /// Not an `async fn`: that would store `fut` twice (the argument and the
+    /// awaited copy), and these wrappers nest, so the copies multiply.
+    pub fn timeout<F: std::future::Future>(&self, d: Duration, fut: F) -> tokio::time::Timeout<F> {
+        tokio::time::timeout(d, fut)
     }
 }
 

@@ -61,6 +61,7 @@ impl Bulkhead {
             .clock
             .timeout(self.max_wait, self.slots.acquire())
             .await
+            .ok()
         {
             Some(Ok(permit)) => Ok(permit),
             _ => {

@@ -178,7 +178,7 @@ impl Gateway {
         loop {
             let sent = match self.front.call_budget(self.clock.now_us(), deadline) {
                 None => self.send(p).await,
-                Some(budget) => match self.clock.timeout(budget, self.send(p)).await {
+                Some(budget) => match self.clock.timeout(budget, self.send(p)).await.ok() {
                     Some(r) => r,
                     None => {
                         self.front.call_timed_out();
