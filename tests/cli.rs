@@ -139,6 +139,7 @@ fn sabotage_lists_all_eight_names() {
             "refund-race",
             "unbalanced-posting",
             "fee-rounding-leak",
+            "lost-advice",
         ],
         "{stdout}"
     );

@@ -1,13 +1,15 @@
 //! Every sabotage must be caught: a checker that cannot fail is worthless.
 //!
 //! Each planted bug runs on workloads/steady.toml over several seeds through
-//! the library. The run must exit 2, the invariant the bug breaks must fail,
+//! the library (with the chaos plan that exercises its code path, for the
+//! few bugs that only a fault reaches). The run must exit 2, the invariant the bug breaks must fail,
 //! and nothing outside a tight set of related invariants may fail (a failure
 //! elsewhere is either a checker false positive or a sabotage that does more
 //! than it says). Without sabotage the same seeds must pass cleanly.
 
 use std::path::Path;
 
+use paystorm::chaos::Plan;
 use paystorm::check::INVARIANTS;
 use paystorm::report::exit_code;
 use paystorm::sim::run::{run, RunOptions};
@@ -49,7 +51,30 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
         "settlement_deposit_matches",
         &["ledger_entries_balance", "ledger_money_conserved"],
     ),
+    (
+        "lost-advice",
+        "lifecycle_capture_within_authorized",
+        &[
+            // The payment the network approved never reached the issuer:
+            // its key had no effect, its captures and refunds no hold.
+            "idempotency_single_effect",
+            "lifecycle_refunds_within_captured",
+            "settlement_each_capture_once",
+        ],
+    ),
 ];
+
+/// The chaos plan a sabotage needs to be reached (stand-in only happens
+/// while an issuer's breaker is open).
+fn chaos_for(name: &str) -> Vec<Plan> {
+    match name {
+        "lost-advice" => {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos/issuer-outage.toml");
+            vec![Plan::from_path(&path).expect("issuer-outage.toml parses")]
+        }
+        _ => Vec::new(),
+    }
+}
 
 fn steady() -> Workload {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/steady.toml");
@@ -60,20 +85,30 @@ fn steady() -> Workload {
 type Failure = (&'static str, u64, Option<String>);
 
 /// Runs steady once; returns the exit code and the failed invariants.
-fn run_steady(w: &Workload, seed: u64, sabotage: Sabotages) -> (i32, Vec<Failure>) {
+fn run_steady(
+    w: &Workload,
+    seed: u64,
+    sabotage: Sabotages,
+    chaos: Vec<Plan>,
+) -> (i32, Vec<Failure>) {
+    // A chaos run adds one invariant: recovery within its bound.
+    let mut expected: Vec<&str> = INVARIANTS.iter().map(|(n, _)| *n).collect();
+    if !chaos.is_empty() {
+        expected.push("recovery_within_bound");
+    }
     let opts = RunOptions {
         seed,
         sabotage,
         history: None,
         rate_scale: 1.0,
-        chaos: Vec::new(),
+        chaos,
         no_resilience: false,
     };
     let outcome = run(w, &opts).unwrap_or_else(|e| panic!("seed {seed}: run failed: {e}"));
     let inv = &outcome.verdict.invariants;
     assert_eq!(
         inv.iter().map(|r| r.name).collect::<Vec<_>>(),
-        INVARIANTS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        expected,
         "seed {seed}: the verdict must list every invariant once, in report order"
     );
     for r in inv {
@@ -118,7 +153,7 @@ fn assert_caught(name: &str) {
     let w = steady();
     let mut problems = Vec::new();
     for seed in SEEDS {
-        let (code, failed) = run_steady(&w, seed, Sabotages::NONE.with(sabotage));
+        let (code, failed) = run_steady(&w, seed, Sabotages::NONE.with(sabotage), chaos_for(name));
         if code != 2 {
             problems.push(format!("seed {seed}: exit code {code}, expected 2"));
         }
@@ -148,7 +183,7 @@ fn assert_caught(name: &str) {
 fn expectations_cover_exactly_the_listed_sabotages() {
     let listed: Vec<&str> = Sabotage::ALL.iter().map(|s| s.name()).collect();
     let expected: Vec<&str> = EXPECTED.iter().map(|(s, _, _)| *s).collect();
-    assert_eq!(listed.len(), 8, "paystorm lists {listed:?}");
+    assert_eq!(listed.len(), 9, "paystorm lists {listed:?}");
     assert_eq!(listed, expected);
     for s in Sabotage::ALL {
         assert_eq!(Sabotage::from_name(s.name()), Some(s));
@@ -187,7 +222,7 @@ fn without_sabotage_every_seed_passes() {
     let w = steady();
     let mut problems = Vec::new();
     for seed in SEEDS {
-        let (code, failed) = run_steady(&w, seed, Sabotages::NONE);
+        let (code, failed) = run_steady(&w, seed, Sabotages::NONE, Vec::new());
         if code != 0 {
             problems.push(format!("seed {seed}: exit code {code}, expected 0"));
         }
@@ -243,4 +278,9 @@ fn unbalanced_posting_is_caught() {
 #[test]
 fn fee_rounding_leak_is_caught() {
     assert_caught("fee-rounding-leak");
+}
+
+#[test]
+fn lost_advice_is_caught() {
+    assert_caught("lost-advice");
 }

@@ -28,6 +28,9 @@ pub enum Account {
     CustomerHold(CustomerId),
     /// What an issuer owes the card network for captured payments.
     IssuerSettlement(IssuerId),
+    /// What an issuer fronted for stand-in approvals its customers could
+    /// not cover (negative: money the issuer is out).
+    IssuerStandIn(IssuerId),
     /// What a card network owes the acquirer.
     NetworkClearing(NetworkId),
     /// What the QR wallet provider owes the acquirer.

@@ -21,6 +21,7 @@ pub mod deadline;
 pub mod rate_limit;
 pub mod retry;
 pub mod shedding;
+pub mod stand_in;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,7 @@ use deadline::TimeoutConfig;
 use rate_limit::{Limited, RateLimitConfig, RateLimits};
 use retry::{RetryBudget, RetryConfig};
 use shedding::{LoadShedder, SheddingConfig};
+use stand_in::{StandInConfig, StandInStats};
 
 /// The `[resilience]` section of a workload.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
@@ -53,6 +55,7 @@ pub struct ResilienceConfig {
     pub timeouts: TimeoutConfig,
     pub retry: RetryConfig,
     pub shedding: SheddingConfig,
+    pub stand_in: StandInConfig,
 }
 
 impl Default for ResilienceConfig {
@@ -65,6 +68,7 @@ impl Default for ResilienceConfig {
             timeouts: TimeoutConfig::default(),
             retry: RetryConfig::default(),
             shedding: SheddingConfig::default(),
+            stand_in: StandInConfig::default(),
         }
     }
 }
@@ -81,6 +85,10 @@ impl ResilienceConfig {
     }
     pub fn retries(&self) -> bool {
         self.enabled && self.retry.enabled
+    }
+    /// Stand-in needs an issuer's breaker to tell it the issuer is down.
+    pub fn stand_ins(&self) -> bool {
+        self.breakers() && self.stand_in.enabled
     }
     /// Whether a call can end without an answer the gateway applies at once
     /// (a timeout, a retry), so messages must be journalled and repeatable.
@@ -361,6 +369,19 @@ pub struct ResilienceReport {
     pub frontline: FrontlineStats,
     /// Breaker, bulkhead and timeout figures per downstream.
     pub downstreams: Vec<GuardReport>,
+    /// Stand-in approvals by the card networks and their reconciliation.
+    pub stand_in: StandInReport,
+}
+
+/// `resilience.stand_in` in results.json: the networks' figures summed, and
+/// what the issuers fronted.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct StandInReport {
+    #[serde(flatten)]
+    pub networks: StandInStats,
+    /// Money the issuers put up for stand-in approvals their customers
+    /// could not cover (the risk stand-in takes), at the end of the run.
+    pub exposure_minor: i64,
 }
 
 /// Every guard of a stack, for the report.
@@ -381,8 +402,9 @@ impl Guards {
         g
     }
 
-    pub fn report(&self, front: &Frontline) -> ResilienceReport {
+    pub fn report(&self, front: &Frontline, stand_in: StandInReport) -> ResilienceReport {
         ResilienceReport {
+            stand_in,
             enabled: front.cfg.enabled,
             shed: front.shed(),
             frontline: front.stats(),

@@ -36,6 +36,10 @@ struct CustomerAccount {
 struct Hold {
     customer: CustomerId,
     amount_minor: i64,
+    /// What the issuer put up because the customer could not cover a
+    /// stand-in approval; returned to the issuer first when the hold is
+    /// released or partly captured.
+    fronted_minor: i64,
     /// Set only under the `double-release-hold` sabotage: released by a void
     /// but (wrongly) left in the expiry index.
     released: bool,
@@ -55,12 +59,18 @@ struct State {
     answered: FxHashMap<u64, IssuerReply>,
     /// Message ids in the order they were answered: (answered_us, id).
     answered_order: VecDeque<(u64, u64)>,
+    /// Fronted for stand-in approvals and not yet returned.
+    exposure_minor: i64,
 }
 
 /// One request from a network or rail, with everything the issuer needs.
 #[derive(Clone, Copy, Debug)]
 pub enum IssuerMsg {
     Auth(AuthRequest),
+    /// A card network approved this authorization on the issuer's behalf
+    /// while the issuer was unreachable (stand-in); the issuer places the
+    /// hold whatever the balance.
+    Advice(AuthRequest),
     Capture {
         payment: PaymentId,
         amount_minor: i64,
@@ -86,12 +96,24 @@ impl IssuerMsg {
     pub fn id(&self) -> u64 {
         let (kind, id) = match self {
             IssuerMsg::Auth(r) => (1u64, r.payment.0),
+            IssuerMsg::Advice(r) => (6, r.payment.0),
             IssuerMsg::Capture { payment, .. } => (2, payment.0),
             IssuerMsg::Release { payment, .. } => (3, payment.0),
             IssuerMsg::Debit(d, _) => (4, d.payment.0),
             IssuerMsg::Refund { refund, .. } => (5, refund.0),
         };
         (kind << 60) | (id & ((1 << 60) - 1))
+    }
+
+    /// The payment the message is about.
+    pub fn payment(&self) -> PaymentId {
+        match *self {
+            IssuerMsg::Auth(r) | IssuerMsg::Advice(r) => r.payment,
+            IssuerMsg::Capture { payment, .. }
+            | IssuerMsg::Release { payment, .. }
+            | IssuerMsg::Refund { payment, .. } => payment,
+            IssuerMsg::Debit(d, _) => d.payment,
+        }
     }
 }
 
@@ -253,6 +275,7 @@ impl Issuer {
         };
         match msg {
             IssuerMsg::Auth(req) => declined(self.authorize(st, req, risky)),
+            IssuerMsg::Advice(req) => declined(self.advised(st, req)),
             IssuerMsg::Capture {
                 payment,
                 amount_minor,
@@ -321,28 +344,74 @@ impl Issuer {
             return Err(DeclineReason::InsufficientFunds);
         }
         acct.available_minor -= req.amount_minor;
+        self.place_hold(st, req, now, 0);
+        Ok(())
+    }
+
+    /// Places the hold of a stand-in approval, whatever the balance: what
+    /// the customer cannot cover, the issuer fronts (its exposure). The
+    /// hold expires `hold_expiry_s` after the advice arrives.
+    ///
+    /// The network's approval binds the issuer, and the authorization it
+    /// answered may have reached the issuer too (its answer lost on the
+    /// way): if the issuer approved it, the hold is there already; if it
+    /// declined, the advice overrides. Either way the authorization's
+    /// logged answer becomes the approval, so a late or repeated copy of it
+    /// moves no money.
+    fn advised(&self, st: &mut State, req: AuthRequest) -> Result<(), DeclineReason> {
+        let auth_id = IssuerMsg::Auth(req).id();
+        if self.logs_messages && st.answered.get(&auth_id) == Some(&IssuerReply::Done) {
+            return Ok(());
+        }
+        let now = self.skew.read(self.component.clock().now_us());
+        let acct = st
+            .accounts
+            .get_mut(&req.customer)
+            .ok_or(DeclineReason::UnknownAccount)?;
+        let covered = (acct.available_minor - acct.floor_minor).clamp(0, req.amount_minor);
+        acct.available_minor -= covered;
+        let fronted = req.amount_minor - covered;
+        st.exposure_minor += fronted;
+        self.place_hold(st, req, now, fronted);
+        if self.logs_messages {
+            st.answered.insert(auth_id, IssuerReply::Done);
+            let logged_at = self.component.clock().now_us();
+            st.answered_order.push_back((logged_at, auth_id));
+        }
+        Ok(())
+    }
+
+    /// Posts a hold of `req.amount_minor`, `fronted` of it from the
+    /// issuer's stand-in account and the rest from the customer, and
+    /// captures it at once for a sale.
+    fn place_hold(&self, st: &mut State, req: AuthRequest, now: u64, fronted: i64) {
+        // A zero leg is left out: without stand-in, two legs as ever.
         self.ledger.post(
             self.ledger
                 .draft(EntryKind::Hold)
                 .payment(req.payment)
                 .key(req.key)
-                .leg(Account::CustomerAvailable(req.customer), -req.amount_minor)
-                .leg(Account::CustomerHold(req.customer), req.amount_minor),
+                .leg(
+                    Account::CustomerAvailable(req.customer),
+                    -(req.amount_minor - fronted),
+                )
+                .leg(Account::CustomerHold(req.customer), req.amount_minor)
+                .leg(Account::IssuerStandIn(self.id), -fronted),
         );
         let hold = Hold {
             customer: req.customer,
             amount_minor: req.amount_minor,
+            fronted_minor: fronted,
             released: false,
         };
         if req.capture {
-            self.post_capture(req.payment, hold, req.amount_minor, req.key);
+            self.post_capture(st, req.payment, hold, req.amount_minor, req.key);
         } else {
             st.holds.insert(req.payment, hold);
             let expires = now + (self.cfg.hold_expiry_s * 1e6) as u64;
             st.expiry.push(Reverse((expires, req.payment)));
             st.latest_expiry_us = st.latest_expiry_us.max(Some(expires));
         }
-        Ok(())
     }
 
     /// Captures `amount_minor` of a hold; the rest returns to the customer.
@@ -361,26 +430,36 @@ impl Issuer {
             return Err(HoldError::AboveHold);
         }
         st.holds.remove(&payment);
-        let rest = hold.amount_minor - amount_minor;
-        if let Some(acct) = st.accounts.get_mut(&hold.customer) {
-            acct.available_minor += rest;
-        }
-        self.post_capture(payment, hold, amount_minor, key);
+        self.post_capture(st, payment, hold, amount_minor, key);
         Ok(())
+    }
+
+    /// Splits what returns from a hold (`rest`): the issuer's fronted money
+    /// first, then the customer's; credits the customer's available
+    /// balance and lowers the exposure. Returns (to customer, to issuer).
+    fn give_back(&self, st: &mut State, hold: Hold, rest: i64) -> (i64, i64) {
+        let to_issuer = rest.min(hold.fronted_minor);
+        let to_customer = rest - to_issuer;
+        st.exposure_minor -= to_issuer;
+        if let Some(acct) = st.accounts.get_mut(&hold.customer) {
+            acct.available_minor += to_customer;
+        }
+        (to_customer, to_issuer)
     }
 
     fn post_capture(
         &self,
+        st: &mut State,
         payment: PaymentId,
         hold: Hold,
         amount_minor: i64,
         key: Option<IdemKey>,
     ) {
-        let rest = hold.amount_minor - amount_minor;
+        let (to_customer, to_issuer) = self.give_back(st, hold, hold.amount_minor - amount_minor);
         let rest_leg = if self.sabotage.has(Sabotage::UnbalancedPosting) {
             0
         } else {
-            rest
+            to_customer
         };
         self.ledger.post(
             self.ledger
@@ -389,7 +468,8 @@ impl Issuer {
                 .key(key)
                 .leg(Account::CustomerHold(hold.customer), -hold.amount_minor)
                 .leg(Account::IssuerSettlement(self.id), amount_minor)
-                .leg(Account::CustomerAvailable(hold.customer), rest_leg),
+                .leg(Account::CustomerAvailable(hold.customer), rest_leg)
+                .leg(Account::IssuerStandIn(self.id), to_issuer),
         );
     }
 
@@ -416,16 +496,15 @@ impl Issuer {
     }
 
     fn post_release(&self, st: &mut State, payment: PaymentId, hold: Hold, key: Option<IdemKey>) {
-        if let Some(acct) = st.accounts.get_mut(&hold.customer) {
-            acct.available_minor += hold.amount_minor;
-        }
+        let (to_customer, to_issuer) = self.give_back(st, hold, hold.amount_minor);
         self.ledger.post(
             self.ledger
                 .draft(EntryKind::HoldRelease)
                 .payment(payment)
                 .key(key)
                 .leg(Account::CustomerHold(hold.customer), -hold.amount_minor)
-                .leg(Account::CustomerAvailable(hold.customer), hold.amount_minor),
+                .leg(Account::CustomerAvailable(hold.customer), to_customer)
+                .leg(Account::IssuerStandIn(self.id), to_issuer),
         );
     }
 
@@ -546,5 +625,164 @@ impl Issuer {
 
     pub fn holds_open(&self) -> usize {
         self.state.locked().holds.len()
+    }
+
+    /// Fronted for stand-in approvals and not yet returned.
+    pub fn exposure_minor(&self) -> i64 {
+        self.state.locked().exposure_minor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::domain::audit::{AuditRecord, JournalEntry, Observer};
+    use crate::domain::history::HistoryEvent;
+    use crate::domain::Currency;
+    use crate::sim::{Clock, LatencyModel, Seed};
+
+    /// Keeps the journal.
+    #[derive(Default)]
+    struct Journal(Mutex<Vec<JournalEntry>>);
+
+    impl Observer for Journal {
+        fn audit(&self, record: AuditRecord) {
+            if let AuditRecord::Journal(e) = record {
+                self.0.locked().push(e);
+            }
+        }
+        fn history(&self, _: HistoryEvent) {}
+    }
+
+    const C: CustomerId = CustomerId(7);
+
+    /// An issuer whose customer 7 has 1,000 available (floor 0).
+    fn issuer(journal: &Arc<Journal>) -> Arc<Issuer> {
+        let clock = Clock::start();
+        let ledger = Arc::new(Ledger::new(Currency::USD, journal.clone(), clock));
+        let comp = Component::new("issuer", 0, LatencyModel::ZERO, 10, Seed(1), clock);
+        let cfg = IssuersConfig {
+            risk_decline_share: 0.0,
+            ..IssuersConfig::default()
+        };
+        let i = Issuer::new(IssuerId(0), comp, cfg, ledger, Sabotages::NONE);
+        i.open_account(C, 1_000, 0);
+        Arc::new(i.with_faults(None, Skew::none(), true))
+    }
+
+    fn auth(payment: u64, amount_minor: i64) -> AuthRequest {
+        AuthRequest {
+            payment: PaymentId(payment),
+            customer: C,
+            amount_minor,
+            key: None,
+            capture: false,
+        }
+    }
+
+    /// Each account's balance over the journal.
+    fn balance(journal: &Journal, account: Account) -> i64 {
+        let entries = journal.0.locked();
+        entries.iter().map(|e| e.amount_to(|a| *a == account)).sum()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_advice_beyond_the_balance_is_fronted_and_a_release_returns_it() {
+        let journal = Arc::new(Journal::default());
+        let i = issuer(&journal);
+        // The issuer would decline it; an advice places it anyway.
+        assert_eq!(
+            i.receive(IssuerMsg::Auth(auth(1, 1_500))).await,
+            Ok(IssuerReply::Declined(DeclineReason::InsufficientFunds))
+        );
+        assert_eq!(
+            i.receive(IssuerMsg::Advice(auth(2, 1_500))).await,
+            Ok(IssuerReply::Done)
+        );
+        assert_eq!(i.exposure_minor(), 500);
+        assert_eq!(balance(&journal, Account::CustomerAvailable(C)), 0);
+        assert_eq!(balance(&journal, Account::IssuerStandIn(IssuerId(0))), -500);
+        let release = IssuerMsg::Release {
+            payment: PaymentId(2),
+            key: None,
+        };
+        assert_eq!(i.receive(release).await, Ok(IssuerReply::Done));
+        assert_eq!(i.exposure_minor(), 0, "the issuer's money went back first");
+        assert_eq!(balance(&journal, Account::CustomerAvailable(C)), 1_000);
+        assert_eq!(balance(&journal, Account::IssuerStandIn(IssuerId(0))), 0);
+        for e in journal.0.locked().iter() {
+            assert_eq!(e.legs().iter().map(|l| l.minor).sum::<i64>(), 0, "{e:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partial_capture_of_a_fronted_hold_repays_the_issuer_before_the_customer() {
+        let journal = Arc::new(Journal::default());
+        let i = issuer(&journal);
+        i.receive(IssuerMsg::Advice(auth(3, 1_500))).await.unwrap();
+        let capture = IssuerMsg::Capture {
+            payment: PaymentId(3),
+            amount_minor: 1_200,
+            key: None,
+        };
+        assert_eq!(i.receive(capture).await, Ok(IssuerReply::Done));
+        // 300 come back: all of it to the issuer, which fronted 500.
+        assert_eq!(i.exposure_minor(), 200);
+        assert_eq!(balance(&journal, Account::CustomerAvailable(C)), 0);
+        assert_eq!(
+            balance(&journal, Account::IssuerSettlement(IssuerId(0))),
+            1_200
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_advice_overrides_a_decline_whose_answer_was_lost() {
+        let journal = Arc::new(Journal::default());
+        let i = issuer(&journal);
+        // The issuer declined, but the network never heard (a lost
+        // answer) and stood in; its approval binds the issuer.
+        assert_eq!(
+            i.receive(IssuerMsg::Auth(auth(5, 1_200))).await,
+            Ok(IssuerReply::Declined(DeclineReason::InsufficientFunds))
+        );
+        assert_eq!(
+            i.receive(IssuerMsg::Advice(auth(5, 1_200))).await,
+            Ok(IssuerReply::Done)
+        );
+        assert_eq!(balance(&journal, Account::CustomerHold(C)), 1_200);
+        assert_eq!(i.exposure_minor(), 200);
+        // A late copy of the authorization gets the approval, no second hold.
+        assert_eq!(
+            i.receive(IssuerMsg::Auth(auth(5, 1_200))).await,
+            Ok(IssuerReply::Done)
+        );
+        assert_eq!(balance(&journal, Account::CustomerHold(C)), 1_200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_advice_of_an_approved_authorization_moves_no_money() {
+        let journal = Arc::new(Journal::default());
+        let i = issuer(&journal);
+        i.receive(IssuerMsg::Auth(auth(6, 100))).await.unwrap();
+        assert_eq!(
+            i.receive(IssuerMsg::Advice(auth(6, 100))).await,
+            Ok(IssuerReply::Done)
+        );
+        assert_eq!(balance(&journal, Account::CustomerHold(C)), 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_advice_and_a_repeat_of_its_authorization_move_money_once() {
+        let journal = Arc::new(Journal::default());
+        let i = issuer(&journal);
+        i.receive(IssuerMsg::Advice(auth(4, 100))).await.unwrap();
+        // The gateway, reconciling, asks again with the authorization.
+        assert_eq!(
+            i.receive(IssuerMsg::Auth(auth(4, 100))).await,
+            Ok(IssuerReply::Done)
+        );
+        assert_eq!(balance(&journal, Account::CustomerHold(C)), 100);
     }
 }

@@ -35,6 +35,7 @@ use crate::chaos::{Chaos, Crash, FaultLayer, Target};
 use crate::domain::audit::{Account, BankRailKind, Observer};
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{Currency, IssuerId, NetworkId};
+use crate::resilience::stand_in::StandIn;
 use crate::sim::{Clock, Seed};
 
 use acquirer::Acquirer;
@@ -61,6 +62,10 @@ pub struct Stack {
     gateway: Arc<Gateway>,
     wallet: Arc<Wallet>,
     issuers: Vec<Arc<Issuer>>,
+    /// The card networks (also the gateway's), for stand-in advices.
+    networks: Vec<Arc<Network>>,
+    /// The `[resilience]` settings the stack was built with.
+    resilience: crate::resilience::ResilienceConfig,
     acquirer: Arc<Acquirer>,
     webhooks: Arc<Webhooks>,
     ledger: Arc<Ledger>,
@@ -147,6 +152,7 @@ impl Stack {
             .map(|i| {
                 let id = IssuerId(i as u16);
                 ledger.open(Account::IssuerSettlement(id), None);
+                ledger.open(Account::IssuerStandIn(id), None);
                 Ok(Arc::new(
                     Issuer::new(
                         id,
@@ -186,15 +192,23 @@ impl Stack {
                 let ranges: FxHashMap<u32, IssuerId> = (0..cfg.issuers.count)
                     .map(|i| (digit * 100 + i, IssuerId(i as u16)))
                     .collect();
-                Ok(Arc::new(Network::new(
-                    id,
-                    digit,
-                    comp("network", n as u64, &network_cc)?,
-                    issuers.clone(),
-                    ranges,
-                    layer(Target::GatewayNetwork(Some(n as u8))),
-                    guards.add(&format!("network:{n}"), resilience, clock, false, true),
-                )))
+                Ok(Arc::new(
+                    Network::new(
+                        id,
+                        digit,
+                        comp("network", n as u64, &network_cc)?,
+                        issuers.clone(),
+                        ranges,
+                        layer(Target::GatewayNetwork(Some(n as u8))),
+                        guards.add(&format!("network:{n}"), resilience, clock, false, true),
+                    )
+                    .with_stand_in(
+                        resilience
+                            .stand_ins()
+                            .then(|| StandIn::new(resilience.stand_in)),
+                        sabotage,
+                    ),
+                ))
             })
             .collect::<Result<_, String>>()?;
 
@@ -276,7 +290,7 @@ impl Stack {
             expected_payments,
             Downstream {
                 tokens,
-                networks,
+                networks: networks.clone(),
                 issuers: issuers.clone(),
                 customer_bank,
                 qr: Arc::new(QrProvider::new(
@@ -312,6 +326,8 @@ impl Stack {
             gateway,
             wallet,
             issuers,
+            networks,
+            resilience: *resilience,
             acquirer,
             webhooks,
             ledger,
@@ -363,6 +379,21 @@ impl Stack {
                 }
             },
         ));
+        if self.resilience.stand_ins() {
+            let networks = self.networks.clone();
+            tasks.push(every(
+                self.resilience.stand_in.advice_interval_ms / 1000.0,
+                shutdown.clone(),
+                move || {
+                    let networks = networks.clone();
+                    async move {
+                        for n in &networks {
+                            n.send_advices().await;
+                        }
+                    }
+                },
+            ));
+        }
         let gateway = self.gateway.clone();
         tasks.push(every(
             self.cfg.gateway.idempotency.prune_interval_s,
@@ -381,15 +412,22 @@ impl Stack {
             )));
         }
         if let Some(end_us) = self.last_fault_end_us {
-            let (gateway, webhooks, clock) =
-                (self.gateway.clone(), self.webhooks.clone(), self.clock);
+            let (gateway, webhooks, networks, clock) = (
+                self.gateway.clone(),
+                self.webhooks.clone(),
+                self.networks.clone(),
+                self.clock,
+            );
             let recovered = self.recovered_at_us.clone();
             let mut shutdown = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 clock.sleep_until_us(end_us).await;
                 // Polls at 100 ms of simulated time: the recovery figure's
                 // resolution.
-                while gateway.unresolved() > 0 || webhooks.troubled() > 0 {
+                while gateway.unresolved() > 0
+                    || webhooks.troubled() > 0
+                    || advices_pending(&networks) > 0
+                {
                     tokio::select! {
                         biased;
                         _ = shutdown.changed() => return,
@@ -418,6 +456,11 @@ impl Stack {
     pub async fn drain(&self, max: Duration) -> DrainReport {
         let start_us = self.clock.now_us();
         let deadline_us = start_us + max.as_micros() as u64;
+        let step = Duration::from_millis(100);
+        // Stand-in advices first: each places a hold that must then expire.
+        while advices_pending(&self.networks) > 0 && self.clock.now_us() < deadline_us {
+            self.clock.sleep(step).await;
+        }
         let sweep_us = (self.cfg.issuers.expiry_sweep_interval_s * 1e6) as u64;
         let last_expiry = self.issuers.iter().filter_map(|i| i.last_expiry_us()).max();
         if let Some(at) = last_expiry {
@@ -426,7 +469,6 @@ impl Stack {
                 .await;
         }
         self.gateway.run_bank_batch().await;
-        let step = Duration::from_millis(100);
         while (self.webhooks.outstanding() > 0 || self.gateway.unresolved() > 0)
             && self.clock.now_us() < deadline_us
         {
@@ -441,6 +483,7 @@ impl Stack {
         let holds_open: usize = self.issuers.iter().map(|i| i.holds_open()).sum();
         DrainReport {
             completed: holds_open == 0
+                && advices_pending(&self.networks) == 0
                 && self.webhooks.outstanding() == 0
                 && self.gateway.unresolved() == 0
                 && self.acquirer.pending() == 0
@@ -468,7 +511,12 @@ impl Stack {
 
     /// The `resilience` section of results.json.
     pub fn resilience_report(&self) -> crate::resilience::ResilienceReport {
-        self.guards.report(self.gateway.resilience())
+        let mut stand_in = crate::resilience::StandInReport::default();
+        for n in self.networks.iter() {
+            stand_in.networks.add(&n.stand_in_stats());
+        }
+        stand_in.exposure_minor = self.issuers.iter().map(|i| i.exposure_minor()).sum();
+        self.guards.report(self.gateway.resilience(), stand_in)
     }
 
     /// The in-process transport for this stack.
@@ -479,6 +527,11 @@ impl Stack {
             faults: self.api_faults.clone(),
         }
     }
+}
+
+/// Stand-in advices the networks have not delivered yet.
+fn advices_pending(networks: &[Arc<Network>]) -> usize {
+    networks.iter().map(|n| n.advices_pending()).sum()
 }
 
 /// Runs `tick` every `interval_s` (first after one interval) until shutdown.

@@ -1,13 +1,17 @@
 //! A card network (think Visa or Mastercard): it owns the card numbers that
 //! start with its digit, and routes each message by the card's BIN range to
 //! the issuer that issued it. Every message costs one network hop before the
-//! issuer's own.
+//! issuer's own. When an issuer's breaker is open, the network may approve
+//! small payments in its stead (stand-in) and advise the issuer later.
 
 use std::sync::Arc;
 
 use crate::chaos::{CallFault, FaultLayer};
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{IssuerId, NetworkId, Pan};
+use crate::resilience::stand_in::{Advice, StandIn, StandInStats};
+
+use super::sabotage::{Sabotage, Sabotages};
 
 use super::component::Component;
 use super::issuer::{AuthRequest, Issuer, IssuerMsg, IssuerReply};
@@ -23,6 +27,9 @@ pub struct Network {
     inbound: Option<Arc<FaultLayer>>,
     /// The gateway's breaker, bulkhead and timeout for this network.
     guard: Option<Arc<crate::resilience::Guard>>,
+    /// Stand-in processing, if on.
+    stand_in: Option<StandIn>,
+    sabotage: Sabotages,
 }
 
 /// The BIN range a BIN falls in.
@@ -56,7 +63,16 @@ impl Network {
             bin_ranges,
             inbound,
             guard: guard.is_active().then_some(guard),
+            stand_in: None,
+            sabotage: Sabotages::NONE,
         }
+    }
+
+    /// Lets this network stand in for its issuers when their breakers open.
+    pub fn with_stand_in(mut self, stand_in: Option<StandIn>, sabotage: Sabotages) -> Network {
+        self.stand_in = stand_in;
+        self.sabotage = sabotage;
+        self
     }
 
     /// A call through this network's guard (if any).
@@ -100,12 +116,7 @@ impl Network {
                                 crate::domain::DeclineReason::UnknownAccount,
                             )),
                         ),
-                        Some(issuer) => (
-                            Some(issuer),
-                            me.issuers[usize::from(issuer.0)]
-                                .receive(IssuerMsg::Auth(req))
-                                .await,
-                        ),
+                        Some(issuer) => (Some(issuer), me.authorize_at(issuer, pan, req).await),
                     }
                 }
             }))
@@ -116,7 +127,88 @@ impl Network {
         }
     }
 
-    /// Relays a message about an existing authorization to its issuer.
+    /// Sends an authorization to its issuer, or stands in for the issuer
+    /// when its breaker is open.
+    async fn authorize_at(
+        &self,
+        issuer: IssuerId,
+        pan: Pan,
+        req: AuthRequest,
+    ) -> Result<IssuerReply, CallFault> {
+        let to = &self.issuers[usize::from(issuer.0)];
+        let Some(stand_in) = &self.stand_in else {
+            return to.receive(IssuerMsg::Auth(req)).await;
+        };
+        // A repeat of an authorization already stood in for: its answer.
+        if stand_in.pending_for(req.payment).is_some() {
+            return Ok(IssuerReply::Done);
+        }
+        match to.receive(IssuerMsg::Auth(req)).await {
+            Err(CallFault::Rejected) if to.breaker_open() && stand_in.approve(issuer, pan, req) => {
+                Ok(IssuerReply::Done)
+            }
+            r => r,
+        }
+    }
+
+    /// Delivers a stand-in advice; the issuer's answer (whatever it is)
+    /// reconciles the approval.
+    async fn advise(&self, advice: Advice) -> Result<(), CallFault> {
+        let Some(stand_in) = &self.stand_in else {
+            return Ok(());
+        };
+        if self.sabotage.has(Sabotage::LostAdvice) {
+            stand_in.forget(advice.req.payment);
+            return Ok(());
+        }
+        stand_in.sent();
+        self.issuers[usize::from(advice.issuer.0)]
+            .receive(IssuerMsg::Advice(advice.req))
+            .await?;
+        stand_in.acknowledged(advice.req.payment);
+        Ok(())
+    }
+
+    /// Tries to deliver the oldest pending advices (a batch, concurrently);
+    /// those that fail stay pending for the next round.
+    pub async fn send_advices(self: &Arc<Self>) {
+        let Some(stand_in) = &self.stand_in else {
+            return;
+        };
+        let mut sends = tokio::task::JoinSet::new();
+        // To an issuer whose breaker is not closed, one advice a round: a
+        // probe (the rest would be refused at once).
+        let mut probed = Vec::new();
+        for advice in stand_in.due() {
+            let to = &self.issuers[usize::from(advice.issuer.0)];
+            if to.breaker_open() {
+                if probed.contains(&advice.issuer) {
+                    continue;
+                }
+                probed.push(advice.issuer);
+            }
+            let me = self.clone();
+            sends.spawn(async move {
+                let _ = me.advise(advice).await;
+            });
+        }
+        while sends.join_next().await.is_some() {}
+    }
+
+    /// Advices not yet acknowledged by their issuers.
+    pub fn advices_pending(&self) -> usize {
+        self.stand_in.as_ref().map_or(0, |s| s.pending())
+    }
+
+    pub fn stand_in_stats(&self) -> StandInStats {
+        self.stand_in
+            .as_ref()
+            .map_or_else(StandInStats::default, |s| s.stats())
+    }
+
+    /// Relays a message about an existing authorization to its issuer
+    /// (after the authorization's advice, if it was stood in for and the
+    /// issuer has not heard of it yet).
     pub async fn relay(
         self: &Arc<Self>,
         issuer: IssuerId,
@@ -127,6 +219,13 @@ impl Network {
             let me = me.clone();
             async move {
                 me.component.serve(|| ()).await;
+                let advice = me
+                    .stand_in
+                    .as_ref()
+                    .and_then(|s| s.pending_for(msg.payment()));
+                if let Some(advice) = advice {
+                    me.advise(advice).await?;
+                }
                 me.issuers[usize::from(issuer.0)].receive(msg).await
             }
         }))

@@ -14,10 +14,11 @@ pub enum Sabotage {
     RefundRace,
     UnbalancedPosting,
     FeeRoundingLeak,
+    LostAdvice,
 }
 
 impl Sabotage {
-    pub const ALL: [Sabotage; 8] = [
+    pub const ALL: [Sabotage; 9] = [
         Sabotage::NoIdempotency,
         Sabotage::ReplayDifferentResponse,
         Sabotage::DoubleSettle,
@@ -26,6 +27,7 @@ impl Sabotage {
         Sabotage::RefundRace,
         Sabotage::UnbalancedPosting,
         Sabotage::FeeRoundingLeak,
+        Sabotage::LostAdvice,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Sabotage {
             Sabotage::RefundRace => "refund-race",
             Sabotage::UnbalancedPosting => "unbalanced-posting",
             Sabotage::FeeRoundingLeak => "fee-rounding-leak",
+            Sabotage::LostAdvice => "lost-advice",
         }
     }
 
@@ -51,6 +54,7 @@ impl Sabotage {
             Sabotage::RefundRace => "the refundable amount is checked, then the issuer is called, then the refund recorded: not atomic",
             Sabotage::UnbalancedPosting => "a partial capture forgets the leg that returns the unused hold to the customer",
             Sabotage::FeeRoundingLeak => "deposits use the rounded fee but the fee account is credited the truncated fee",
+            Sabotage::LostAdvice => "a card network forgets its stand-in advices: the issuer never hears of payments approved on its behalf",
         }
     }
 
