@@ -134,6 +134,11 @@ fn a_merchant_over_its_quota_gets_429s_others_do_not_and_retries_charge_once() {
         o.counts.retries > 0,
         "clients retried the 429s with their keys"
     );
+    let refused = r.rate_limited_top_1pct + r.rate_limited_next_9pct + r.rate_limited_rest;
+    assert_eq!(
+        o.counts.rate_limited, refused,
+        "every 429 reached its client with a Retry-After"
+    );
     // exit 0 above: every retried key charged exactly once.
 }
 
@@ -187,4 +192,42 @@ fn with_resilience_off_no_mechanism_acts() {
         .downstreams
         .iter()
         .all(|d| d.breaker.is_none() && d.bulkhead_rejected == 0));
+    assert_eq!(r.stand_in.networks.approved, 0, "no breaker, no stand-in");
+}
+
+#[test]
+fn stand_in_approvals_reconcile_and_keep_every_ledger_invariant() {
+    let mut w = steady();
+    let max = w.file.resilience.stand_in.max_amount_minor;
+    let outage = || vec![plan("issuer-outage.toml")];
+    // go() asserts exit 0: every ledger, lifecycle and settlement invariant
+    // held with the stand-in holds, captures and releases in the journal.
+    let with = go(&w, 6, outage(), false);
+    let exposure_minor = with.resilience.stand_in.exposure_minor;
+    let s = with.resilience.stand_in.networks;
+    assert!(s.approved > 0, "the networks stood in for issuer 0: {s:?}");
+    assert_eq!(
+        s.advices_acknowledged, s.approved,
+        "every approval reconciled with its issuer: {s:?}"
+    );
+    assert_eq!(s.advices_pending, 0);
+    assert!(
+        s.approved_minor <= s.approved as i64 * max,
+        "only small amounts: {s:?}"
+    );
+    assert!(
+        s.refused_amount > 0,
+        "larger amounts were not stood in: {s:?}"
+    );
+    assert!(exposure_minor >= 0);
+    // The same run without stand-in: those small payments fail instead.
+    w.file.resilience.stand_in.enabled = false;
+    let without = go(&w, 6, outage(), false);
+    assert_eq!(without.resilience.stand_in.networks.approved, 0);
+    assert!(
+        with.counts.succeeded > without.counts.succeeded,
+        "stand-in turns refusals into approvals: {} vs {} succeeded",
+        with.counts.succeeded,
+        without.counts.succeeded
+    );
 }

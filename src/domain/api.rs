@@ -101,7 +101,9 @@ pub enum ApiError {
     /// 503: shed or dependency down; not stored, safe to retry.
     Unavailable,
     /// 429: rate limited; decided before the idempotency layer, not stored.
-    RateLimited,
+    /// `retry_after_ms`: when the quota has room again (the `Retry-After`
+    /// header over HTTP, rounded up to whole seconds there).
+    RateLimited { retry_after_ms: u32 },
     /// 504: a downstream (network, issuer, rail) did not answer in time, so
     /// the outcome is not known yet. The gateway keeps asking; a retry with
     /// the same key gets 409 until it knows, then the stored answer.
@@ -117,10 +119,20 @@ impl ApiError {
             | ApiError::InvalidRequest => 400,
             ApiError::NotFound => 404,
             ApiError::InFlight | ApiError::DuplicateRequest => 409,
-            ApiError::RateLimited => 429,
+            ApiError::RateLimited { .. } => 429,
             ApiError::Internal => 500,
             ApiError::Unavailable => 503,
             ApiError::UpstreamTimeout => 504,
+        }
+    }
+
+    /// How long the server asked the client to wait before retrying.
+    pub fn retry_after(self) -> Option<std::time::Duration> {
+        match self {
+            ApiError::RateLimited { retry_after_ms } => {
+                Some(std::time::Duration::from_millis(u64::from(retry_after_ms)))
+            }
+            _ => None,
         }
     }
 
@@ -130,7 +142,7 @@ impl ApiError {
             self,
             ApiError::InFlight
                 | ApiError::Unavailable
-                | ApiError::RateLimited
+                | ApiError::RateLimited { .. }
                 | ApiError::UpstreamTimeout
         )
     }
@@ -147,7 +159,7 @@ impl ApiError {
             ApiError::Internal => "internal",
             ApiError::Unavailable => "unavailable",
             ApiError::UpstreamTimeout => "upstream_timeout",
-            ApiError::RateLimited => "rate_limited",
+            ApiError::RateLimited { .. } => "rate_limited",
         }
     }
 }

@@ -86,6 +86,7 @@ impl<A: PaymentApi> Client<A> {
             if self.clock.now_us() >= deadline {
                 break;
             }
+            let mut retry_after = None;
             let id = self.rec.new_op();
             self.rec.history(
                 id,
@@ -143,6 +144,10 @@ impl<A: PaymentApi> Client<A> {
                     false
                 }
                 Some(Err(e)) => {
+                    retry_after = e.retry_after();
+                    if retry_after.is_some() {
+                        self.rec.count(|c| c.rate_limited += 1);
+                    }
                     self.rec.history(id, HistoryKind::Fail(Failure::Api(e)));
                     outcome = if e.is_retryable() {
                         Outcome::Unknown
@@ -155,7 +160,12 @@ impl<A: PaymentApi> Client<A> {
             if !retry || attempt == attempts_max {
                 break;
             }
-            let backoff = self.backoff(rng, attempt);
+            // A 429's Retry-After is a floor under the backoff: retrying
+            // sooner would only be refused again.
+            let backoff = match &retry_after {
+                Some(wait) => self.backoff(rng, attempt).max(*wait),
+                None => self.backoff(rng, attempt),
+            };
             if self.clock.now_us() + backoff.as_micros() as u64 >= deadline {
                 break;
             }

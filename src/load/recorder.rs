@@ -39,6 +39,8 @@ pub struct Counts {
     pub double_refunds: u64,
     pub gets: u64,
     pub replays_seen: u64,
+    /// Answers 429: each retried no sooner than its `Retry-After`.
+    pub rate_limited: u64,
     pub late_arrivals: u64,
     pub dropped_arrivals: u64,
 }

@@ -215,7 +215,10 @@ fn parse_api_error(e: &str) -> Result<crate::domain::ApiError, Problem> {
     const ALLOWED: [ApiError; 3] = [
         ApiError::Unavailable,
         ApiError::Internal,
-        ApiError::RateLimited,
+        // An injected 429 asks for a one-second wait, a common default.
+        ApiError::RateLimited {
+            retry_after_ms: 1_000,
+        },
     ];
     ALLOWED
         .into_iter()

@@ -395,7 +395,7 @@ fn is_definitive(e: ApiError) -> bool {
         | ApiError::Internal => true,
         ApiError::InFlight
         | ApiError::Unavailable
-        | ApiError::RateLimited
+        | ApiError::RateLimited { .. }
         | ApiError::UpstreamTimeout
         | ApiError::DuplicateRequest
         | ApiError::IdempotencyMismatch => false,

@@ -89,7 +89,12 @@ fn retries_scenario() -> Scenario {
     let op = s.invoke(M, Some(key), Operation::Create(params), 1);
     s.err(op, ApiError::InFlight);
     let op = s.invoke(M, Some(key), Operation::Create(params), 2);
-    s.err(op, ApiError::RateLimited);
+    s.err(
+        op,
+        ApiError::RateLimited {
+            retry_after_ms: 100,
+        },
+    );
     let op = s.invoke(M, Some(key), Operation::Create(params), 3);
     s.info(op);
 

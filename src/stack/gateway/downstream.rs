@@ -233,7 +233,7 @@ impl Gateway {
                 let reply = self.finish(p, answer).await;
                 if let Some(key) = p.key {
                     match reply {
-                        Err(ApiError::Unavailable | ApiError::RateLimited) => {
+                        Err(ApiError::Unavailable | ApiError::RateLimited { .. }) => {
                             self.idempotency.abandon(p.merchant, key)
                         }
                         _ => self.idempotency.complete(p.merchant, key, reply),

@@ -292,7 +292,15 @@ impl Gateway {
         let _in_progress = match self.front.admit(req.merchant) {
             Ok(guard) => guard,
             Err(crate::resilience::Refused::Shed) => return Err(ApiError::Unavailable),
-            Err(crate::resilience::Refused::RateLimited(_)) => return Err(ApiError::RateLimited),
+            Err(crate::resilience::Refused::RateLimited(limited)) => {
+                let ms = limited
+                    .retry_after()
+                    .as_millis()
+                    .clamp(1, u128::from(u32::MAX));
+                return Err(ApiError::RateLimited {
+                    retry_after_ms: ms as u32,
+                });
+            }
         };
         self.component.serve(|| ()).await;
         self.stats.locked().requests += 1;
@@ -348,7 +356,7 @@ impl Gateway {
             Begin::Execute => {
                 let reply = self.execute(req).await;
                 match reply {
-                    Err(ApiError::Unavailable | ApiError::RateLimited) => {
+                    Err(ApiError::Unavailable | ApiError::RateLimited { .. }) => {
                         self.idempotency.abandon(req.merchant, key)
                     }
                     // Reconciliation stores the answer once it knows it.
