@@ -231,3 +231,69 @@ fn stand_in_approvals_reconcile_and_keep_every_ledger_invariant() {
         without.counts.succeeded
     );
 }
+
+/// Payments' p99 (ms) by the customer's bank, issuer index order.
+fn p99_by_issuer(o: &RunOutcome) -> Vec<f64> {
+    o.latency
+        .corrected_ms_by_issuer()
+        .into_iter()
+        .map(|(_, p)| p.p99)
+        .collect()
+}
+
+#[test]
+fn a_bulkhead_keeps_a_slow_issuer_from_stalling_the_others() {
+    // Ten times steady's rate (400 payments/s); each network has 40 links
+    // to its issuers; an issuer may hold 20 of them. slow-issuer.toml
+    // makes issuer 1 answer in 0.6-2.5 s from 10 s to 40 s.
+    let mut w = steady();
+    w.file.stack.networks.links = 40;
+    w.file.resilience.bulkhead.max_concurrent = 20;
+    let scaled = |w: &Workload, chaos: Vec<Plan>| {
+        let o = run(
+            w,
+            &RunOptions {
+                seed: 7,
+                sabotage: Sabotages::NONE,
+                history: None,
+                rate_scale: 10.0,
+                chaos,
+                no_resilience: false,
+            },
+        )
+        .expect("run");
+        assert_eq!(exit_code(&o, w.file.load.dropped_share_max), 0);
+        o
+    };
+    let healthy = p99_by_issuer(&scaled(&w, Vec::new()));
+    let with = scaled(&w, vec![plan("slow-issuer.toml")]);
+    w.file.resilience.bulkhead.enabled = false;
+    let without = p99_by_issuer(&scaled(&w, vec![plan("slow-issuer.toml")]));
+    let bulkheaded = p99_by_issuer(&with);
+    assert_eq!(healthy.len(), 4);
+    for i in [0, 2, 3] {
+        // The budget: half as much again as the healthy run's p99.
+        let budget = 1.5 * healthy[i];
+        assert!(
+            bulkheaded[i] <= budget,
+            "issuer {i}: p99 {} ms with the bulkhead, budget {budget} ms",
+            bulkheaded[i]
+        );
+        assert!(
+            without[i] > 2.0 * budget,
+            "issuer {i}: p99 {} ms without the bulkhead: the slow issuer took the links",
+            without[i]
+        );
+    }
+    let rejected: Vec<(String, u64)> = with
+        .resilience
+        .downstreams
+        .iter()
+        .map(|d| (d.name.clone(), d.bulkhead_rejected))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(
+        rejected.len() == 1 && rejected[0].0 == "issuer:1",
+        "only the slow issuer's bulkhead refused calls: {rejected:?}"
+    );
+}

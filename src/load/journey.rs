@@ -191,6 +191,9 @@ impl<A: PaymentApi> Journey<A> {
         });
         self.client.rec.payment_done(
             intended,
+            plan.customer_issuers
+                .get(params.customer.0 as usize)
+                .copied(),
             matches!(outcome, Outcome::Failed(_) | Outcome::Unknown),
         );
         // The merchant goes on (captures, refunds) while the second click is

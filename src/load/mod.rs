@@ -34,6 +34,8 @@ pub struct Plan {
     pub clients: Clients,
     pub lifecycle: Lifecycle,
     pub wallet_attempts_max: u32,
+    /// Each customer's bank (by customer id), for the latency by issuer.
+    pub customer_issuers: Vec<crate::domain::IssuerId>,
 }
 
 /// What the load generator reports at the end.

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::domain::audit::Observer;
 use crate::domain::history::{HistoryEvent, HistoryKind};
+use crate::domain::IssuerId;
 use crate::domain::{Method, OpId};
 use crate::lock::Locked;
 use crate::metrics::{LatencyBook, OpKind, TimeSeries};
@@ -121,8 +122,14 @@ impl Recorder {
 
     /// A payment (logical create, intended at `intended_us`) ended now;
     /// `error` for a definite failure other than a decline, or unknown.
-    pub fn payment_done(&self, intended_us: u64, error: bool) {
+    /// `issuer`: the customer's bank, for the latency by issuer.
+    pub fn payment_done(&self, intended_us: u64, issuer: Option<IssuerId>, error: bool) {
         let now = self.clock.now_us();
+        if let Some(issuer) = issuer {
+            self.latency
+                .locked()
+                .record_by_issuer(issuer, now.saturating_sub(intended_us));
+        }
         self.series
             .locked()
             .completed(now, now.saturating_sub(intended_us), error);

@@ -2,13 +2,14 @@
 //! of the logical request, so a stalled stack cannot hide its stall — wrk2's
 //! coordinated-omission correction) and service time (from the actual send of
 //! each attempt, once the client holds a connection). Both are also kept per
-//! (operation, payment method).
+//! (operation, payment method). A payment's corrected latency is also kept
+//! by the customer's bank, so a slow issuer's cost to the others shows.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use crate::domain::Method;
+use crate::domain::{IssuerId, Method};
 
 /// The operations whose latency is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,6 +72,9 @@ pub struct LatencyBook {
     service: Vec<Histogram<u64>>,
     corrected_by_method: Vec<Option<Histogram<u64>>>,
     service_by_method: Vec<Option<Histogram<u64>>>,
+    /// Corrected payment (create) latency by issuer index: one slot per
+    /// issuer, at most 65,536.
+    by_issuer: Vec<Option<Histogram<u64>>>,
 }
 
 impl Default for LatencyBook {
@@ -80,6 +84,7 @@ impl Default for LatencyBook {
             service: OpKind::ALL.iter().map(|_| new_histogram()).collect(),
             corrected_by_method: (0..PAIRS).map(|_| None).collect(),
             service_by_method: (0..PAIRS).map(|_| None).collect(),
+            by_issuer: Vec::new(),
         }
     }
 }
@@ -113,6 +118,30 @@ impl LatencyBook {
         self.service_by_method[pair_index(op, method)]
             .get_or_insert_with(new_histogram)
             .saturating_record(us);
+    }
+
+    /// A payment's corrected latency, by the customer's bank.
+    pub fn record_by_issuer(&mut self, issuer: IssuerId, us: u64) {
+        let i = usize::from(issuer.0);
+        if self.by_issuer.len() <= i {
+            self.by_issuer.resize_with(i + 1, || None);
+        }
+        self.by_issuer[i]
+            .get_or_insert_with(new_histogram)
+            .saturating_record(us.max(1));
+    }
+
+    /// Corrected payment latency by issuer (`"issuer:N"`), issuers with
+    /// traffic only.
+    pub fn corrected_ms_by_issuer(&self) -> Vec<(IssuerId, Percentiles)> {
+        self.by_issuer
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let h = h.as_ref().filter(|h| !h.is_empty())?;
+                Some((IssuerId(i as u16), percentiles(h)))
+            })
+            .collect()
     }
 
     /// Percentiles in milliseconds per operation that saw traffic.

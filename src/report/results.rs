@@ -50,6 +50,9 @@ pub struct Results<'a> {
     pub latency_ms_by_method: ByMethod,
     /// Service time per payment method, then operation.
     pub service_time_ms_by_method: ByMethod,
+    /// Corrected payment (create) latency by the customer's bank:
+    /// `{"issuer:N": {...}}`, so one slow issuer's cost to the others shows.
+    pub latency_ms_by_issuer: BTreeMap<String, Percentiles>,
     /// Offered, completed and failed payments and their latency per bucket
     /// of simulated time.
     pub timeseries: TimeSeriesReport,
@@ -88,6 +91,12 @@ impl<'a> Results<'a> {
             service_time_ms: o.latency.service_ms().into_iter().collect(),
             latency_ms_by_method: o.latency.corrected_ms_by_method(),
             service_time_ms_by_method: o.latency.service_ms_by_method(),
+            latency_ms_by_issuer: o
+                .latency
+                .corrected_ms_by_issuer()
+                .into_iter()
+                .map(|(i, p)| (format!("issuer:{}", i.0), p))
+                .collect(),
             timeseries: o.series.report(),
             invariants: &o.verdict.invariants,
             unknowns: &o.verdict.unknowns,

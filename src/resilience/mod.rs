@@ -111,22 +111,24 @@ impl Guard {
     /// `own_timeout`: whether the guard times calls out itself. The
     /// gateway's calls to networks and issuers are timed once, at the
     /// gateway (the call timeout within the request's deadline), so their
-    /// guards do not stack timers of their own. `bulkhead`: whether to cap
-    /// concurrency here (the webhook dispatcher has its own cap,
+    /// guards do not stack timers of their own. `bulkhead`: the cap on
+    /// concurrency here, if any (the webhook dispatcher has its own cap,
     /// `webhooks.in_flight_max`).
     pub fn new(
         name: &str,
         cfg: &ResilienceConfig,
         clock: Clock,
         own_timeout: bool,
-        bulkhead: bool,
+        bulkhead: Option<u32>,
     ) -> Guard {
         Guard {
             name: name.to_string(),
             breaker: cfg
                 .breakers()
                 .then(|| CircuitBreaker::new(name.to_string(), cfg.breaker)),
-            bulkhead: (bulkhead && cfg.bulkheads()).then(|| Bulkhead::new(cfg.bulkhead, clock)),
+            bulkhead: bulkhead
+                .filter(|_| cfg.bulkheads())
+                .map(|slots| Bulkhead::new(slots, cfg.bulkhead.max_wait_ms, clock)),
             timeout: (own_timeout && cfg.timeouts())
                 .then(|| crate::sim::clock::ms_f64(cfg.timeouts.call_ms)),
             clock,
@@ -395,7 +397,7 @@ impl Guards {
         cfg: &ResilienceConfig,
         clock: Clock,
         own_timeout: bool,
-        bulkhead: bool,
+        bulkhead: Option<u32>,
     ) -> Arc<Guard> {
         let g = Arc::new(Guard::new(name, cfg, clock, own_timeout, bulkhead));
         self.0.locked().push(g.clone());

@@ -171,6 +171,7 @@ pub fn run_watched(
             clients: w.clients,
             lifecycle: w.lifecycle,
             wallet_attempts_max: w.stack.wallet.attempts_max,
+            customer_issuers: world.customers.iter().map(|c| c.issuer).collect(),
         };
         let report = load::run(
             stack.api(),

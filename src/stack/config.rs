@@ -206,6 +206,11 @@ pub struct NetworksConfig {
     pub first_digits: Vec<u32>,
     pub latency: LatencySpec,
     pub capacity: u32,
+    /// Messages a network has out to its issuers at once, all issuers
+    /// together (its switch's table of outstanding requests). A message
+    /// holds its link until the issuer answers, so a slow issuer can take
+    /// them all and stall the others: what a per-issuer bulkhead prevents.
+    pub links: u32,
 }
 
 impl Default for NetworksConfig {
@@ -214,6 +219,7 @@ impl Default for NetworksConfig {
             first_digits: vec![4, 5],
             latency: LatencySpec::lognormal(12.0, 60.0),
             capacity: 20_000,
+            links: 10_000,
         }
     }
 }

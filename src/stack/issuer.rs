@@ -221,11 +221,30 @@ impl Issuer {
 
     /// Receives a message through the faults aimed at this issuer.
     pub async fn receive(self: &Arc<Self>, msg: IssuerMsg) -> Result<IssuerReply, CallFault> {
+        self.receive_over(msg, None).await
+    }
+
+    /// Receives a message over one of a network's `links`, held until the
+    /// answer. Taken inside the callers' guard: a bulkhead that refuses the
+    /// call spares the shared links.
+    pub async fn receive_over(
+        self: &Arc<Self>,
+        msg: IssuerMsg,
+        links: Option<&tokio::sync::Semaphore>,
+    ) -> Result<IssuerReply, CallFault> {
         let me = self.clone();
-        let call = crate::chaos::through(self.inbound.as_deref(), move || {
+        let inner = crate::chaos::through(self.inbound.as_deref(), move || {
             let me = me.clone();
             async move { me.handle(msg).await }
         });
+        let call = async move {
+            // Never closed: Err cannot happen, and would only mean no wait.
+            let _link = match links {
+                Some(l) => l.acquire().await.ok(),
+                None => None,
+            };
+            inner.await
+        };
         // Boxed: the caller's future stays small however deep the layers.
         match &self.guard {
             Some(g) => Box::pin(g.call(call)).await,

@@ -171,7 +171,7 @@ impl Stack {
                         resilience,
                         clock,
                         false,
-                        true,
+                        Some(resilience.bulkhead.max_concurrent),
                     )),
                 ))
             })
@@ -200,8 +200,15 @@ impl Stack {
                         issuers.clone(),
                         ranges,
                         layer(Target::GatewayNetwork(Some(n as u8))),
-                        guards.add(&format!("network:{n}"), resilience, clock, false, true),
+                        guards.add(
+                            &format!("network:{n}"),
+                            resilience,
+                            clock,
+                            false,
+                            Some(resilience.bulkhead.network_max_concurrent),
+                        ),
                     )
+                    .with_links(cfg.networks.links)
                     .with_stand_in(
                         resilience
                             .stand_ins()
@@ -269,7 +276,7 @@ impl Stack {
                 Some(crate::sim::clock::ms_f64(cfg.webhooks.timeout_ms)),
             ),
             chaos.queue_stalls(),
-            guards.add("webhook-endpoint", resilience, clock, false, false),
+            guards.add("webhook-endpoint", resilience, clock, false, None),
         ));
         let acquirer = Arc::new(Acquirer::new(
             cfg.acquirer.fees,

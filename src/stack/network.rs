@@ -14,6 +14,7 @@ use crate::resilience::stand_in::{Advice, StandIn, StandInStats};
 use super::sabotage::{Sabotage, Sabotages};
 
 use super::component::Component;
+use super::config::NetworksConfig;
 use super::issuer::{AuthRequest, Issuer, IssuerMsg, IssuerReply};
 
 pub struct Network {
@@ -27,6 +28,8 @@ pub struct Network {
     inbound: Option<Arc<FaultLayer>>,
     /// The gateway's breaker, bulkhead and timeout for this network.
     guard: Option<Arc<crate::resilience::Guard>>,
+    /// Outstanding messages to issuers, shared by all of them.
+    links: tokio::sync::Semaphore,
     /// Stand-in processing, if on.
     stand_in: Option<StandIn>,
     sabotage: Sabotages,
@@ -63,9 +66,16 @@ impl Network {
             bin_ranges,
             inbound,
             guard: guard.is_active().then_some(guard),
+            links: tokio::sync::Semaphore::new(NetworksConfig::default().links as usize),
             stand_in: None,
             sabotage: Sabotages::NONE,
         }
+    }
+
+    /// Sets how many messages may be out to the issuers at once.
+    pub fn with_links(mut self, links: u32) -> Network {
+        self.links = tokio::sync::Semaphore::new(links.max(1) as usize);
+        self
     }
 
     /// Lets this network stand in for its issuers when their breakers open.
@@ -136,14 +146,15 @@ impl Network {
         req: AuthRequest,
     ) -> Result<IssuerReply, CallFault> {
         let to = &self.issuers[usize::from(issuer.0)];
+        let msg = IssuerMsg::Auth(req);
         let Some(stand_in) = &self.stand_in else {
-            return to.receive(IssuerMsg::Auth(req)).await;
+            return to.receive_over(msg, Some(&self.links)).await;
         };
         // A repeat of an authorization already stood in for: its answer.
         if stand_in.pending_for(req.payment).is_some() {
             return Ok(IssuerReply::Done);
         }
-        match to.receive(IssuerMsg::Auth(req)).await {
+        match to.receive_over(msg, Some(&self.links)).await {
             Err(CallFault::Rejected) if to.breaker_open() && stand_in.approve(issuer, pan, req) => {
                 Ok(IssuerReply::Done)
             }
@@ -163,7 +174,7 @@ impl Network {
         }
         stand_in.sent();
         self.issuers[usize::from(advice.issuer.0)]
-            .receive(IssuerMsg::Advice(advice.req))
+            .receive_over(IssuerMsg::Advice(advice.req), Some(&self.links))
             .await?;
         stand_in.acknowledged(advice.req.payment);
         Ok(())
@@ -226,7 +237,9 @@ impl Network {
                 if let Some(advice) = advice {
                     me.advise(advice).await?;
                 }
-                me.issuers[usize::from(issuer.0)].receive(msg).await
+                me.issuers[usize::from(issuer.0)]
+                    .receive_over(msg, Some(&me.links))
+                    .await
             }
         }))
         .await

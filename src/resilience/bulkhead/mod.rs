@@ -15,8 +15,12 @@ use crate::sim::Clock;
 #[serde(deny_unknown_fields, default)]
 pub struct BulkheadConfig {
     pub enabled: bool,
-    /// Calls in flight into one downstream (an issuer, a network).
+    /// Calls in flight into one issuer (from its networks and the bank
+    /// rails). Well under `stack.networks.links`, so one slow issuer
+    /// cannot hold every link its network has.
     pub max_concurrent: u32,
+    /// Calls in flight from the gateway into one card network.
+    pub network_max_concurrent: u32,
     /// How long a call waits for a slot before it is refused.
     pub max_wait_ms: f64,
 }
@@ -25,7 +29,8 @@ impl Default for BulkheadConfig {
     fn default() -> BulkheadConfig {
         BulkheadConfig {
             enabled: true,
-            max_concurrent: 5_000,
+            max_concurrent: 2_500,
+            network_max_concurrent: 10_000,
             max_wait_ms: 100.0,
         }
     }
@@ -43,10 +48,10 @@ pub struct Bulkhead {
 }
 
 impl Bulkhead {
-    pub fn new(cfg: BulkheadConfig, clock: Clock) -> Bulkhead {
+    pub fn new(slots: u32, max_wait_ms: f64, clock: Clock) -> Bulkhead {
         Bulkhead {
-            slots: Semaphore::new(cfg.max_concurrent.max(1) as usize),
-            max_wait: crate::sim::clock::ms_f64(cfg.max_wait_ms),
+            slots: Semaphore::new(slots.max(1) as usize),
+            max_wait: crate::sim::clock::ms_f64(max_wait_ms),
             clock,
             rejected: AtomicU64::new(0),
         }
@@ -83,14 +88,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_full_bulkhead_refuses_after_its_wait() {
         let clock = Clock::start();
-        let b = Bulkhead::new(
-            BulkheadConfig {
-                enabled: true,
-                max_concurrent: 2,
-                max_wait_ms: 50.0,
-            },
-            clock,
-        );
+        let b = Bulkhead::new(2, 50.0, clock);
         let p1 = b.enter().await.unwrap();
         let _p2 = b.enter().await.unwrap();
         let t0 = clock.now_us();
