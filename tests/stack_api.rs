@@ -304,8 +304,8 @@ async fn a_capture_that_loses_the_race_with_expiry_still_reports_the_void() {
     let world = make_world(&pop, &cfg, Seed(5));
     let events = Arc::new(Events::default());
     let stack = build(&cfg, &world, events.clone(), Sabotages::NONE);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let background = stack.spawn_background(&stopped);
+    let stop = paystorm::sim::signal::Signal::new();
+    let background = stack.spawn_background(&stop);
     let api = stack.api();
     let params = card_params(&api, 1, 5_000, CaptureMode::Manual).await;
     let auth = api.call(create(Some(1), params)).await.unwrap().payment;
@@ -333,7 +333,7 @@ async fn a_capture_that_loses_the_race_with_expiry_still_reports_the_void() {
         .await
         .unwrap();
     assert_eq!(now.payment.status, Status::Voided);
-    let _ = stop.send(true);
+    stop.fire();
     for t in background {
         let _ = t.await;
     }

@@ -10,6 +10,7 @@
 pub mod clock;
 pub mod latency;
 pub mod rng;
+pub mod signal;
 
 pub use clock::Clock;
 pub use latency::{LatencyModel, LatencySpec};

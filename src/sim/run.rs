@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::chaos::{Chaos, FaultSummary, Recovery, Shape};
 use crate::check::{BackgroundChecker, CheckConfig, InvariantResult, Verdict};
 use crate::domain::audit::Observer;
@@ -163,8 +161,8 @@ pub fn run_watched(
             &resilience,
         )
         .map_err(RunError::Config)?;
-        let (stop, stopped) = watch::channel(false);
-        let background = stack.spawn_background(&stopped);
+        let stop = crate::sim::signal::Signal::new();
+        let background = stack.spawn_background(&stop);
         let plan = Plan {
             currency: workload.currency,
             traffic: Traffic::from_workload(workload),
@@ -185,7 +183,7 @@ pub fn run_watched(
         )
         .await;
         let drain = stack.drain(Duration::from_secs_f64(w.drain.max_s)).await;
-        let _ = stop.send(true);
+        stop.fire();
         for task in background {
             let _ = task.await;
         }

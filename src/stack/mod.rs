@@ -28,7 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::chaos::{Chaos, Crash, FaultLayer, Target};
@@ -36,6 +35,7 @@ use crate::domain::audit::{Account, BankRailKind, Observer};
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{Currency, IssuerId, NetworkId};
 use crate::resilience::stand_in::StandIn;
+use crate::sim::signal::Signal;
 use crate::sim::{Clock, Seed};
 
 use acquirer::Acquirer;
@@ -349,7 +349,7 @@ impl Stack {
     /// Starts the periodic work: webhook dispatch, settlement batches, hold
     /// expiry sweeps, the bank batch window and idempotency pruning. Each task
     /// stops when `shutdown` flips, so a paused runtime can finish.
-    pub fn spawn_background(&self, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    pub fn spawn_background(&self, shutdown: &Signal) -> Vec<JoinHandle<()>> {
         let mut tasks = vec![tokio::spawn(
             self.webhooks.clone().run_dispatcher(shutdown.clone()),
         )];
@@ -426,7 +426,7 @@ impl Stack {
                 self.clock,
             );
             let recovered = self.recovered_at_us.clone();
-            let mut shutdown = shutdown.clone();
+            let shutdown = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 clock.sleep_until_us(end_us).await;
                 // Polls at 100 ms of simulated time: the recovery figure's
@@ -437,7 +437,7 @@ impl Stack {
                 {
                     tokio::select! {
                         biased;
-                        _ = shutdown.changed() => return,
+                        _ = shutdown.wait() => return,
                         _ = clock.sleep(Duration::from_millis(100)) => {},
                     }
                 }
@@ -542,11 +542,7 @@ fn advices_pending(networks: &[Arc<Network>]) -> usize {
 }
 
 /// Runs `tick` every `interval_s` (first after one interval) until shutdown.
-fn every<F, Fut>(
-    interval_s: f64,
-    mut shutdown: watch::Receiver<bool>,
-    mut tick: F,
-) -> JoinHandle<()>
+fn every<F, Fut>(interval_s: f64, shutdown: Signal, mut tick: F) -> JoinHandle<()>
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
@@ -558,7 +554,7 @@ where
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => break,
+                _ = shutdown.wait() => break,
                 _ = interval.tick() => tick().await,
             }
         }
@@ -571,13 +567,13 @@ async fn crash_and_restart(
     gateway: Arc<Gateway>,
     crashes: Vec<Crash>,
     clock: Clock,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Signal,
 ) {
     for c in crashes {
         let at_us = (c.at_s * 1e6) as u64;
         tokio::select! {
             biased;
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait() => return,
             _ = clock.sleep_until_us(at_us) => {},
         }
         let downtime_us = (c.downtime_s * 1e6) as u64;

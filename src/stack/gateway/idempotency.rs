@@ -33,6 +33,9 @@ pub enum Begin {
 enum KeyState {
     InFlight,
     Done(StoredReply),
+    /// Its execution died in a crash before anything went downstream: the
+    /// same parameters execute afresh, other parameters are still refused.
+    Abandoned,
 }
 
 #[derive(Clone, Copy)]
@@ -89,6 +92,15 @@ impl IdempotencyStore {
                 state: KeyState::Done(reply),
                 ..
             }) => Begin::Replay(*reply),
+            Some(KeyEntry {
+                state: KeyState::Abandoned,
+                ..
+            }) => {
+                if let Some(e) = inner.keys.get_mut(&(merchant, key)) {
+                    e.state = KeyState::InFlight;
+                }
+                Begin::Execute
+            }
             None => {
                 inner.keys.insert(
                     (merchant, key),
@@ -131,16 +143,20 @@ impl IdempotencyStore {
 
     /// After a crash of a durable store: keys still marked in flight whose
     /// execution died with the process and left nothing to finish (`owned`
-    /// says which are still being finished) are forgotten, so a retry
-    /// executes afresh — nothing was sent downstream for them. Returns how
-    /// many were forgotten.
+    /// says which are still being finished) are marked abandoned, so a
+    /// retry executes afresh — nothing was sent downstream for them — while
+    /// a request with other parameters is still refused: the key's first
+    /// request did begin. Returns how many were abandoned.
     pub fn abandon_orphans(&self, owned: impl Fn(MerchantId, IdemKey) -> bool) -> usize {
         let mut inner = self.inner.locked();
-        let before = inner.keys.len();
-        inner
-            .keys
-            .retain(|&(m, k), e| !matches!(e.state, KeyState::InFlight) || owned(m, k));
-        before - inner.keys.len()
+        let mut abandoned = 0;
+        for (&(m, k), e) in inner.keys.iter_mut() {
+            if matches!(e.state, KeyState::InFlight) && !owned(m, k) {
+                e.state = KeyState::Abandoned;
+                abandoned += 1;
+            }
+        }
+        abandoned
     }
 
     /// Drops keys older than the retention window. In-flight keys are kept.
@@ -256,10 +272,21 @@ mod tests {
         s.complete(M, K, reply(1));
         s.begin(M, IdemKey(2), 1, 0); // in flight, still being finished
         s.begin(M, IdemKey(3), 1, 0); // in flight, its execution died
-        assert_eq!(s.abandon_orphans(|_, k| k == IdemKey(2)), 1);
+        s.begin(M, IdemKey(4), 1, 0); // likewise
+        assert_eq!(s.abandon_orphans(|_, k| k == IdemKey(2)), 2);
         assert_eq!(s.begin(M, K, 1, 1), Begin::Replay(reply(1)));
         assert_eq!(s.begin(M, IdemKey(2), 1, 1), Begin::InFlight);
         assert_eq!(s.begin(M, IdemKey(3), 1, 1), Begin::Execute);
+        assert_eq!(
+            s.begin(M, IdemKey(3), 1, 1),
+            Begin::InFlight,
+            "executing again, in flight again"
+        );
+        assert_eq!(
+            s.begin(M, IdemKey(4), 9, 1),
+            Begin::Mismatch,
+            "an abandoned key still refuses other parameters"
+        );
         s.lose_everything();
         assert_eq!(
             s.begin(M, K, 1, 2),

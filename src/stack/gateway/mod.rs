@@ -22,8 +22,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use tokio::sync::watch;
-
 use crate::chaos::{Durability, FaultLayer, Skew};
 
 use crate::domain::api::Request;
@@ -137,10 +135,12 @@ tokio::task_local! {
 
 /// What a crash of the gateway process does, when a chaos plan crashes it:
 /// every request and reconciliation in progress is cut at its next step
-/// (they all watch `epoch`), and requests are refused until the restart.
+/// (they all wait on `cut`), and requests are refused until the restart.
+/// A `Notify`, not a `watch`: a watch wakes its receivers in an order drawn
+/// from the runtime's random generator, and a run must be reproducible.
 struct CrashState {
     enabled: bool,
-    epoch: watch::Sender<u64>,
+    cut: tokio::sync::Notify,
     down_until_us: AtomicU64,
     durability: Durability,
 }
@@ -178,7 +178,7 @@ impl Gateway {
             me: OnceLock::new(),
             crash: CrashState {
                 enabled: false,
-                epoch: watch::channel(0).0,
+                cut: tokio::sync::Notify::new(),
                 down_until_us: AtomicU64::new(0),
                 durability: cfg.idempotency.durability,
             },
@@ -237,10 +237,12 @@ impl Gateway {
         if !self.crash.enabled {
             return Some(fut.await);
         }
-        let mut epoch = self.crash.epoch.subscribe();
+        // Registered now, so a crash from here on cuts this work.
+        let mut cut = std::pin::pin!(self.crash.cut.notified());
+        cut.as_mut().enable();
         tokio::select! {
             biased;
-            _ = epoch.changed() => None,
+            _ = cut => None,
             out = fut => Some(out),
         }
     }
@@ -248,7 +250,7 @@ impl Gateway {
     /// The process dies: everything in progress is cut; the store keeps
     /// what its durability keeps. Requests are refused for `downtime`.
     pub fn crash(&self, downtime_us: u64) {
-        self.crash.epoch.send_modify(|e| *e += 1);
+        self.crash.cut.notify_waiters();
         self.crash
             .down_until_us
             .store(self.clock.now_us() + downtime_us, Ordering::Relaxed);

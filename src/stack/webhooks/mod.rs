@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::sim::signal::Signal;
 
 use crate::chaos::{FaultLayer, Stalls};
 
@@ -159,7 +161,7 @@ impl Webhooks {
     }
 
     /// Moves events from the queue to delivery tasks until `shutdown`.
-    pub async fn run_dispatcher(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run_dispatcher(self: Arc<Self>, shutdown: Signal) {
         let Some(mut rx) = self.queue_rx.locked().take() else {
             return;
         };
@@ -168,7 +170,7 @@ impl Webhooks {
                 self.stats.locked().stalls += 1;
                 tokio::select! {
                     biased;
-                    _ = shutdown.changed() => break,
+                    _ = shutdown.wait() => break,
                     _ = self.clock.sleep_until_us(until) => {},
                 }
             }
@@ -177,7 +179,7 @@ impl Webhooks {
                 Some(ev) => ev,
                 None => tokio::select! {
                     biased;
-                    _ = shutdown.changed() => break,
+                    _ = shutdown.wait() => break,
                     ev = rx.recv() => match ev { Some(ev) => ev, None => break },
                 },
             };
