@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod report;
 pub mod resilience;
 pub mod sim;
+pub mod slo;
 pub mod stack;
 pub mod workload;

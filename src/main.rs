@@ -10,6 +10,7 @@ use paystorm::chaos::Plan;
 use paystorm::load::trace;
 use paystorm::report;
 use paystorm::sim::run::{run_watched, RunOptions};
+use paystorm::slo::SloFile;
 use paystorm::stack::sabotage::{Sabotage, Sabotages};
 use paystorm::workload::Workload;
 
@@ -126,6 +127,20 @@ fn validate(files: &[PathBuf]) -> ExitCode {
             }
             continue;
         }
+        if is_slo_file(f) {
+            match SloFile::from_path(f) {
+                Ok(file) => say(&format!(
+                    "ok: {} (SLO file: {} objectives)",
+                    f.display(),
+                    file.slo.len()
+                )),
+                Err(e) => {
+                    eprintln!("{e}");
+                    bad = true;
+                }
+            }
+            continue;
+        }
         if is_chaos_plan(f) {
             match Plan::from_path(f) {
                 Ok(p) => say(&format!(
@@ -157,6 +172,25 @@ fn validate(files: &[PathBuf]) -> ExitCode {
         ExitCode::from(EXIT_INPUT)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Whether a TOML file is an SLO file (`[[slo]]` tables and nothing else)
+/// rather than a workload with objectives in it.
+fn is_slo_file(path: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    match text.parse::<toml::Table>() {
+        Ok(t) => t.contains_key("slo") && t.len() == 1,
+        Err(_) => {
+            let headers: Vec<String> = text
+                .lines()
+                .map(|l| l.trim().replace(' ', ""))
+                .filter(|l| l.starts_with('['))
+                .collect();
+            !headers.is_empty() && headers.iter().all(|h| h == "[[slo]]")
+        }
     }
 }
 
@@ -208,6 +242,10 @@ struct RunArgs {
     /// limits, bulkheads, timeouts, retries, shedding), to compare.
     #[arg(long)]
     no_resilience: bool,
+    /// Judge the run against the `[[slo]]` objectives of this file too
+    /// (repeatable), besides the workload's own. A breach exits 1.
+    #[arg(long, value_name = "FILE")]
+    slo: Vec<PathBuf>,
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
@@ -221,12 +259,13 @@ fn run_command(args: RunArgs) -> ExitCode {
         rate_scale,
         quiet,
         no_resilience,
+        slo,
     } = args;
     if !(rate_scale.is_finite() && rate_scale > 0.0) {
         eprintln!("error: option --rate-scale must be a number above 0, got {rate_scale}");
         return ExitCode::from(EXIT_INPUT);
     }
-    let workload = match workload {
+    let mut workload = match workload {
         Some(path) => match Workload::from_path(&path) {
             Ok(w) => w,
             Err(e) => {
@@ -236,6 +275,15 @@ fn run_command(args: RunArgs) -> ExitCode {
         },
         None => Workload::default_workload(),
     };
+    for path in &slo {
+        match SloFile::from_path(path) {
+            Ok(file) => workload.file.slo.extend(file.slo),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_INPUT);
+            }
+        }
+    }
     let mut planted = Sabotages::NONE;
     let mut names = Vec::new();
     for name in &sabotage {

@@ -138,6 +138,27 @@ pub enum DeclineReason {
     UnknownAccount,
 }
 
+impl DeclineReason {
+    pub const ALL: [DeclineReason; 5] = [
+        DeclineReason::InsufficientFunds,
+        DeclineReason::LimitExceeded,
+        DeclineReason::SuspectedFraud,
+        DeclineReason::TokenDeviceMismatch,
+        DeclineReason::UnknownAccount,
+    ];
+
+    /// The name results.json uses (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineReason::InsufficientFunds => "insufficient_funds",
+            DeclineReason::LimitExceeded => "limit_exceeded",
+            DeclineReason::SuspectedFraud => "suspected_fraud",
+            DeclineReason::TokenDeviceMismatch => "token_device_mismatch",
+            DeclineReason::UnknownAccount => "unknown_account",
+        }
+    }
+}
+
 /// What a merchant asks the gateway to create. The wallet token and device
 /// travel with card requests; the gateway never sees a PAN in the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

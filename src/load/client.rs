@@ -5,6 +5,7 @@
 //! Each attempt first waits for one of the generator's connections
 //! (`clients.connections_max`), as wrk2's clients do.
 
+use crate::slo::OutcomeClass;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,6 +173,17 @@ impl<A: PaymentApi> Client<A> {
             self.clock.sleep(backoff).await;
         }
         self.rec.corrected(kind, method, intended);
+        let class = match &outcome {
+            Outcome::Ok(_) => OutcomeClass::Ok,
+            Outcome::Declined(r) => OutcomeClass::Declined(
+                r.payment
+                    .decline
+                    .unwrap_or(crate::domain::DeclineReason::UnknownAccount),
+            ),
+            Outcome::Failed(e) => OutcomeClass::of_error(*e),
+            Outcome::Unknown => OutcomeClass::Unknown,
+        };
+        self.rec.outcome(kind, method, class, intended);
         outcome
     }
 

@@ -36,6 +36,8 @@ pub struct Plan {
     pub wallet_attempts_max: u32,
     /// Each customer's bank (by customer id), for the latency by issuer.
     pub customer_issuers: Vec<crate::domain::IssuerId>,
+    /// The run's objectives, judged on every logical request.
+    pub slos: Vec<crate::slo::Slo>,
 }
 
 /// What the load generator reports at the end.
@@ -44,6 +46,8 @@ pub struct LoadReport {
     pub latency: crate::metrics::LatencyBook,
     /// Offered, completed, errors and latency per bucket of simulated time.
     pub series: crate::metrics::TimeSeries,
+    /// What the objectives saw.
+    pub slo: crate::slo::SloBook,
     pub arrivals: u64,
     /// Intended time of the last arrival, in simulated seconds: how long the
     /// load phase lasted (the drain phase comes after).
@@ -73,7 +77,7 @@ pub async fn run<A: PaymentApi>(
     observer: Arc<dyn Observer>,
     live: Arc<LiveCounters>,
 ) -> LoadReport {
-    let rec = Arc::new(Recorder::new(observer, clock, live));
+    let rec = Arc::new(Recorder::new(observer, clock, live, plan.slos.clone()));
     let client = Arc::new(Client {
         api: Arc::new(api),
         rec: rec.clone(),
@@ -88,6 +92,11 @@ pub async fn run<A: PaymentApi>(
     let mut last_us = 0u64;
     for (index, arrival) in arrivals.enumerate() {
         clock.sleep_until_us(arrival.at_us).await;
+        // An `abort_on_fail` objective was breached: no more load; the
+        // journeys under way finish and the run drains as usual.
+        if rec.aborted() {
+            break;
+        }
         offered += 1;
         last_us = arrival.at_us;
         rec.offered(arrival.at_us);
@@ -123,6 +132,7 @@ pub async fn run<A: PaymentApi>(
         counts: rec.counts(),
         latency: rec.take_latency(),
         series: rec.take_series(),
+        slo: rec.take_slo(),
         arrivals: offered,
         load_seconds: last_us as f64 / 1e6,
     }

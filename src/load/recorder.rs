@@ -1,7 +1,7 @@
 //! What the clients write down: the Jepsen-style history (to the observer),
 //! the latency histograms, and the counts of every behaviour.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::domain::audit::Observer;
@@ -11,6 +11,7 @@ use crate::domain::{Method, OpId};
 use crate::lock::Locked;
 use crate::metrics::{LatencyBook, OpKind, TimeSeries};
 use crate::sim::Clock;
+use crate::slo::{OutcomeClass, Slo, SloBook};
 
 /// Counts of what the clients did and saw; results.json's `counts`.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -77,10 +78,19 @@ pub struct Recorder {
     series: Mutex<TimeSeries>,
     counts: Mutex<Counts>,
     live: Arc<LiveCounters>,
+    /// The run's objectives (empty: nothing recorded).
+    slo: Mutex<SloBook>,
+    /// Set when an `abort_on_fail` objective is breached: stop the load.
+    abort: AtomicBool,
 }
 
 impl Recorder {
-    pub fn new(observer: Arc<dyn Observer>, clock: Clock, live: Arc<LiveCounters>) -> Recorder {
+    pub fn new(
+        observer: Arc<dyn Observer>,
+        clock: Clock,
+        live: Arc<LiveCounters>,
+        slos: Vec<Slo>,
+    ) -> Recorder {
         Recorder {
             observer,
             clock,
@@ -89,7 +99,31 @@ impl Recorder {
             series: Mutex::new(TimeSeries::default()),
             counts: Mutex::new(Counts::default()),
             live,
+            slo: Mutex::new(SloBook::new(slos)),
+            abort: AtomicBool::new(false),
         }
+    }
+
+    /// A logical request (`intended_us`: when it was meant to start) ended
+    /// now as `class`, for the SLOs.
+    pub fn outcome(&self, op: OpKind, method: Method, class: OutcomeClass, intended_us: u64) {
+        let now = self.clock.now_us();
+        let mut book = self.slo.locked();
+        if book.is_empty() {
+            return;
+        }
+        if book.record(op, method, class, now.saturating_sub(intended_us), now) {
+            self.abort.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether an `abort_on_fail` objective stopped the run.
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+
+    pub fn take_slo(&self) -> SloBook {
+        std::mem::replace(&mut *self.slo.locked(), SloBook::new(Vec::new()))
     }
 
     pub fn new_op(&self) -> OpId {

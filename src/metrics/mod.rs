@@ -1,6 +1,7 @@
 //! Latency histograms. HdrHistogram, never a vector of samples: memory is
 //! fixed whatever the run's length, and histograms from several runs merge.
 
+pub mod buckets;
 pub mod latency;
 pub mod timeseries;
 

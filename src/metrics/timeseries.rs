@@ -3,25 +3,20 @@
 //! errors among them, and the corrected-latency p50/p99 of the payments that
 //! completed in the bucket.
 //!
-//! Memory is bounded whatever the run's length: at most [`MAX_BUCKETS`]
-//! buckets. Buckets start one simulated second wide; when a run outgrows
-//! them, adjacent pairs merge and the width doubles (a 24-hour run ends with
-//! 64 s buckets). Each bucket's latency histogram has 2 significant digits
+//! Memory is bounded whatever the run's length (see [`Buckets`]: at most
+//! 2,048 buckets, one second wide at first, doubling). Each bucket's latency
+//! histogram has 2 significant digits
 //! (values within 1%, or within 0.5 ms below 131 ms; 2,176 `u32` counters,
 //! 8.5 KiB) and is allocated only once a payment completes in it, so the
 //! series never holds more than about 17 MiB.
 
 use hdrhistogram::Histogram;
 
+use super::buckets::{Absorb, Buckets};
 use super::latency::us_to_ms;
 
-/// The most buckets a series keeps.
-pub const MAX_BUCKETS: usize = 2_048;
-
-/// Width of the first buckets: one simulated second.
-const FIRST_WIDTH_US: u64 = 1_000_000;
-
-fn new_histogram() -> Histogram<u32> {
+/// A histogram of 2 significant digits from 1 ms to 1 hour, for a bucket.
+pub fn new_histogram() -> Histogram<u32> {
     Histogram::new_with_bounds(1_000, 3_600_000_000, 2).expect("static bounds are valid")
 }
 
@@ -33,7 +28,7 @@ struct Bucket {
     latency: Option<Histogram<u32>>,
 }
 
-impl Bucket {
+impl Absorb for Bucket {
     fn absorb(&mut self, other: Bucket) {
         self.offered += other.offered;
         self.completed += other.completed;
@@ -50,31 +45,22 @@ impl Bucket {
     }
 }
 
+#[derive(Default)]
 pub struct TimeSeries {
-    width_us: u64,
-    buckets: Vec<Bucket>,
-}
-
-impl Default for TimeSeries {
-    fn default() -> TimeSeries {
-        TimeSeries {
-            width_us: FIRST_WIDTH_US,
-            buckets: Vec::new(),
-        }
-    }
+    buckets: Buckets<Bucket>,
 }
 
 impl TimeSeries {
     /// An arrival the generator offered, at its intended time.
     pub fn offered(&mut self, at_us: u64) {
-        self.bucket(at_us).offered += 1;
+        self.buckets.at(at_us).offered += 1;
     }
 
     /// A payment (logical create) that ended at `at_us` after `latency_us`
     /// from its intended start; `error` when it failed definitely for a
     /// reason other than a decline, or ended unknown.
     pub fn completed(&mut self, at_us: u64, latency_us: u64, error: bool) {
-        let b = self.bucket(at_us);
+        let b = self.buckets.at(at_us);
         b.completed += 1;
         b.errors += u64::from(error);
         b.latency
@@ -84,33 +70,7 @@ impl TimeSeries {
 
     /// Current bucket width in microseconds.
     pub fn width_us(&self) -> u64 {
-        self.width_us
-    }
-
-    fn bucket(&mut self, at_us: u64) -> &mut Bucket {
-        while at_us / self.width_us >= MAX_BUCKETS as u64 {
-            self.coarsen();
-        }
-        let i = (at_us / self.width_us) as usize;
-        if self.buckets.len() <= i {
-            self.buckets.resize_with(i + 1, Bucket::default);
-        }
-        &mut self.buckets[i]
-    }
-
-    /// Merges adjacent pairs and doubles the width.
-    fn coarsen(&mut self) {
-        let old = std::mem::take(&mut self.buckets);
-        let mut merged = Vec::with_capacity(MAX_BUCKETS);
-        let mut it = old.into_iter();
-        while let Some(mut first) = it.next() {
-            if let Some(second) = it.next() {
-                first.absorb(second);
-            }
-            merged.push(first);
-        }
-        self.buckets = merged;
-        self.width_us *= 2;
+        self.buckets.width_us()
     }
 
     pub fn report(&self) -> TimeSeriesReport {
@@ -120,17 +80,18 @@ impl TimeSeries {
                 .filter(|h| !h.is_empty())
                 .map(|h| us_to_ms(h.value_at_quantile(q)))
         };
-        let n = self.buckets.len();
+        let buckets = self.buckets.as_slice();
+        let width_us = self.buckets.width_us();
         TimeSeriesReport {
-            bucket_s: self.width_us / 1_000_000,
-            t_s: (0..n as u64)
-                .map(|i| i * self.width_us / 1_000_000)
+            bucket_s: width_us / 1_000_000,
+            t_s: (0..buckets.len() as u64)
+                .map(|i| i * width_us / 1_000_000)
                 .collect(),
-            offered: self.buckets.iter().map(|b| b.offered).collect(),
-            completed: self.buckets.iter().map(|b| b.completed).collect(),
-            errors: self.buckets.iter().map(|b| b.errors).collect(),
-            p50_ms: self.buckets.iter().map(|b| quantile(b, 0.50)).collect(),
-            p99_ms: self.buckets.iter().map(|b| quantile(b, 0.99)).collect(),
+            offered: buckets.iter().map(|b| b.offered).collect(),
+            completed: buckets.iter().map(|b| b.completed).collect(),
+            errors: buckets.iter().map(|b| b.errors).collect(),
+            p50_ms: buckets.iter().map(|b| quantile(b, 0.50)).collect(),
+            p99_ms: buckets.iter().map(|b| quantile(b, 0.99)).collect(),
         }
     }
 }
@@ -153,6 +114,7 @@ pub struct TimeSeriesReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::buckets::MAX_BUCKETS;
 
     const S: u64 = 1_000_000;
 

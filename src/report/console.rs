@@ -203,6 +203,7 @@ pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {
             let _ = writeln!(s, "        e.g. {ex}");
         }
     }
+    slo_table(&mut s, o);
     let u = &o.verdict.unknowns;
     let _ = writeln!(
         s,
@@ -219,6 +220,7 @@ pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {
         0 => "PASS: every payment happened exactly once",
         2 => "FAIL: an exactly-once or ledger invariant was violated (exit 2)",
         3 => "INVALID: the generator could not keep its schedule (exit 3)",
+        1 => "FAIL: a service level objective was breached (exit 1); every payment happened exactly once",
         _ => "FAIL",
     };
     let _ = writeln!(
@@ -226,4 +228,68 @@ pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {
         "\n{verdict}\nresults: {out}/results.json  perf: {out}/perf.json"
     );
     s
+}
+
+/// The objectives: pass/fail, measured against the threshold, and for a
+/// failure when it was first breached and during which faults.
+fn slo_table(s: &mut String, o: &RunOutcome) {
+    if o.slos.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nservice level objectives");
+    for r in &o.slos {
+        let mark = if r.passed { "pass" } else { "FAIL" };
+        let scope = match r.method {
+            Some(m) => format!("{} {m}", r.operation),
+            None => r.operation.to_string(),
+        };
+        let budget = r
+            .error_budget
+            .as_ref()
+            .map(|b| format!("  budget used {:.0}%", b.consumed * 100.0))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {mark}  {:<30} {:<18} {} (objective {}){budget}",
+            r.name, scope, r.measured_text, r.threshold
+        );
+        if let Some(w) = &r.windows {
+            let _ = writeln!(
+                s,
+                "        every {:.0} s window: {} of {} failed",
+                w.window_s, w.failed, w.evaluated
+            );
+        }
+        if let Some(t) = r.first_breached_s {
+            let during = if r.during_faults.is_empty() {
+                String::new()
+            } else {
+                format!(", during {}", r.during_faults.join(", "))
+            };
+            let _ = writeln!(s, "        first breached at {t:.0} s{during}");
+        }
+        let paged: Vec<String> = r
+            .burn_rate
+            .iter()
+            .flat_map(|b| &b.alerts)
+            .filter(|a| a.fired)
+            .map(|a| {
+                format!(
+                    "{} (burn {}x) from {:.0} s",
+                    a.severity,
+                    a.burn_rate,
+                    a.first_fired_s.unwrap_or(0.0)
+                )
+            })
+            .collect();
+        if !paged.is_empty() {
+            let _ = writeln!(s, "        burn-rate alerts: {}", paged.join("; "));
+        }
+    }
+    if let Some(t) = o.aborted_at_s {
+        let _ = writeln!(
+            s,
+            "  load stopped at {t:.1} s: an objective with abort_on_fail was breached"
+        );
+    }
 }

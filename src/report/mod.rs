@@ -5,6 +5,7 @@
 //! plans `chaos.toml`, the run's effective faults.
 
 pub mod console;
+pub mod junit;
 pub mod progress;
 pub mod results;
 
@@ -39,6 +40,10 @@ pub fn write_outputs(
             outcome.rate_scale,
             outcome.resilience.enabled,
         ),
+    )?;
+    std::fs::write(
+        out.join("junit.xml"),
+        junit::render(outcome, workload.name())?,
     )?;
     let chaos = out.join("chaos.toml");
     match &outcome.faults {

@@ -25,6 +25,8 @@ pub fn exit_code(outcome: &RunOutcome, dropped_share_max: f64) -> i32 {
         2
     } else if missed > dropped_share_max {
         3
+    } else if outcome.slos.iter().any(|s| !s.passed) {
+        1
     } else {
         0
     }
@@ -67,6 +69,14 @@ pub struct Results<'a> {
     /// Breakers (with their transitions), rate limits, bulkheads, shedding,
     /// in-stack retries and their budget, deadlines.
     pub resilience: &'a crate::resilience::ResilienceReport,
+    /// Each service level objective: passed or not, the measured value, the
+    /// threshold, when it was first breached and during which faults, its
+    /// error budget and burn-rate alerts.
+    pub slos: &'a [crate::slo::SloResult],
+    /// When an `abort_on_fail` objective stopped the load (absent: it ran
+    /// to the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted_at_s: Option<f64>,
     pub exit_code: i32,
 }
 
@@ -104,6 +114,8 @@ impl<'a> Results<'a> {
             drain: o.drain,
             faults: o.faults.as_ref(),
             resilience: &o.resilience,
+            slos: &o.slos,
+            aborted_at_s: o.aborted_at_s,
             exit_code: exit_code(o, workload.file.load.dropped_share_max),
         }
     }

@@ -54,6 +54,10 @@ pub struct RunOutcome {
     pub rate_scale: f64,
     /// Breakers, rate limits, bulkheads, shedding, retries and deadlines.
     pub resilience: crate::resilience::ResilienceReport,
+    /// Each service level objective, judged.
+    pub slos: Vec<crate::slo::SloResult>,
+    /// When an `abort_on_fail` objective stopped the load, if one did.
+    pub aborted_at_s: Option<f64>,
 }
 
 /// Wall-clock figures; they differ between runs, so they live in perf.json.
@@ -170,6 +174,8 @@ pub fn run_watched(
             lifecycle: w.lifecycle,
             wallet_attempts_max: w.stack.wallet.attempts_max,
             customer_issuers: world.customers.iter().map(|c| c.issuer).collect(),
+            slos: crate::slo::compile(&w.slo)
+                .map_err(|p| RunError::Config(format!("slo {}: {}", p.index + 1, p.message)))?,
         };
         let report = load::run(
             stack.api(),
@@ -215,6 +221,8 @@ pub fn run_watched(
             .push(recovery_invariant(&recovery, &chaos));
         chaos.summary(Some(recovery))
     });
+    let slos = crate::slo::evaluate(&report.slo, faults.as_ref(), report.load_seconds);
+    let aborted_at_s = report.slo.aborted_at_us().map(|us| us as f64 / 1e6);
     let wall_seconds = wall.elapsed().as_secs_f64();
     Ok(RunOutcome {
         counts: report.counts,
@@ -237,6 +245,8 @@ pub fn run_watched(
         faults,
         rate_scale: opts.rate_scale,
         resilience,
+        slos,
+        aborted_at_s,
     })
 }
 

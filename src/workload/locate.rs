@@ -37,6 +37,45 @@ pub fn field_at(text: &str, offset: usize) -> Option<String> {
     None
 }
 
+/// Line and column of `field` inside the `index`-th `[[table]]` (an array
+/// of tables: `[[fault]]`, `[[slo]]`), or of that table's header when the
+/// field is not written there.
+pub fn array_field_line(
+    text: &str,
+    table: &str,
+    index: usize,
+    field: &str,
+) -> Option<(usize, usize)> {
+    let wanted = format!("[[{table}]]");
+    let mut seen = 0usize;
+    let mut inside = false;
+    let mut header_line = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = strip_comment(line).trim();
+        if t.starts_with('[') {
+            if inside {
+                break;
+            }
+            if t.replace(' ', "") == wanted {
+                if seen == index {
+                    inside = true;
+                    header_line = Some((i + 1, 1));
+                }
+                seen += 1;
+            }
+            continue;
+        }
+        if inside {
+            if let Some((key, _)) = t.split_once('=') {
+                if key.trim() == field {
+                    return Some((i + 1, line.find(field).unwrap_or(0) + 1));
+                }
+            }
+        }
+    }
+    header_line
+}
+
 /// Line and column of a dotted field path like `stack.issuers.latency.p50_ms`.
 pub fn find_field(text: &str, path: &str) -> Option<(usize, usize)> {
     let mut table = String::new();

@@ -18,7 +18,7 @@ use crate::load::ArrivalSource;
 use crate::sim::Seed;
 use crate::stack::config::StackConfig;
 
-pub use locate::{find_field, line_col};
+pub use locate::{array_field_line, find_field, line_col};
 pub use validate::Problem;
 
 /// More payments than this in one run is almost surely a typo in a rate.
@@ -48,6 +48,9 @@ pub struct WorkloadFile {
     pub stack: StackConfig,
     pub resilience: crate::resilience::ResilienceConfig,
     pub drain: Drain,
+    /// Service level objectives: `[[slo]]` tables (more with `--slo FILE`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<crate::slo::SloSpec>,
 }
 
 impl Default for WorkloadFile {
@@ -66,6 +69,7 @@ impl Default for WorkloadFile {
             stack: StackConfig::default(),
             resilience: crate::resilience::ResilienceConfig::default(),
             drain: Drain::default(),
+            slo: Vec::new(),
         }
     }
 }
@@ -216,6 +220,9 @@ impl Workload {
                 first.field, first.message
             )));
         }
+        crate::slo::compile(&file.slo).map_err(|p| {
+            crate::slo::spec::problem_error(text, source, "workload file", &file.slo, &p)
+        })?;
         let currency = Currency::parse(&file.currency).expect("validated above");
         Ok(Workload {
             source: source.to_string(),

@@ -263,7 +263,7 @@ impl Plan {
         let mut faults = Vec::with_capacity(file.fault.len());
         for (i, spec) in file.fault.iter().enumerate() {
             let fault = compile(spec).map_err(|p| {
-                let at = fault_field_line(text, i, p.field)
+                let at = crate::workload::array_field_line(text, "fault", i, p.field)
                     .map(|(l, c)| format!(", line {l}, column {c}"))
                     .unwrap_or_default();
                 let label = spec
@@ -303,38 +303,6 @@ impl Plan {
             monkey,
         })
     }
-}
-
-/// Line and column of `field` inside the `index`-th `[[fault]]` table (or of
-/// the table's header when the field is not written there).
-fn fault_field_line(text: &str, index: usize, field: &str) -> Option<(usize, usize)> {
-    let mut seen = 0usize;
-    let mut inside = false;
-    let mut header_line = None;
-    for (i, line) in text.lines().enumerate() {
-        let t = line.split('#').next().unwrap_or("").trim();
-        if t.starts_with('[') {
-            if inside {
-                break;
-            }
-            if t.replace(' ', "") == "[[fault]]" {
-                if seen == index {
-                    inside = true;
-                    header_line = Some((i + 1, 1));
-                }
-                seen += 1;
-            }
-            continue;
-        }
-        if inside {
-            if let Some((key, _)) = t.split_once('=') {
-                if key.trim() == field {
-                    return Some((i + 1, line.find(field).unwrap_or(0) + 1));
-                }
-            }
-        }
-    }
-    header_line
 }
 
 #[cfg(test)]
