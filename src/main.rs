@@ -49,6 +49,27 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         max_runs: u32,
     },
+    /// Compare two runs' results.json and fail (exit 1) when NEW is worse
+    /// than BASE beyond tolerance, so CI can gate a change on "no worse
+    /// than main".
+    Diff {
+        /// The --out directory of the reference run (say, main's).
+        base: PathBuf,
+        /// The --out directory of the run under judgement.
+        new: PathBuf,
+        /// Latency may rise by this much relative to BASE (`10%` or `10`).
+        #[arg(long, value_name = "PERCENT", default_value = "10%", value_parser = report::diff::parse_latency_tolerance)]
+        latency_tolerance: f64,
+        /// Latency changes of at most this many ms are noise, whatever their percentage.
+        #[arg(long, value_name = "MS", default_value = "1", value_parser = report::diff::parse_floor_ms)]
+        latency_floor_ms: f64,
+        /// Success and error rates may move by this much, absolute (0.001 = 0.1 points).
+        #[arg(long, value_name = "RATE", default_value = "0.001", value_parser = report::diff::parse_rate_tolerance)]
+        rate_tolerance: f64,
+        /// Also write every compared metric to FILE as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Payment traces (CSV or JSON lines) for `[load.trace]` replay.
     Trace {
         #[command(subcommand)]
@@ -92,6 +113,23 @@ fn main() -> ExitCode {
         }
         Command::Validate { files } => validate(&files),
         Command::Shrink { run_dir, max_runs } => shrink(&run_dir, max_runs),
+        Command::Diff {
+            base,
+            new,
+            latency_tolerance,
+            latency_floor_ms,
+            rate_tolerance,
+            json,
+        } => diff(
+            &base,
+            &new,
+            report::diff::Tolerances {
+                latency_rel: latency_tolerance,
+                latency_floor_ms,
+                rate_abs: rate_tolerance,
+            },
+            json.as_deref(),
+        ),
         Command::Trace { command } => trace_command(command),
         Command::Run(args) => run_command(args),
     }
@@ -416,6 +454,40 @@ fn shrink(run_dir: &std::path::Path, max_runs: u32) -> ExitCode {
         shrunk.failed.join(", ")
     ));
     ExitCode::SUCCESS
+}
+
+fn diff(
+    base: &std::path::Path,
+    new: &std::path::Path,
+    tolerances: report::diff::Tolerances,
+    json: Option<&std::path::Path>,
+) -> ExitCode {
+    let diff = match report::diff::Diff::load(base, new, tolerances) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    for warning in &diff.warnings {
+        eprintln!("{warning}");
+    }
+    say(&diff.render());
+    if let Some(path) = json {
+        if let Err(e) = diff.write_json(path) {
+            eprintln!(
+                "error: cannot write the comparison to `{}` (option --json): {e}",
+                path.display()
+            );
+            return ExitCode::from(EXIT_INPUT);
+        }
+    }
+    // 1 is the budget-breached code: a regression is NEW over BASE's budget.
+    if diff.regressions() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn trace_command(command: TraceCommand) -> ExitCode {

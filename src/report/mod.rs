@@ -2,9 +2,11 @@
 //! terminal, `results.json` for machines (byte-identical for the same seed
 //! and workload), `perf.json` for the wall-clock figures that vary,
 //! `settings.toml` with every effective setting of the run, and with chaos
-//! plans `chaos.toml`, the run's effective faults.
+//! plans `chaos.toml`, the run's effective faults. `diff` compares two
+//! runs' results.json.
 
 pub mod console;
+pub mod diff;
 pub mod junit;
 pub mod progress;
 pub mod results;
