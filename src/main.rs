@@ -70,6 +70,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Draw RUN_DIR/report.html again from RUN_DIR/results.json (a run
+    /// writes it anyway; this is for results merged or copied from elsewhere).
+    Report {
+        /// The --out directory of a run.
+        run_dir: PathBuf,
+    },
     /// Payment traces (CSV or JSON lines) for `[load.trace]` replay.
     Trace {
         #[command(subcommand)]
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
         }
         Command::Validate { files } => validate(&files),
         Command::Shrink { run_dir, max_runs } => shrink(&run_dir, max_runs),
+        Command::Report { run_dir } => report_command(&run_dir),
         Command::Diff {
             base,
             new,
@@ -454,6 +461,45 @@ fn shrink(run_dir: &std::path::Path, max_runs: u32) -> ExitCode {
         shrunk.failed.join(", ")
     ));
     ExitCode::SUCCESS
+}
+
+fn report_command(run_dir: &std::path::Path) -> ExitCode {
+    let path = run_dir.join("results.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "error: cannot read `{}`: {e}. `paystorm report` takes the --out directory of a run.",
+                path.display()
+            );
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    let html = serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| {
+            format!(
+                "`{}` is not valid JSON: {e} (line {}, column {})",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })
+        .and_then(|v| report::html::render(&v).map_err(|e| format!("`{}`: {e}", path.display())));
+    let out = run_dir.join("report.html");
+    match html.map(|h| std::fs::write(&out, h).map_err(|e| e.to_string())) {
+        Ok(Ok(())) => {
+            say(&format!("report: {}", out.display()));
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("error: cannot write `{}`: {e}", out.display());
+            ExitCode::from(EXIT_INPUT)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_INPUT)
+        }
+    }
 }
 
 fn diff(

@@ -5,7 +5,6 @@
 //! Each attempt first waits for one of the generator's connections
 //! (`clients.connections_max`), as wrk2's clients do.
 
-use crate::slo::OutcomeClass;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use crate::domain::history::{Failure, HistoryKind, InfoReason, Invocation, Reply
 use crate::domain::{ApiError, ApiReply, IdemKey, MerchantId, Method, Operation, Status};
 use crate::metrics::OpKind;
 use crate::sim::{Clock, SimRng};
+use crate::slo::OutcomeClass;
 
 use super::recorder::Recorder;
 use super::spec::Clients;
@@ -148,6 +148,9 @@ impl<A: PaymentApi> Client<A> {
                     retry_after = e.retry_after();
                     if retry_after.is_some() {
                         self.rec.count(|c| c.rate_limited += 1);
+                        self.rec.refused(true);
+                    } else if e == ApiError::Unavailable {
+                        self.rec.refused(false);
                     }
                     self.rec.history(id, HistoryKind::Fail(Failure::Api(e)));
                     outcome = if e.is_retryable() {

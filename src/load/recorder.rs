@@ -144,8 +144,16 @@ impl Recorder {
     }
 
     pub fn service(&self, op: OpKind, method: Method, since_us: u64) {
-        let us = self.clock.now_us().saturating_sub(since_us);
+        let now = self.clock.now_us();
+        let us = now.saturating_sub(since_us);
+        self.series.locked().served(now, us);
         self.latency.locked().record_service(op, method, us);
+    }
+
+    /// A 429 (`rate_limited`) or 503 answer a client saw now.
+    pub fn refused(&self, rate_limited: bool) {
+        let now = self.clock.now_us();
+        self.series.locked().refused(now, rate_limited);
     }
 
     /// An arrival offered by the generator, at its intended time.

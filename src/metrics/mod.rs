@@ -2,6 +2,7 @@
 //! fixed whatever the run's length, and histograms from several runs merge.
 
 pub mod buckets;
+pub mod gauges;
 pub mod latency;
 pub mod timeseries;
 

@@ -26,6 +26,24 @@ struct Bucket {
     completed: u64,
     errors: u64,
     latency: Option<Histogram<u32>>,
+    /// Service time of every attempt sent in the bucket.
+    service: Option<Histogram<u32>>,
+    /// Answers 429 and 503 the clients saw (refused at the door: rate
+    /// limited, shed or the gateway down).
+    rate_limited: u64,
+    unavailable: u64,
+}
+
+/// Adds `theirs` into `mine` (same bounds, so adding cannot fail short of a
+/// counter overflowing 2^32 samples in one bucket).
+fn merge(mine: &mut Option<Histogram<u32>>, theirs: Option<Histogram<u32>>) {
+    match (mine, theirs) {
+        (Some(m), Some(t)) => {
+            let _ = m.add(&t);
+        }
+        (m @ None, t) => *m = t,
+        (Some(_), None) => {}
+    }
 }
 
 impl Absorb for Bucket {
@@ -33,15 +51,10 @@ impl Absorb for Bucket {
         self.offered += other.offered;
         self.completed += other.completed;
         self.errors += other.errors;
-        match (&mut self.latency, other.latency) {
-            (Some(mine), Some(theirs)) => {
-                // Same bounds, so adding cannot fail short of a counter
-                // overflowing 2^32 samples in one bucket.
-                let _ = mine.add(&theirs);
-            }
-            (mine @ None, theirs) => *mine = theirs,
-            (Some(_), None) => {}
-        }
+        self.rate_limited += other.rate_limited;
+        self.unavailable += other.unavailable;
+        merge(&mut self.latency, other.latency);
+        merge(&mut self.service, other.service);
     }
 }
 
@@ -68,18 +81,37 @@ impl TimeSeries {
             .saturating_record(latency_us.max(1));
     }
 
+    /// An attempt answered at `at_us` after `service_us` on the wire.
+    pub fn served(&mut self, at_us: u64, service_us: u64) {
+        self.buckets
+            .at(at_us)
+            .service
+            .get_or_insert_with(new_histogram)
+            .saturating_record(service_us.max(1));
+    }
+
+    /// A 429 (`rate_limited`) or a 503 a client saw at `at_us`.
+    pub fn refused(&mut self, at_us: u64, rate_limited: bool) {
+        let b = self.buckets.at(at_us);
+        if rate_limited {
+            b.rate_limited += 1;
+        } else {
+            b.unavailable += 1;
+        }
+    }
+
     /// Current bucket width in microseconds.
     pub fn width_us(&self) -> u64 {
         self.buckets.width_us()
     }
 
     pub fn report(&self) -> TimeSeriesReport {
-        let quantile = |b: &Bucket, q: f64| {
-            b.latency
-                .as_ref()
+        let q = |h: &Option<Histogram<u32>>, q: f64| {
+            h.as_ref()
                 .filter(|h| !h.is_empty())
                 .map(|h| us_to_ms(h.value_at_quantile(q)))
         };
+        let quantile = |b: &Bucket, p: f64| q(&b.latency, p);
         let buckets = self.buckets.as_slice();
         let width_us = self.buckets.width_us();
         TimeSeriesReport {
@@ -92,6 +124,9 @@ impl TimeSeries {
             errors: buckets.iter().map(|b| b.errors).collect(),
             p50_ms: buckets.iter().map(|b| quantile(b, 0.50)).collect(),
             p99_ms: buckets.iter().map(|b| quantile(b, 0.99)).collect(),
+            service_p99_ms: buckets.iter().map(|b| q(&b.service, 0.99)).collect(),
+            rate_limited: buckets.iter().map(|b| b.rate_limited).collect(),
+            unavailable: buckets.iter().map(|b| b.unavailable).collect(),
         }
     }
 }
@@ -109,6 +144,11 @@ pub struct TimeSeriesReport {
     pub errors: Vec<u64>,
     pub p50_ms: Vec<Option<f64>>,
     pub p99_ms: Vec<Option<f64>>,
+    /// p99 of the service time of the attempts answered in the bucket.
+    pub service_p99_ms: Vec<Option<f64>>,
+    /// 429s and 503s the clients saw in the bucket.
+    pub rate_limited: Vec<u64>,
+    pub unavailable: Vec<u64>,
 }
 
 #[cfg(test)]

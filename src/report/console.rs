@@ -225,7 +225,7 @@ pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {
     };
     let _ = writeln!(
         s,
-        "\n{verdict}\nresults: {out}/results.json  perf: {out}/perf.json"
+        "\n{verdict}\nresults: {out}/results.json  report: {out}/report.html  junit: {out}/junit.xml  perf: {out}/perf.json"
     );
     s
 }

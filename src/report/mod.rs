@@ -7,6 +7,7 @@
 
 pub mod console;
 pub mod diff;
+pub mod html;
 pub mod junit;
 pub mod progress;
 pub mod results;
@@ -29,8 +30,14 @@ pub fn write_outputs(
     std::fs::create_dir_all(out)?;
     let results = Results::new(workload, seed, sabotage, outcome);
     let mut json = serde_json::to_string_pretty(&results).map_err(std::io::Error::other)?;
+    // The report reads results.json's values, as `paystorm report` does.
+    let value = serde_json::to_value(&results).map_err(std::io::Error::other)?;
     json.push('\n');
     std::fs::write(out.join("results.json"), json)?;
+    std::fs::write(
+        out.join("report.html"),
+        html::render(&value).map_err(std::io::Error::other)?,
+    )?;
     let mut perf = serde_json::to_string_pretty(&outcome.perf).map_err(std::io::Error::other)?;
     perf.push('\n');
     std::fs::write(out.join("perf.json"), perf)?;

@@ -58,6 +58,10 @@ pub struct Results<'a> {
     /// Offered, completed and failed payments and their latency per bucket
     /// of simulated time.
     pub timeseries: TimeSeriesReport,
+    /// The stack's depths over the load, sampled once a simulated second:
+    /// webhooks not yet delivered or dead-lettered, the dead-letter queue,
+    /// downstream messages of unknown outcome (the highest per bucket).
+    pub gauges: &'a crate::metrics::gauges::GaugesReport,
     pub invariants: &'a [InvariantResult],
     pub unknowns: &'a UnknownResolution,
     pub stack: &'a StackStats,
@@ -108,6 +112,7 @@ impl<'a> Results<'a> {
                 .map(|(i, p)| (format!("issuer:{}", i.0), p))
                 .collect(),
             timeseries: o.series.report(),
+            gauges: &o.gauges,
             invariants: &o.verdict.invariants,
             unknowns: &o.verdict.unknowns,
             stack: &o.stack,

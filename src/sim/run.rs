@@ -58,6 +58,8 @@ pub struct RunOutcome {
     pub slos: Vec<crate::slo::SloResult>,
     /// When an `abort_on_fail` objective stopped the load, if one did.
     pub aborted_at_s: Option<f64>,
+    /// The stack's queue depths over the load.
+    pub gauges: crate::metrics::gauges::GaugesReport,
 }
 
 /// Wall-clock figures; they differ between runs, so they live in perf.json.
@@ -167,6 +169,8 @@ pub fn run_watched(
         .map_err(RunError::Config)?;
         let stop = crate::sim::signal::Signal::new();
         let background = stack.spawn_background(&stop);
+        let load_done = crate::sim::signal::Signal::new();
+        let sampler = stack.spawn_sampler(&load_done);
         let plan = Plan {
             currency: workload.currency,
             traffic: Traffic::from_workload(workload),
@@ -188,6 +192,8 @@ pub fn run_watched(
             live,
         )
         .await;
+        load_done.fire();
+        let gauges = sampler.await.unwrap_or_default().report();
         let drain = stack.drain(Duration::from_secs_f64(w.drain.max_s)).await;
         stop.fire();
         for task in background {
@@ -196,11 +202,12 @@ pub fn run_watched(
         stack.final_read();
         let recovery = stack.recovery_seconds();
         let res = stack.resilience_report();
-        Ok::<_, RunError>((report, drain, stack.stats(), clock.now_us(), recovery, res))
+        let stats = stack.stats();
+        Ok::<_, RunError>((report, drain, stats, clock.now_us(), recovery, res, gauges))
     });
     // Dropping the runtime drops every task still holding the observer.
     drop(runtime);
-    let (report, drain, stats, end_us, recovery_seconds, resilience) = result?;
+    let (report, drain, stats, end_us, recovery_seconds, resilience, gauges) = result?;
     drop(observer);
     let tee =
         Arc::try_unwrap(tee).unwrap_or_else(|_| panic!("observer still shared after the run"));
@@ -247,6 +254,7 @@ pub fn run_watched(
         resilience,
         slos,
         aborted_at_s,
+        gauges,
     })
 }
 

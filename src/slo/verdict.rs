@@ -69,6 +69,10 @@ pub struct ErrorBudget {
     /// When the budget ran out, if it did (seconds of the run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exhausted_at_s: Option<f64>,
+    /// The share spent by the end of each bucket of `bucket_s` seconds
+    /// (the burn, for the report's chart).
+    pub bucket_s: f64,
+    pub consumed_over_time: Vec<f64>,
 }
 
 /// Judges every objective of the book. `run_s`: seconds of load (the
@@ -92,10 +96,19 @@ fn judge(slo: &Slo, s: &SliSeries, faults: Option<&FaultSummary>, run_s: f64) ->
     let budget = slo.budget_share().map(|share| {
         let allowed = share * s.total as f64;
         let mut cumulative = 0u64;
-        let exhausted = buckets.iter().enumerate().find_map(|(i, b)| {
+        let mut exhausted = None;
+        let mut consumed_over_time = Vec::with_capacity(buckets.len());
+        for (i, b) in buckets.iter().enumerate() {
             cumulative += b.bad;
-            (cumulative as f64 > allowed).then_some((i + 1) as f64 * width_s)
-        });
+            if exhausted.is_none() && cumulative as f64 > allowed {
+                exhausted = Some((i + 1) as f64 * width_s);
+            }
+            consumed_over_time.push(if allowed > 0.0 {
+                ((cumulative as f64 / allowed) * 1e4).round() / 1e4
+            } else {
+                0.0
+            });
+        }
         ErrorBudget {
             allowed_bad: allowed,
             consumed: if allowed > 0.0 {
@@ -106,6 +119,8 @@ fn judge(slo: &Slo, s: &SliSeries, faults: Option<&FaultSummary>, run_s: f64) ->
                 0.0
             },
             exhausted_at_s: exhausted,
+            bucket_s: width_s,
+            consumed_over_time,
         }
     });
     let first_breached_s = if passed {

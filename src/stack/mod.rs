@@ -447,6 +447,36 @@ impl Stack {
         tasks
     }
 
+    /// Samples the stack's depths once a simulated second (see
+    /// `metrics::gauges`) until `stop` fires; returns what it sampled.
+    pub fn spawn_sampler(&self, stop: &Signal) -> JoinHandle<crate::metrics::gauges::Gauges> {
+        let (gateway, webhooks, clock, stop) = (
+            self.gateway.clone(),
+            self.webhooks.clone(),
+            self.clock,
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut gauges = crate::metrics::gauges::Gauges::default();
+            loop {
+                gauges.sample(
+                    clock.now_us(),
+                    crate::metrics::gauges::Sample {
+                        webhooks_outstanding: webhooks.outstanding(),
+                        dead_lettered: webhooks.stats().dead_lettered,
+                        unresolved: gateway.unresolved() as u64,
+                    },
+                );
+                tokio::select! {
+                    biased;
+                    _ = stop.wait() => break,
+                    _ = clock.sleep(Duration::from_secs(1)) => {},
+                }
+            }
+            gauges
+        })
+    }
+
     /// Seconds from the end of the last fault window until nothing a fault
     /// left unresolved remained (`None`: not recovered, or no faults).
     pub fn recovery_seconds(&self) -> Option<f64> {
