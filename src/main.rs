@@ -76,6 +76,18 @@ enum Command {
         /// The --out directory of a run.
         run_dir: PathBuf,
     },
+    /// Write Prometheus recording and alerting rules (Sloth's conventions,
+    /// SRE Workbook burn rates) for a workload's objectives.
+    Rules {
+        /// Workload file whose `[[slo]]` tables to use.
+        workload: PathBuf,
+        /// More objectives from an SLO file (repeatable).
+        #[arg(long, value_name = "FILE")]
+        slo: Vec<PathBuf>,
+        /// The rules file to write (`promtool check rules` accepts it).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Payment traces (CSV or JSON lines) for `[load.trace]` replay.
     Trace {
         #[command(subcommand)]
@@ -120,6 +132,7 @@ fn main() -> ExitCode {
         Command::Validate { files } => validate(&files),
         Command::Shrink { run_dir, max_runs } => shrink(&run_dir, max_runs),
         Command::Report { run_dir } => report_command(&run_dir),
+        Command::Rules { workload, slo, out } => rules_command(&workload, &slo, &out),
         Command::Diff {
             base,
             new,
@@ -459,6 +472,54 @@ fn shrink(run_dir: &std::path::Path, max_runs: u32) -> ExitCode {
             .stop_after_s
             .map_or_else(|| "over the whole load".to_string(), |s| format!("stopping at {s:.1} s")),
         shrunk.failed.join(", ")
+    ));
+    ExitCode::SUCCESS
+}
+
+fn rules_command(workload: &std::path::Path, slo: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    let mut w = match Workload::from_path(workload) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    for path in slo {
+        match SloFile::from_path(path) {
+            Ok(f) => w.file.slo.extend(f.slo),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_INPUT);
+            }
+        }
+    }
+    if w.file.slo.is_empty() {
+        eprintln!(
+            "error: workload `{}` has no `[[slo]]` table and no --slo file was given, so there is nothing to write rules for",
+            w.source
+        );
+        return ExitCode::from(EXIT_INPUT);
+    }
+    let slos = match paystorm::slo::compile(&w.file.slo) {
+        Ok(s) => s,
+        Err(p) => {
+            eprintln!("error: slo {}: {}", p.index + 1, p.message);
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    let rules = paystorm::slo::rules::render(w.name(), &slos);
+    if let Err(e) = std::fs::write(out, rules) {
+        eprintln!(
+            "error: cannot write `{}` (option --out): {e}",
+            out.display()
+        );
+        return ExitCode::from(EXIT_INPUT);
+    }
+    say(&format!(
+        "rules for {} objectives: {} (check: promtool check rules {})",
+        slos.len(),
+        out.display(),
+        out.display()
     ));
     ExitCode::SUCCESS
 }

@@ -13,6 +13,7 @@
 pub mod book;
 pub mod burn;
 pub mod outcome;
+pub mod rules;
 pub mod spec;
 pub mod threshold;
 pub mod verdict;

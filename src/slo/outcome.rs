@@ -134,6 +134,42 @@ impl ClassPattern {
         })
     }
 
+    /// The classes both match, as a pattern (the narrower one), if any.
+    pub fn intersect(&self, other: &ClassPattern) -> Option<ClassPattern> {
+        if self.family != other.family {
+            return None;
+        }
+        match (&self.detail, &other.detail) {
+            (None, _) => Some(other.clone()),
+            (_, None) => Some(self.clone()),
+            (Some(a), Some(b)) => (a == b).then(|| self.clone()),
+        }
+    }
+
+    /// The patterns without those another one of the list already covers,
+    /// so no class is counted twice.
+    pub fn disjoint(patterns: &[ClassPattern]) -> Vec<ClassPattern> {
+        let mut out: Vec<ClassPattern> = Vec::new();
+        for p in patterns {
+            let covered = patterns
+                .iter()
+                .any(|q| q != p && q.intersect(p).as_ref() == Some(p) && q.detail.is_none());
+            if !covered && !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+
+    /// The `outcome` and `reason` label values it selects in Prometheus.
+    pub fn labels(&self) -> (&'static str, Option<&str>) {
+        let family = FAMILIES
+            .iter()
+            .find(|(_, f)| *f == self.family)
+            .map_or("unknown", |(n, _)| n);
+        (family, self.detail.as_deref())
+    }
+
     pub fn matches(&self, class: OutcomeClass) -> bool {
         self.family == class.family()
             && match &self.detail {
