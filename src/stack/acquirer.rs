@@ -164,12 +164,71 @@ impl Acquirer {
                     .draft(EntryKind::SettlementDeposit)
                     .batch(batch)
                     .leg(Account::AcquirerClearing, -net)
-                    .leg(Account::Merchant(merchant), deposit)
+                    // Kept at 0: the checker matches a deposit to its
+                    // merchant by this leg (captures equal to refunds plus
+                    // fees do happen, e.g. a capture of 31 cents).
+                    .leg_kept(Account::Merchant(merchant), deposit)
                     .leg(Account::Fees, t.fee_booked),
             );
             self.deposited_minor
                 .fetch_add(deposit.max(0) as u64, Ordering::Relaxed);
         }
         lines.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::domain::audit::{AuditRecord, JournalEntry};
+    use crate::domain::history::HistoryEvent;
+    use crate::domain::{Currency, NetworkId};
+    use crate::sim::Clock;
+
+    #[derive(Default)]
+    struct Journal(Mutex<Vec<JournalEntry>>);
+
+    impl Observer for Journal {
+        fn audit(&self, record: AuditRecord) {
+            if let AuditRecord::Journal(e) = record {
+                self.0.locked().push(e);
+            }
+        }
+        fn history(&self, _: HistoryEvent) {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deposit_of_exactly_zero_still_names_its_merchant() {
+        let journal = Arc::new(Journal::default());
+        let ledger = Arc::new(Ledger::new(Currency::USD, journal.clone(), Clock::start()));
+        let fees = FeeTable::default();
+        let acquirer = Acquirer::new(fees, ledger, journal.clone(), Sabotages::NONE);
+        // The smallest capture whose card fee (2.9% + 30) eats it whole.
+        let amount = (1..1_000)
+            .find(|&a| fees.for_rail(Rail::Card(NetworkId(0))).fee_minor(a) == a)
+            .expect("some capture equals its fee");
+        acquirer.record(PendingLine {
+            merchant: MerchantId(7),
+            payment: PaymentId(1),
+            rail: Rail::Card(NetworkId(0)),
+            issuer: Some(IssuerId(0)),
+            kind: SettlementLineKind::Capture,
+            amount_minor: amount,
+        });
+        acquirer.settle();
+        let entries = journal.0.locked();
+        let deposit = entries
+            .iter()
+            .find(|e| e.kind == EntryKind::SettlementDeposit)
+            .expect("a deposit entry");
+        assert!(
+            deposit
+                .legs()
+                .iter()
+                .any(|l| l.account == Account::Merchant(MerchantId(7)) && l.minor == 0),
+            "{deposit:?}"
+        );
     }
 }

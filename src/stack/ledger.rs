@@ -53,6 +53,13 @@ impl Draft {
         }
         self
     }
+
+    /// Adds a leg even when it is zero: the leg that names whose entry it
+    /// is (a merchant's deposit of exactly 0 still pays that merchant).
+    pub fn leg_kept(mut self, account: Account, minor: i64) -> Draft {
+        self.entry = self.entry.leg(account, minor);
+        self
+    }
 }
 
 impl Ledger {
