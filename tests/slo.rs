@@ -277,3 +277,26 @@ fn objectives_in_the_workload_are_judged_and_results_stay_deterministic() {
     assert_eq!(r["slos"][0]["name"], "create p99.9");
     assert!(r["slos"][0]["error_budget"]["consumed"].as_f64().unwrap() < 1.0);
 }
+
+#[test]
+fn the_shipped_objectives_hold_on_steady_and_break_under_an_issuer_outage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shipped = root().join("slos/payments.toml");
+    let (code, stdout, _) = run_steady(tmp.path(), &shipped, &[]);
+    assert_eq!(code, 0, "{stdout}");
+    let plan = root().join("chaos/issuer-outage.toml");
+    let (code, stdout, out) =
+        run_steady(tmp.path(), &shipped, &["--chaos", plan.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    let failed: Vec<String> = results(&out)["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["passed"] == false)
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        failed.contains(&"payments available".to_string()),
+        "{failed:?}"
+    );
+}
