@@ -121,17 +121,8 @@ impl SloFile {
     }
 
     pub fn parse(text: &str, source: &str) -> Result<SloFile, InputError> {
-        let file: SloFile = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| crate::workload::line_col(text, s.start))
-                .map(|(l, c)| format!(", line {l}, column {c}"))
-                .unwrap_or_default();
-            InputError(format!(
-                "error: invalid SLO file `{source}`{at}: {}. Fix the file, then check it with `paystorm validate {source}`.",
-                e.message().trim().trim_end_matches('.')
-            ))
-        })?;
+        let file: SloFile = toml::from_str(text)
+            .map_err(|e| crate::workload::toml_syntax_error(text, source, "SLO file", &e))?;
         if file.slo.is_empty() {
             return Err(InputError(format!(
                 "error: SLO file `{source}` has no `[[slo]]` table, so it sets no objective. Add one, then check it with `paystorm validate {source}`."

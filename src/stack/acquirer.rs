@@ -179,25 +179,12 @@ impl Acquirer {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use super::*;
-    use crate::domain::audit::{AuditRecord, JournalEntry};
-    use crate::domain::history::HistoryEvent;
     use crate::domain::{Currency, NetworkId};
     use crate::sim::Clock;
-
-    #[derive(Default)]
-    struct Journal(Mutex<Vec<JournalEntry>>);
-
-    impl Observer for Journal {
-        fn audit(&self, record: AuditRecord) {
-            if let AuditRecord::Journal(e) = record {
-                self.0.locked().push(e);
-            }
-        }
-        fn history(&self, _: HistoryEvent) {}
-    }
+    use crate::stack::ledger::testing::Journal;
 
     #[tokio::test(start_paused = true)]
     async fn a_deposit_of_exactly_zero_still_names_its_merchant() {

@@ -654,26 +654,12 @@ impl Issuer {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use super::*;
-    use crate::domain::audit::{AuditRecord, JournalEntry, Observer};
-    use crate::domain::history::HistoryEvent;
     use crate::domain::Currency;
     use crate::sim::{Clock, LatencyModel, Seed};
-
-    /// Keeps the journal.
-    #[derive(Default)]
-    struct Journal(Mutex<Vec<JournalEntry>>);
-
-    impl Observer for Journal {
-        fn audit(&self, record: AuditRecord) {
-            if let AuditRecord::Journal(e) = record {
-                self.0.locked().push(e);
-            }
-        }
-        fn history(&self, _: HistoryEvent) {}
-    }
+    use crate::stack::ledger::testing::Journal;
 
     const C: CustomerId = CustomerId(7);
 
@@ -701,10 +687,8 @@ mod tests {
         }
     }
 
-    /// Each account's balance over the journal.
     fn balance(journal: &Journal, account: Account) -> i64 {
-        let entries = journal.0.locked();
-        entries.iter().map(|e| e.amount_to(|a| *a == account)).sum()
+        journal.balance(account)
     }
 
     #[tokio::test(start_paused = true)]

@@ -129,3 +129,34 @@ impl Ledger {
         self.balances.locked()
     }
 }
+
+/// For unit tests of the components that post: an observer keeping the
+/// journal entries, in order.
+#[cfg(test)]
+pub mod testing {
+    use std::sync::Mutex;
+
+    use crate::domain::audit::{Account, AuditRecord, JournalEntry, Observer};
+    use crate::domain::history::HistoryEvent;
+    use crate::lock::Locked;
+
+    #[derive(Default)]
+    pub struct Journal(pub Mutex<Vec<JournalEntry>>);
+
+    impl Observer for Journal {
+        fn audit(&self, record: AuditRecord) {
+            if let AuditRecord::Journal(e) = record {
+                self.0.locked().push(e);
+            }
+        }
+        fn history(&self, _: HistoryEvent) {}
+    }
+
+    impl Journal {
+        /// An account's balance over the journal.
+        pub fn balance(&self, account: Account) -> i64 {
+            let entries = self.0.locked();
+            entries.iter().map(|e| e.amount_to(|a| *a == account)).sum()
+        }
+    }
+}

@@ -115,6 +115,20 @@ pub struct Workload {
 #[error("{0}")]
 pub struct InputError(pub String);
 
+/// A TOML file (`what`: "chaos plan", "SLO file") that does not parse, as
+/// a one-paragraph error naming the file, the line and the column.
+pub fn toml_syntax_error(text: &str, source: &str, what: &str, e: &toml::de::Error) -> InputError {
+    let at = e
+        .span()
+        .map(|s| line_col(text, s.start))
+        .map(|(l, c)| format!(", line {l}, column {c}"))
+        .unwrap_or_default();
+    InputError(format!(
+        "error: invalid {what} `{source}`{at}: {}. Fix the file, then check it with `paystorm validate {source}`.",
+        e.message().trim().trim_end_matches('.')
+    ))
+}
+
 impl Workload {
     pub fn from_path(path: &Path) -> Result<Workload, InputError> {
         let source = path.display().to_string();

@@ -244,17 +244,8 @@ impl Plan {
     }
 
     pub fn parse(text: &str, source: &str) -> Result<Plan, InputError> {
-        let file: PlanFile = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| crate::workload::line_col(text, s.start))
-                .map(|(l, c)| format!(", line {l}, column {c}"))
-                .unwrap_or_default();
-            InputError(format!(
-                "error: invalid chaos plan `{source}`{at}: {}. Fix the file, then check it with `paystorm validate {source}`.",
-                e.message().trim().trim_end_matches('.')
-            ))
-        })?;
+        let file: PlanFile = toml::from_str(text)
+            .map_err(|e| crate::workload::toml_syntax_error(text, source, "chaos plan", &e))?;
         if file.fault.is_empty() && file.monkey.is_none() {
             return Err(InputError(format!(
                 "error: chaos plan `{source}` has no `[[fault]]` table and no `[monkey]` table, so it would inject nothing. Add at least one fault, then check it with `paystorm validate {source}`."
