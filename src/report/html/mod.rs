@@ -9,136 +9,13 @@
 //! it), as inline SVG made with `plotters` and inline CSS: no script, no
 //! network access, nothing to install to read it.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
-use serde::Deserialize;
 
-/// The parts of results.json the report reads.
-#[derive(Deserialize)]
-pub struct Data {
-    workload: String,
-    seed: u64,
-    exit_code: i32,
-    simulated_seconds: f64,
-    load_seconds: f64,
-    counts: Counts,
-    latency_ms: BTreeMap<String, Pct>,
-    timeseries: Series,
-    gauges: Gauges,
-    invariants: Vec<Invariant>,
-    #[serde(default)]
-    slos: Vec<Slo>,
-    #[serde(default)]
-    faults: Option<Faults>,
-    resilience: Resilience,
-    #[serde(default)]
-    aborted_at_s: Option<f64>,
-}
+mod data;
 
-#[derive(Deserialize)]
-struct Counts {
-    attempted: u64,
-    succeeded: u64,
-    declined: u64,
-    failed: u64,
-    unknown: u64,
-}
-
-#[derive(Deserialize)]
-struct Pct {
-    count: u64,
-    p50: f64,
-    p99: f64,
-    p999: f64,
-}
-
-#[derive(Deserialize)]
-struct Series {
-    bucket_s: u64,
-    t_s: Vec<u64>,
-    offered: Vec<u64>,
-    completed: Vec<u64>,
-    errors: Vec<u64>,
-    p50_ms: Vec<Option<f64>>,
-    p99_ms: Vec<Option<f64>>,
-    service_p99_ms: Vec<Option<f64>>,
-    rate_limited: Vec<u64>,
-    unavailable: Vec<u64>,
-}
-
-#[derive(Deserialize)]
-struct Gauges {
-    t_s: Vec<u64>,
-    webhooks_outstanding_max: Vec<Option<u64>>,
-    dead_lettered: Vec<Option<u64>>,
-    unresolved_max: Vec<Option<u64>>,
-}
-
-#[derive(Deserialize)]
-struct Invariant {
-    name: String,
-    passed: bool,
-    violations: u64,
-    example: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Slo {
-    name: String,
-    operation: String,
-    method: Option<String>,
-    threshold: String,
-    passed: bool,
-    measured_text: String,
-    first_breached_s: Option<f64>,
-    #[serde(default)]
-    during_faults: Vec<String>,
-    error_budget: Option<Budget>,
-}
-
-#[derive(Deserialize)]
-struct Budget {
-    consumed: f64,
-    bucket_s: f64,
-    consumed_over_time: Vec<f64>,
-}
-
-#[derive(Deserialize)]
-struct Faults {
-    faults: Vec<Fault>,
-}
-
-#[derive(Deserialize)]
-struct Fault {
-    name: String,
-    injected: u64,
-    windows: Vec<(f64, f64)>,
-}
-
-#[derive(Deserialize)]
-struct Resilience {
-    downstreams: Vec<Downstream>,
-}
-
-#[derive(Deserialize)]
-struct Downstream {
-    name: String,
-    breaker: Option<Breaker>,
-}
-
-#[derive(Deserialize)]
-struct Breaker {
-    opened: u32,
-    transitions: Vec<Transition>,
-}
-
-#[derive(Deserialize)]
-struct Transition {
-    at_s: f64,
-    to: String,
-}
+use data::*;
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 280;
