@@ -80,6 +80,9 @@ pub struct Recorder {
     live: Arc<LiveCounters>,
     /// The run's objectives (empty: nothing recorded).
     slo: Mutex<SloBook>,
+    /// Whether there are any: checked before taking the lock, so a run
+    /// without objectives pays nothing per request.
+    has_slos: bool,
     /// Set when an `abort_on_fail` objective is breached: stop the load.
     abort: AtomicBool,
 }
@@ -99,6 +102,7 @@ impl Recorder {
             series: Mutex::new(TimeSeries::default()),
             counts: Mutex::new(Counts::default()),
             live,
+            has_slos: !slos.is_empty(),
             slo: Mutex::new(SloBook::new(slos)),
             abort: AtomicBool::new(false),
         }
@@ -107,12 +111,15 @@ impl Recorder {
     /// A logical request (`intended_us`: when it was meant to start) ended
     /// now as `class`, for the SLOs.
     pub fn outcome(&self, op: OpKind, method: Method, class: OutcomeClass, intended_us: u64) {
-        let now = self.clock.now_us();
-        let mut book = self.slo.locked();
-        if book.is_empty() {
+        if !self.has_slos {
             return;
         }
-        if book.record(op, method, class, now.saturating_sub(intended_us), now) {
+        let now = self.clock.now_us();
+        if self
+            .slo
+            .locked()
+            .record(op, method, class, now.saturating_sub(intended_us), now)
+        {
             self.abort.store(true, Ordering::Relaxed);
         }
     }

@@ -36,6 +36,13 @@ struct Line {
     points: Vec<(f64, f64)>,
 }
 
+fn line(label: &str, points: Vec<(f64, f64)>) -> Line {
+    Line {
+        label: label.to_string(),
+        points,
+    }
+}
+
 /// Renders the report from results.json's value.
 pub fn render(results: &serde_json::Value) -> Result<String, String> {
     let d: Data = serde_json::from_value(results.clone())
@@ -235,14 +242,8 @@ fn charts(html: &mut String, d: &Data) -> Result<(), String> {
         "Payments offered and completed per second",
         "per s",
         vec![
-            Line {
-                label: "offered".into(),
-                points: per_s(&ts.offered),
-            },
-            Line {
-                label: "completed".into(),
-                points: per_s(&ts.completed),
-            },
+            line("offered", per_s(&ts.offered)),
+            line("completed", per_s(&ts.completed)),
         ],
     )?;
     chart(
@@ -250,18 +251,9 @@ fn charts(html: &mut String, d: &Data) -> Result<(), String> {
         "Latency per bucket (ms): corrected p50 and p99, service time p99",
         "ms",
         vec![
-            Line {
-                label: "corrected p50".into(),
-                points: opt(&ts.p50_ms),
-            },
-            Line {
-                label: "corrected p99".into(),
-                points: opt(&ts.p99_ms),
-            },
-            Line {
-                label: "service time p99".into(),
-                points: opt(&ts.service_p99_ms),
-            },
+            line("corrected p50", opt(&ts.p50_ms)),
+            line("corrected p99", opt(&ts.p99_ms)),
+            line("service time p99", opt(&ts.service_p99_ms)),
         ],
     )?;
     let error_rate = ts
@@ -276,24 +268,15 @@ fn charts(html: &mut String, d: &Data) -> Result<(), String> {
         "errors",
         "Payments failed or unknown (% of those completed)",
         "%",
-        vec![Line {
-            label: "error rate".into(),
-            points: error_rate,
-        }],
+        vec![line("error rate", error_rate)],
     )?;
     chart(
         "refused",
         "Refused at the door, per second: 429 rate limited, 503 shed or down",
         "per s",
         vec![
-            Line {
-                label: "429".into(),
-                points: per_s(&ts.rate_limited),
-            },
-            Line {
-                label: "503".into(),
-                points: per_s(&ts.unavailable),
-            },
+            line("429", per_s(&ts.rate_limited)),
+            line("503", per_s(&ts.unavailable)),
         ],
     )?;
     let g = &d.gauges;
@@ -308,18 +291,9 @@ fn charts(html: &mut String, d: &Data) -> Result<(), String> {
         "Webhooks outstanding, dead-lettered, and messages of unknown outcome",
         "count",
         vec![
-            Line {
-                label: "webhooks outstanding".into(),
-                points: gauge(&g.webhooks_outstanding_max),
-            },
-            Line {
-                label: "dead-lettered".into(),
-                points: gauge(&g.dead_lettered),
-            },
-            Line {
-                label: "unresolved messages".into(),
-                points: gauge(&g.unresolved_max),
-            },
+            line("webhooks outstanding", gauge(&g.webhooks_outstanding_max)),
+            line("dead-lettered", gauge(&g.dead_lettered)),
+            line("unresolved messages", gauge(&g.unresolved_max)),
         ],
     )?;
     let budgets: Vec<Line> = d
