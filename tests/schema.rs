@@ -258,3 +258,29 @@ fn the_schema_version_is_the_one_the_code_writes() {
         .unwrap()
         .contains(&json!("schema_version")));
 }
+
+#[test]
+fn a_merged_run_validates() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let slos = write(a.path(), "slos.toml", SLOS);
+    let outage = plan("issuer-outage.toml");
+    run_steady(a.path(), &["--chaos", &outage, "--slo", &slos], 1);
+    run_steady(b.path(), &["--chaos", &outage, "--slo", &slos], 1);
+    let merged = a.path().join("merged");
+    let (ra, rb) = (a.path().join("out"), b.path().join("out"));
+    let o = paystorm(
+        a.path(),
+        &[
+            "merge",
+            ra.to_str().unwrap(),
+            rb.to_str().unwrap(),
+            "--out",
+            merged.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    let text = std::fs::read_to_string(merged.join("results.json")).unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert!(r["merged_from"].is_array());
+    assert_valid(&r, "a merge of two runs");
+}

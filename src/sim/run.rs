@@ -60,6 +60,11 @@ pub struct RunOutcome {
     pub aborted_at_s: Option<f64>,
     /// The stack's queue depths over the load.
     pub gauges: crate::metrics::gauges::GaugesReport,
+    /// What the objectives were judged on (the histogram log records its
+    /// histograms so merged runs can be judged again).
+    pub slo_book: crate::slo::SloBook,
+    /// Unix seconds at the run's start: the fixed sim epoch in sim mode.
+    pub start_unix_s: u64,
 }
 
 /// Wall-clock figures; they differ between runs, so they live in perf.json.
@@ -228,7 +233,11 @@ pub fn run_watched(
             .push(recovery_invariant(&recovery, &chaos));
         chaos.summary(Some(recovery))
     });
-    let slos = crate::slo::evaluate(&report.slo, faults.as_ref(), report.load_seconds);
+    let slos = crate::slo::evaluate(
+        &report.slo,
+        &crate::slo::FaultWindows::of(faults.as_ref()),
+        report.load_seconds,
+    );
     let aborted_at_s = report.slo.aborted_at_us().map(|us| us as f64 / 1e6);
     let wall_seconds = wall.elapsed().as_secs_f64();
     Ok(RunOutcome {
@@ -255,6 +264,8 @@ pub fn run_watched(
         slos,
         aborted_at_s,
         gauges,
+        slo_book: report.slo,
+        start_unix_s: super::clock::SIM_EPOCH_UNIX_S,
     })
 }
 
