@@ -23,27 +23,19 @@ fn path(p: &Path) -> &str {
 
 /// Objectives of every kind: availability in 10 s windows, a percentile,
 /// and one on the average (judged per bucket, no budget).
-const SLOS: &str = r#"
-[[slo]]
-name = "up"
-objective = 0.999
-window_s = 10
-
-[[slo]]
-name = "fast"
-threshold = "p(99) < 300ms"
-
-[[slo]]
-name = "mean"
-threshold = "avg < 250ms"
-"#;
+fn objectives() -> String {
+    format!(
+        "{}\n[[slo]]\nname = \"mean\"\nthreshold = \"avg < 250ms\"\n",
+        common::UP_AND_FAST
+    )
+}
 
 /// Runs steady with `seed` into `tmp/<name>` under an issuer outage with
 /// the objectives above (plus `extra`), and returns the directory.
 fn run(tmp: &Path, name: &str, seed: &str, extra: &[&str]) -> PathBuf {
     let out = tmp.join(name);
     let slos = tmp.join("slos.toml");
-    std::fs::write(&slos, SLOS).unwrap();
+    std::fs::write(&slos, objectives()).unwrap();
     let steady = root().join("workloads/steady.toml");
     let outage = root().join("chaos/issuer-outage.toml");
     let mut args = vec![

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{describe, paystorm};
+use common::{describe, paystorm, UP_AND_FAST as SLOS};
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
@@ -87,20 +87,6 @@ fn write(dir: &Path, name: &str, body: &str) -> String {
 fn plan(name: &str) -> String {
     root().join("chaos").join(name).to_str().unwrap().to_owned()
 }
-
-/// An availability objective judged in 10 s windows and a percentile
-/// objective: both fail under the outage, and both have an error budget and
-/// burn-rate alerts.
-const SLOS: &str = r#"
-[[slo]]
-name = "up"
-objective = 0.999
-window_s = 10
-
-[[slo]]
-name = "fast"
-threshold = "p(99) < 300ms"
-"#;
 
 #[test]
 fn a_plain_steady_run_validates() {
