@@ -12,4 +12,5 @@ pub mod resilience;
 pub mod sim;
 pub mod slo;
 pub mod stack;
+pub mod telemetry;
 pub mod workload;

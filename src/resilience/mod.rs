@@ -357,6 +357,12 @@ impl Frontline {
         self.shedder.as_ref().map_or(0, |s| s.shed())
     }
 
+    /// Requests past the door and not yet answered (0 without shedding,
+    /// which is what counts them).
+    pub fn in_flight(&self) -> u64 {
+        self.shedder.as_ref().map_or(0, |s| s.in_flight())
+    }
+
     pub fn stats(&self) -> FrontlineStats {
         *self.stats.locked()
     }
@@ -405,12 +411,26 @@ impl Guards {
     }
 
     pub fn report(&self, front: &Frontline, stand_in: StandInReport) -> ResilienceReport {
-        ResilienceReport {
-            stand_in,
-            enabled: front.cfg.enabled,
-            shed: front.shed(),
-            frontline: front.stats(),
-            downstreams: self.0.locked().iter().map(|g| g.report()).collect(),
-        }
+        report_of(&self.all(), front, stand_in)
+    }
+
+    /// Every guard added so far (a stack adds them all while it is built).
+    pub fn all(&self) -> Vec<Arc<Guard>> {
+        self.0.locked().clone()
+    }
+}
+
+/// The resilience report of these guards and this door.
+pub fn report_of(
+    guards: &[Arc<Guard>],
+    front: &Frontline,
+    stand_in: StandInReport,
+) -> ResilienceReport {
+    ResilienceReport {
+        stand_in,
+        enabled: front.cfg.enabled,
+        shed: front.shed(),
+        frontline: front.stats(),
+        downstreams: guards.iter().map(|g| g.report()).collect(),
     }
 }
