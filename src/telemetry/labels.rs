@@ -93,7 +93,7 @@ pub fn method_index(m: Method) -> usize {
 }
 
 /// Every value the `outcome` label takes, over all families.
-pub const OUTCOMES: [&str; 11] = [
+pub const OUTCOMES: [&str; 13] = [
     "ok",
     "declined",
     "rejected",
@@ -105,6 +105,8 @@ pub const OUTCOMES: [&str; 11] = [
     "delivered",
     "dead_lettered",
     "lost",
+    "sent",
+    "acknowledged",
 ];
 
 #[cfg(test)]

@@ -31,9 +31,11 @@
 
 pub mod buckets;
 pub mod client;
+pub mod exposition;
 pub mod family;
 pub mod gateway;
 pub mod labels;
+pub mod policy;
 pub mod slo;
 pub mod stack;
 
