@@ -74,6 +74,31 @@ pub fn catalogue() -> Vec<Spec> {
     all
 }
 
+/// The catalogue as the Markdown table `docs/metrics.md` holds between its
+/// `catalogue` markers (a test compares them).
+pub fn catalogue_markdown() -> String {
+    let mut out = String::from("| name | type | labels | meaning |\n| --- | --- | --- | --- |\n");
+    for s in catalogue() {
+        let labels = if s.labels.is_empty() {
+            "—".to_string()
+        } else {
+            s.labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            s.name,
+            s.kind.as_str(),
+            labels,
+            s.help.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error("cannot set up the metrics registry: {0}")]
@@ -262,5 +287,64 @@ impl Collector for Scrape {
         let mut out = stack::families(reading.as_ref(), &self.shared.server, &faults);
         out.extend(slo::families(&self.shared.client.slo().read(now)));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_metrics_md_holds_the_catalogue() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
+        let doc = std::fs::read_to_string(&path).unwrap_or_default();
+        let table = catalogue_markdown();
+        let (start, end) = ("<!-- catalogue:start -->\n", "<!-- catalogue:end -->");
+        let held = doc
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once(end))
+            .map(|(t, _)| t);
+        if held != Some(table.as_str()) && std::env::var_os("PAYSTORM_BLESS").is_some() {
+            let (head, tail) = match doc.split_once(start) {
+                Some((h, rest)) => (
+                    h.to_string(),
+                    rest.split_once(end).map_or("", |x| x.1).to_string(),
+                ),
+                None => (doc.clone(), String::new()),
+            };
+            std::fs::write(&path, format!("{head}{start}{table}{end}{tail}")).unwrap();
+            return;
+        }
+        assert_eq!(
+            held,
+            Some(table.as_str()),
+            "docs/metrics.md's catalogue is out of date; run with PAYSTORM_BLESS=1"
+        );
+    }
+
+    #[test]
+    fn names_follow_the_conventions_and_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in catalogue() {
+            assert!(seen.insert(s.name), "{} twice", s.name);
+            assert!(s.name.starts_with("paystorm_"), "{}", s.name);
+            assert_eq!(
+                s.kind == family::Kind::Counter,
+                s.name.ends_with("_total"),
+                "{}: counters and only counters end in _total",
+                s.name
+            );
+            if s.kind == family::Kind::Histogram {
+                assert!(s.name.ends_with("_seconds"), "{}", s.name);
+            }
+            for l in s.labels {
+                let refused = policy::check_label(l, "", &Default::default()).err();
+                assert!(
+                    !refused.is_some_and(|e| e.contains("not in the policy")),
+                    "{}: label {l} is not in the policy",
+                    s.name
+                );
+            }
+        }
     }
 }
