@@ -186,6 +186,15 @@ fn the_counters_agree_with_results_json() {
             num(d, &["breaker", "rejected"]),
             "{name}"
         );
+        // Every call the breaker let through was timed.
+        assert_eq!(
+            sum(
+                "paystorm_component_duration_seconds_count",
+                &[("component", name), ("operation", "call")]
+            ),
+            num(d, &["breaker", "calls"]),
+            "{name}"
+        );
     }
     assert!(
         sum(

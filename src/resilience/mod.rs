@@ -25,7 +25,7 @@ pub mod stand_in;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -105,7 +105,13 @@ pub struct Guard {
     timeout: Option<Duration>,
     clock: Clock,
     timeouts: AtomicU64,
+    /// Told how long each call through an active guard took (µs), when
+    /// someone watches (telemetry); unset it costs one atomic load a call.
+    observer: OnceLock<CallObserver>,
 }
+
+/// Receives the duration of each call a guard made, in microseconds.
+pub type CallObserver = Arc<dyn Fn(u64) + Send + Sync>;
 
 impl Guard {
     /// `own_timeout`: whether the guard times calls out itself. The
@@ -133,7 +139,18 @@ impl Guard {
                 .then(|| crate::sim::clock::ms_f64(cfg.timeouts.call_ms)),
             clock,
             timeouts: AtomicU64::new(0),
+            observer: OnceLock::new(),
         }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Tells `observer` the duration of every call from now on (the first
+    /// observer set stays).
+    pub fn observe_calls(&self, observer: CallObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// Whether the guard does anything (else calls go straight through).
@@ -188,9 +205,15 @@ impl Guard {
             },
         };
         unfinished.breaker = None;
-        if let Some(b) = &self.breaker {
+        let observer = self.observer.get();
+        if self.breaker.is_some() || observer.is_some() {
             let end = self.clock.now_us();
-            b.record(end, out.is_err(), end - started);
+            if let Some(b) = &self.breaker {
+                b.record(end, out.is_err(), end - started);
+            }
+            if let Some(f) = observer {
+                f(end.saturating_sub(started));
+            }
         }
         out
     }

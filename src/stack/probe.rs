@@ -58,6 +58,15 @@ pub struct StackReading {
 }
 
 impl StackProbe {
+    /// Hands each guarded downstream's call durations (µs) to the observer
+    /// `make` returns for its name (`issuer:0`, `network:1`,
+    /// `webhook-endpoint`). Only guards that do something time their calls.
+    pub fn observe_calls(&self, make: impl Fn(&str) -> crate::resilience::CallObserver) {
+        for g in self.guards.iter().filter_map(Weak::upgrade) {
+            g.observe_calls(make(g.name()));
+        }
+    }
+
     /// Reads the stack now; `None` once it is gone.
     pub fn read(&self) -> Option<StackReading> {
         let gateway = self.gateway.upgrade()?;

@@ -194,8 +194,11 @@ impl Telemetry {
         self.shared.server.clone()
     }
 
-    /// Reads this stack at every gather from now on.
+    /// Reads this stack at every gather from now on, and times the calls
+    /// its guards make to the downstreams.
     pub fn watch_stack(&self, probe: StackProbe) {
+        let server = self.shared.server.clone();
+        probe.observe_calls(|name| server.downstream_observer(name));
         self.shared.sources.locked().stack = Some(probe);
     }
 

@@ -33,7 +33,7 @@ pub const REQUESTS: Spec = Spec::counter(
 pub const DURATION: Spec = Spec::histogram(
     "paystorm_component_duration_seconds",
     &["component", "operation"],
-    "Time a component took to answer a request, by operation (attempts the caller abandoned are not observed).",
+    "Time a component took to answer a request, by operation: the gateway and wallet per attempt (attempts the caller abandoned are not observed), each guarded downstream per call (operation call).",
 );
 pub const IN_FLIGHT: Spec = Spec::gauge(
     "paystorm_component_in_flight",
@@ -141,6 +141,13 @@ impl ServerMetrics {
             started_us: now_us,
             done: false,
         }
+    }
+
+    /// An observer of a downstream's call durations (µs), for its guard:
+    /// the label handle is resolved here, once.
+    pub fn downstream_observer(&self, downstream: &str) -> crate::resilience::CallObserver {
+        let h = self.duration.with_label_values(&[downstream, "call"]);
+        Arc::new(move |us| h.observe(us as f64 / 1e6))
     }
 
     pub(super) fn collector(&self) -> Box<dyn prometheus::core::Collector> {
