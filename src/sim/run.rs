@@ -181,8 +181,7 @@ pub fn run_instrumented(
         )
         .map_err(RunError::Config)?;
         if let Some(t) = &telemetry {
-            t.watch_stack(stack.probe());
-            t.watch_faults(chaos.probe(), clock);
+            t.attach(&stack, &chaos, clock);
         }
         let stop = crate::sim::signal::Signal::new();
         let background = stack.spawn_background(&stop);

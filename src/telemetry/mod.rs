@@ -194,6 +194,14 @@ impl Telemetry {
         self.shared.server.clone()
     }
 
+    /// Watches a run's stack and faults on `clock`: [`Telemetry::watch_stack`]
+    /// and [`Telemetry::watch_faults`] at once, right after the stack is
+    /// built.
+    pub fn attach(&self, stack: &crate::stack::Stack, chaos: &crate::chaos::Chaos, clock: Clock) {
+        self.watch_stack(stack.probe());
+        self.watch_faults(chaos.probe(), clock);
+    }
+
     /// Reads this stack at every gather from now on, and times the calls
     /// its guards make to the downstreams.
     pub fn watch_stack(&self, probe: StackProbe) {
