@@ -12,5 +12,6 @@ pub mod resilience;
 pub mod sim;
 pub mod slo;
 pub mod stack;
+pub mod telemetry;
 pub mod webhook_sink;
 pub mod workload;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use paystorm::chaos::Plan;
 use paystorm::load::trace;
 use paystorm::report;
-use paystorm::sim::run::{run_watched, RunOptions};
+use paystorm::sim::run::{run_instrumented, RunOptions};
 use paystorm::slo::SloFile;
 use paystorm::stack::sabotage::{Sabotage, Sabotages};
 use paystorm::workload::Workload;
@@ -371,6 +371,10 @@ struct RunArgs {
     /// (repeatable), besides the workload's own. A breach exits 1.
     #[arg(long, value_name = "FILE")]
     slo: Vec<PathBuf>,
+    /// Write the run's final Prometheus metrics (text exposition format,
+    /// `promtool check metrics` clean) to FILE; docs/metrics.md lists them.
+    #[arg(long, value_name = "FILE")]
+    metrics_out: Option<PathBuf>,
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
@@ -385,6 +389,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         quiet,
         no_resilience,
         slo,
+        metrics_out,
     } = args;
     if !(rate_scale.is_finite() && rate_scale > 0.0) {
         eprintln!("error: option --rate-scale must be a number above 0, got {rate_scale}");
@@ -470,8 +475,19 @@ fn run_command(args: RunArgs) -> ExitCode {
         no_resilience,
     };
     // The progress line (a terminal only) is gone before anything else prints.
+    let telemetry = match metrics_out
+        .as_ref()
+        .map(|_| paystorm::telemetry::Telemetry::for_workload(&workload))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
     let progress = report::progress::Progress::start(report::progress::wanted(quiet));
-    let outcome = run_watched(&workload, &opts, progress.live());
+    let outcome = run_instrumented(&workload, &opts, progress.live(), telemetry.clone());
     drop(progress);
     let outcome = match outcome {
         Ok(o) => o,
@@ -487,6 +503,15 @@ fn run_command(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_INPUT);
         }
     };
+    if let (Some(t), Some(path)) = (&telemetry, &metrics_out) {
+        if let Err(e) = t.write(path) {
+            eprintln!(
+                "error: cannot write the metrics to `{}` (option --metrics-out): {e}",
+                path.display()
+            );
+            return ExitCode::from(EXIT_INPUT);
+        }
+    }
     say(&report::console::summary(&outcome, code, &out_str));
     ExitCode::from(code as u8)
 }

@@ -64,6 +64,40 @@ impl Counters {
     }
 }
 
+/// A read-only view of a run's faults (see [`Chaos::probe`]).
+#[derive(Clone, Debug)]
+pub struct FaultProbe {
+    faults: Vec<(Kind, String, window::Window)>,
+    counters: Arc<Counters>,
+}
+
+/// One fault as telemetry sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultReading {
+    pub kind: Kind,
+    /// The boundary or component it aims at (`network->issuer:0`).
+    pub target: String,
+    pub injected: u64,
+    /// Whether its window is open at the time of the reading.
+    pub active: bool,
+}
+
+impl FaultProbe {
+    /// Every fault at `now_s` seconds of the run, in plan order.
+    pub fn read(&self, now_s: f64) -> Vec<FaultReading> {
+        self.faults
+            .iter()
+            .enumerate()
+            .map(|(i, (kind, target, window))| FaultReading {
+                kind: *kind,
+                target: target.clone(),
+                injected: self.counters.get(i),
+                active: window.active(now_s),
+            })
+            .collect()
+    }
+}
+
 /// Every fault of a run, ready to hand out layers.
 pub struct Chaos {
     pub plans: Vec<String>,
@@ -243,6 +277,20 @@ impl Chaos {
             ),
             &self.faults,
         )
+    }
+
+    /// What telemetry reads of the faults while the run goes on: each
+    /// fault's kind, target, window and injection count (shared with the
+    /// fault layers, so a read sees the counts as they are now).
+    pub fn probe(&self) -> FaultProbe {
+        FaultProbe {
+            faults: self
+                .faults
+                .iter()
+                .map(|f| (f.kind, f.target.to_string(), f.window))
+                .collect(),
+            counters: self.counters.clone(),
+        }
     }
 
     /// The `faults` section of results.json.

@@ -38,6 +38,8 @@ pub struct Plan {
     pub customer_issuers: Vec<crate::domain::IssuerId>,
     /// The run's objectives, judged on every logical request.
     pub slos: Vec<crate::slo::Slo>,
+    /// Prometheus metrics of every logical request, if the run exports them.
+    pub telemetry: Option<Arc<crate::telemetry::client::ClientMetrics>>,
 }
 
 /// What the load generator reports at the end.
@@ -77,7 +79,10 @@ pub async fn run<A: PaymentApi>(
     observer: Arc<dyn Observer>,
     live: Arc<LiveCounters>,
 ) -> LoadReport {
-    let rec = Arc::new(Recorder::new(observer, clock, live, plan.slos.clone()));
+    let rec = Arc::new(
+        Recorder::new(observer, clock, live, plan.slos.clone())
+            .with_telemetry(plan.telemetry.clone()),
+    );
     let client = Arc::new(Client {
         api: Arc::new(api),
         rec: rec.clone(),

@@ -85,6 +85,9 @@ pub struct Recorder {
     has_slos: bool,
     /// Set when an `abort_on_fail` objective is breached: stop the load.
     abort: AtomicBool,
+    /// Prometheus metrics of the logical requests, when the run exports
+    /// them (`None`: nothing recorded, nothing paid).
+    telemetry: Option<Arc<crate::telemetry::client::ClientMetrics>>,
 }
 
 impl Recorder {
@@ -105,16 +108,32 @@ impl Recorder {
             has_slos: !slos.is_empty(),
             slo: Mutex::new(SloBook::new(slos)),
             abort: AtomicBool::new(false),
+            telemetry: None,
         }
+    }
+
+    /// Records every logical request into `metrics` too.
+    pub fn with_telemetry(
+        mut self,
+        metrics: Option<Arc<crate::telemetry::client::ClientMetrics>>,
+    ) -> Recorder {
+        self.telemetry = metrics;
+        self
     }
 
     /// A logical request (`intended_us`: when it was meant to start) ended
     /// now as `class`, for the SLOs.
     pub fn outcome(&self, op: OpKind, method: Method, class: OutcomeClass, intended_us: u64) {
-        if !self.has_slos {
+        if !self.has_slos && self.telemetry.is_none() {
             return;
         }
         let now = self.clock.now_us();
+        if let Some(t) = &self.telemetry {
+            t.request_ended(op, method, class, now.saturating_sub(intended_us), now);
+        }
+        if !self.has_slos {
+            return;
+        }
         if self
             .slo
             .locked()

@@ -25,7 +25,7 @@ pub mod stand_in;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -105,7 +105,13 @@ pub struct Guard {
     timeout: Option<Duration>,
     clock: Clock,
     timeouts: AtomicU64,
+    /// Told how long each call through an active guard took (µs), when
+    /// someone watches (telemetry); unset it costs one atomic load a call.
+    observer: OnceLock<CallObserver>,
 }
+
+/// Receives the duration of each call a guard made, in microseconds.
+pub type CallObserver = Arc<dyn Fn(u64) + Send + Sync>;
 
 impl Guard {
     /// `own_timeout`: whether the guard times calls out itself. The
@@ -133,7 +139,18 @@ impl Guard {
                 .then(|| crate::sim::clock::ms_f64(cfg.timeouts.call_ms)),
             clock,
             timeouts: AtomicU64::new(0),
+            observer: OnceLock::new(),
         }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Tells `observer` the duration of every call from now on (the first
+    /// observer set stays).
+    pub fn observe_calls(&self, observer: CallObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// Whether the guard does anything (else calls go straight through).
@@ -188,9 +205,15 @@ impl Guard {
             },
         };
         unfinished.breaker = None;
-        if let Some(b) = &self.breaker {
+        let observer = self.observer.get();
+        if self.breaker.is_some() || observer.is_some() {
             let end = self.clock.now_us();
-            b.record(end, out.is_err(), end - started);
+            if let Some(b) = &self.breaker {
+                b.record(end, out.is_err(), end - started);
+            }
+            if let Some(f) = observer {
+                f(end.saturating_sub(started));
+            }
         }
         out
     }
@@ -357,6 +380,12 @@ impl Frontline {
         self.shedder.as_ref().map_or(0, |s| s.shed())
     }
 
+    /// Requests past the door and not yet answered (0 without shedding,
+    /// which is what counts them).
+    pub fn in_flight(&self) -> u64 {
+        self.shedder.as_ref().map_or(0, |s| s.in_flight())
+    }
+
     pub fn stats(&self) -> FrontlineStats {
         *self.stats.locked()
     }
@@ -405,12 +434,26 @@ impl Guards {
     }
 
     pub fn report(&self, front: &Frontline, stand_in: StandInReport) -> ResilienceReport {
-        ResilienceReport {
-            stand_in,
-            enabled: front.cfg.enabled,
-            shed: front.shed(),
-            frontline: front.stats(),
-            downstreams: self.0.locked().iter().map(|g| g.report()).collect(),
-        }
+        report_of(&self.all(), front, stand_in)
+    }
+
+    /// Every guard added so far (a stack adds them all while it is built).
+    pub fn all(&self) -> Vec<Arc<Guard>> {
+        self.0.locked().clone()
+    }
+}
+
+/// The resilience report of these guards and this door.
+pub fn report_of(
+    guards: &[Arc<Guard>],
+    front: &Frontline,
+    stand_in: StandInReport,
+) -> ResilienceReport {
+    ResilienceReport {
+        stand_in,
+        enabled: front.cfg.enabled,
+        shed: front.shed(),
+        frontline: front.stats(),
+        downstreams: guards.iter().map(|g| g.report()).collect(),
     }
 }

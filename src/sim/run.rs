@@ -114,6 +114,19 @@ pub fn run_watched(
     opts: &RunOptions,
     live: Arc<LiveCounters>,
 ) -> Result<RunOutcome, RunError> {
+    run_instrumented(workload, opts, live, None)
+}
+
+/// [`run_watched`], exporting Prometheus metrics into `telemetry` as it
+/// goes (made with [`Telemetry::for_workload`](crate::telemetry::Telemetry::for_workload)
+/// for this workload). When it returns the telemetry holds the run's final
+/// figures; the run's results are the same as without it.
+pub fn run_instrumented(
+    workload: &Workload,
+    opts: &RunOptions,
+    live: Arc<LiveCounters>,
+    telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+) -> Result<RunOutcome, RunError> {
     let wall = std::time::Instant::now();
     let w = &workload.file;
     let seed = Seed(opts.seed);
@@ -172,6 +185,9 @@ pub fn run_watched(
             &resilience,
         )
         .map_err(RunError::Config)?;
+        if let Some(t) = &telemetry {
+            t.attach(&stack, &chaos, clock);
+        }
         let stop = crate::sim::signal::Signal::new();
         let background = stack.spawn_background(&stop);
         let load_done = crate::sim::signal::Signal::new();
@@ -185,18 +201,43 @@ pub fn run_watched(
             customer_issuers: world.customers.iter().map(|c| c.issuer).collect(),
             slos: crate::slo::compile(&w.slo)
                 .map_err(|p| RunError::Config(format!("slo {}: {}", p.index + 1, p.message)))?,
+            telemetry: telemetry.as_ref().map(|t| t.client()),
         };
-        let report = load::run(
-            stack.api(),
-            arrivals,
-            model,
-            plan,
-            seed,
-            clock,
-            observer.clone(),
-            live,
-        )
-        .await;
+        let report = match &telemetry {
+            // Timed only wraps the transport: the calls, and so the run,
+            // are the same.
+            Some(t) => {
+                let api = crate::telemetry::gateway::Timed {
+                    inner: stack.api(),
+                    metrics: t.server(),
+                    clock,
+                };
+                load::run(
+                    api,
+                    arrivals,
+                    model,
+                    plan,
+                    seed,
+                    clock,
+                    observer.clone(),
+                    live,
+                )
+                .await
+            }
+            None => {
+                load::run(
+                    stack.api(),
+                    arrivals,
+                    model,
+                    plan,
+                    seed,
+                    clock,
+                    observer.clone(),
+                    live,
+                )
+                .await
+            }
+        };
         load_done.fire();
         let gauges = sampler.await.unwrap_or_default().report();
         let drain = stack.drain(Duration::from_secs_f64(w.drain.max_s)).await;
@@ -208,6 +249,9 @@ pub fn run_watched(
         let recovery = stack.recovery_seconds();
         let res = stack.resilience_report();
         let stats = stack.stats();
+        if let Some(t) = &telemetry {
+            t.freeze();
+        }
         Ok::<_, RunError>((report, drain, stats, clock.now_us(), recovery, res, gauges))
     });
     // Dropping the runtime drops every task still holding the observer.

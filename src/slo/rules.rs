@@ -199,8 +199,9 @@ fn error_ratio(slo: &Slo, w: &str) -> String {
     }
 }
 
-/// `payments are available` -> `payments-are-available`.
-fn slug(s: &str) -> String {
+/// `payments are available` -> `payments-are-available`: Sloth's `sloth_slo`
+/// label, and telemetry's `slo` label.
+pub fn slug(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
         if c.is_ascii_alphanumeric() {

@@ -15,6 +15,7 @@ mod in_process;
 pub mod issuer;
 pub mod ledger;
 pub mod network;
+pub mod probe;
 pub mod qr;
 pub mod sabotage;
 pub mod tokens;
@@ -563,6 +564,19 @@ impl Stack {
         routes: Arc<dyn webhooks::http::Routes>,
     ) -> Result<(), String> {
         self.webhooks.deliver_over_http(routes)
+    }
+
+    /// A read-only view of this stack for telemetry (weak references: it
+    /// never keeps the stack alive).
+    pub fn probe(&self) -> probe::StackProbe {
+        probe::StackProbe {
+            gateway: Arc::downgrade(&self.gateway),
+            webhooks: Arc::downgrade(&self.webhooks),
+            acquirer: Arc::downgrade(&self.acquirer),
+            issuers: self.issuers.iter().map(Arc::downgrade).collect(),
+            networks: self.networks.iter().map(Arc::downgrade).collect(),
+            guards: self.guards.all().iter().map(Arc::downgrade).collect(),
+        }
     }
 
     /// The in-process transport for this stack.

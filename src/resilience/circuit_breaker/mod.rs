@@ -72,6 +72,27 @@ pub enum State {
     HalfOpen,
 }
 
+impl State {
+    pub const ALL: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
+
+    /// Its place in [`State::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+        }
+    }
+}
+
 /// The breaker refused the call without trying it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BreakerOpen;
@@ -97,6 +118,11 @@ pub struct BreakerReport {
     pub opened: u32,
     /// The first transitions (at most [`TRANSITIONS_KEPT`]).
     pub transitions: Vec<Transition>,
+    /// Every transition counted by the state it went to (closed, open,
+    /// half-open), past the kept ones too: what telemetry exports. Not in
+    /// results.json, which keeps the time-stamped list.
+    #[serde(skip)]
+    pub transitions_to: [u64; 3],
 }
 
 /// Transitions kept per breaker; the counts go on beyond.
@@ -113,6 +139,7 @@ struct Inner {
     rejected: u64,
     opened: u32,
     transitions: Vec<Transition>,
+    transitions_to: [u64; 3],
 }
 
 pub struct CircuitBreaker {
@@ -135,6 +162,7 @@ impl CircuitBreaker {
                 rejected: 0,
                 opened: 0,
                 transitions: Vec::new(),
+                transitions_to: [0; 3],
             }),
             cfg,
         }
@@ -205,6 +233,7 @@ impl CircuitBreaker {
                 to,
             });
         }
+        st.transitions_to[to.index()] += 1;
         st.state = to;
         match to {
             State::Open => {
@@ -234,6 +263,7 @@ impl CircuitBreaker {
             rejected: st.rejected,
             opened: st.opened,
             transitions: st.transitions.clone(),
+            transitions_to: st.transitions_to,
         }
     }
 }

@@ -64,6 +64,10 @@ impl LoadShedder {
     pub fn shed(&self) -> u64 {
         self.shed.load(Ordering::Relaxed)
     }
+
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
