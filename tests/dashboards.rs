@@ -6,9 +6,12 @@
 //! series the rules of `paystorm rules` record. A dashboard with a
 //! misspelled metric (tests/fixtures/dashboards/misspelled.json) fails.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use common::dashboards::{dashboards, expressions, load, panels};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -220,74 +223,6 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 }
 
 // ---- Dashboards -----------------------------------------------------------
-
-fn load(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-fn dashboards() -> Vec<(PathBuf, Value)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("dashboards"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    paths.into_iter().map(|p| (p.clone(), load(&p))).collect()
-}
-
-/// Every panel, rows' nested panels included.
-fn panels(d: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().into_iter().flatten() {
-        out.push(p);
-        for q in p["panels"].as_array().into_iter().flatten() {
-            out.push(q);
-        }
-    }
-    out
-}
-
-/// Every PromQL expression with where it is.
-fn expressions(d: &Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for p in panels(d) {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            if let Some(e) = t["expr"].as_str() {
-                out.push((
-                    format!("panel `{}`", p["title"].as_str().unwrap_or("?")),
-                    e.to_string(),
-                ));
-            }
-        }
-    }
-    for a in d["annotations"]["list"].as_array().into_iter().flatten() {
-        if let Some(e) = a["expr"].as_str() {
-            out.push((
-                format!("annotation `{}`", a["name"].as_str().unwrap_or("?")),
-                e.to_string(),
-            ));
-        }
-    }
-    for v in d["templating"]["list"].as_array().into_iter().flatten() {
-        if v["type"] != "query" {
-            continue;
-        }
-        let q = match &v["query"] {
-            Value::String(s) => Some(s.clone()),
-            Value::Object(o) => o.get("query").and_then(Value::as_str).map(str::to_string),
-            _ => None,
-        };
-        if let Some(q) = q {
-            out.push((
-                format!("variable `{}`", v["name"].as_str().unwrap_or("?")),
-                q,
-            ));
-        }
-    }
-    out
-}
 
 /// What the dashboards may query: every series telemetry exports (a
 /// histogram as its _bucket, _sum and _count), every series the rules of

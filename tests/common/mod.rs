@@ -2,6 +2,8 @@
 //! it said. Each test crate uses some of them, hence the allow.
 #![allow(dead_code)]
 
+pub mod dashboards;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
