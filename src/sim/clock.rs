@@ -26,6 +26,19 @@ impl Clock {
         }
     }
 
+    /// Starts a live run's clock: the runtime must be a normal (not paused)
+    /// one, so `now` is the wall clock, and signed timestamps carry the real
+    /// Unix time, which webhook receivers compare with their own clock.
+    pub fn start_live() -> Clock {
+        let epoch_unix_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(SIM_EPOCH_UNIX_S, |d| d.as_secs());
+        Clock {
+            start: Instant::now(),
+            epoch_unix_s,
+        }
+    }
+
     /// Unix seconds now, for signed timestamps.
     pub fn unix_s(&self) -> u64 {
         self.epoch_unix_s + self.now_us() / 1_000_000

@@ -556,6 +556,11 @@ impl Stack {
         self.guards.report(self.gateway.resilience(), stand_in)
     }
 
+    /// The gateway itself, for the HTTP edge's reads (`Gateway::peek`).
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
     /// The in-process transport for this stack.
     pub fn api(&self) -> InProcess {
         InProcess {
