@@ -304,6 +304,13 @@ struct RunArgs {
     /// (repeatable), besides the workload's own. A breach exits 1.
     #[arg(long, value_name = "FILE")]
     slo: Vec<PathBuf>,
+    /// Live mode: serve the stack over HTTP on an ephemeral loopback port
+    /// and drive it over real HTTP, on the wall clock (not deterministic).
+    #[arg(long)]
+    live: bool,
+    /// With --live: also serve /metrics, /healthz and /readyz on ADDR.
+    #[arg(long, value_name = "ADDR", requires = "live")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
@@ -318,6 +325,8 @@ fn run_command(args: RunArgs) -> ExitCode {
         quiet,
         no_resilience,
         slo,
+        live,
+        metrics_listen,
     } = args;
     if !(rate_scale.is_finite() && rate_scale > 0.0) {
         eprintln!("error: option --rate-scale must be a number above 0, got {rate_scale}");
@@ -394,6 +403,9 @@ fn run_command(args: RunArgs) -> ExitCode {
     if !plans.is_empty() {
         say(&report::console::chaos_header(&plans));
     }
+    if live {
+        say("  live mode: the stack served over HTTP on a loopback port, wall-clock time; results differ from run to run");
+    }
     let opts = RunOptions {
         seed,
         sabotage: planted,
@@ -404,7 +416,15 @@ fn run_command(args: RunArgs) -> ExitCode {
     };
     // The progress line (a terminal only) is gone before anything else prints.
     let progress = report::progress::Progress::start(report::progress::wanted(quiet));
-    let outcome = run_watched(&workload, &opts, progress.live());
+    let outcome = if live {
+        let live_opts = paystorm::live::run::LiveOptions {
+            metrics_listen,
+            ..Default::default()
+        };
+        paystorm::live::run::run_live(&workload, &opts, &live_opts, progress.live())
+    } else {
+        run_watched(&workload, &opts, progress.live())
+    };
     drop(progress);
     let outcome = match outcome {
         Ok(o) => o,

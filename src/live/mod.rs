@@ -14,6 +14,8 @@
 //! mode, but the same seed does not give the same results file.
 
 pub mod auth;
+pub mod client;
+pub mod run;
 pub mod server;
 pub mod webhooks;
 pub mod wire;

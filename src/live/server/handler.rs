@@ -84,6 +84,14 @@ async fn route(state: &State, req: HttpRequest<Incoming>) -> Step<Response<Body>
                 (state.app.metrics)(),
             ))
         }
+        _ if state.cfg.probes_only => {
+            return Err(reply::error(
+                404,
+                "invalid_request_error",
+                "route_not_found",
+                format!("this listener serves only /healthz, /readyz and /metrics, not {path}"),
+            ))
+        }
         _ => {}
     }
     let principal = authenticate(state, &parts.headers)?;

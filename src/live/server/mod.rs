@@ -68,6 +68,9 @@ pub struct ServerConfig {
     pub body_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Answer only `/healthz`, `/readyz` and `/metrics` (404 elsewhere): a
+    /// metrics listener beside the API.
+    pub probes_only: bool,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            probes_only: false,
         }
     }
 }
