@@ -88,6 +88,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Serve the stack over HTTP on the wall clock until SIGINT/SIGTERM
+    /// (live mode; `paystorm load` or any HTTP client drives it).
+    Serve(paystorm::live::cli::ServeArgs),
+    /// Drive a running `paystorm serve` over HTTP with a workload, then
+    /// check what the API's read endpoints can show.
+    Load(paystorm::live::cli::LoadArgs),
     /// Payment traces (CSV or JSON lines) for `[load.trace]` replay.
     Trace {
         #[command(subcommand)]
@@ -152,6 +158,12 @@ fn main() -> ExitCode {
         ),
         Command::Trace { command } => trace_command(command),
         Command::Run(args) => run_command(args),
+        Command::Serve(args) => ExitCode::from(paystorm::live::cli::serve_command(args, &say)),
+        Command::Load(args) => ExitCode::from(paystorm::live::cli::load_command(
+            args,
+            &say,
+            std::sync::Arc::default(),
+        )),
     }
 }
 

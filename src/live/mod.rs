@@ -14,8 +14,11 @@
 //! mode, but the same seed does not give the same results file.
 
 pub mod auth;
+pub mod cli;
 pub mod client;
+pub mod remote;
 pub mod run;
+pub mod serve;
 pub mod server;
 pub mod webhooks;
 pub mod wire;

@@ -307,4 +307,31 @@ impl HttpApi {
     pub fn key(&self, merchant: MerchantId) -> Option<&str> {
         self.inner.keys.merchant(merchant)
     }
+
+    /// Before a run: is the server there and ready, and does it take our
+    /// keys? `Err` says what to fix, in one paragraph.
+    pub async fn probe(&self) -> Result<(), String> {
+        let base = &self.inner.base;
+        let bearer = self.key(MerchantId(0)).unwrap_or_default().to_string();
+        let attempt =
+            |path: &'static str| self.exchange(hyper::Method::GET, path, &bearer, None, None);
+        match tokio::time::timeout(Duration::from_secs(10), attempt("/readyz")).await {
+            Ok(Exchange::Answer { status: 200, .. }) => {}
+            Ok(Exchange::Answer { status, .. }) => {
+                return Err(format!("{base}/readyz answered {status}: the server is not ready (still starting, or shutting down)"))
+            }
+            _ => {
+                return Err(format!(
+                    "cannot reach {base}: is `paystorm serve` running there (option --target)?"
+                ))
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(10), attempt("/v1/payments/pay_0")).await {
+            Ok(Exchange::Answer { status: 401, .. }) => Err(format!(
+                "{base} refused merchant mer_0's API key: keys are derived from the seed, so start `paystorm load` with the workload and --seed the server was started with"
+            )),
+            Ok(Exchange::Answer { .. }) => Ok(()),
+            _ => Err(format!("{base} did not answer an authenticated GET within 10 s")),
+        }
+    }
 }
