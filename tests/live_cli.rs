@@ -84,6 +84,7 @@ fn serve(
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("serve never said where it listens");
 }
 
