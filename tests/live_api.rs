@@ -612,3 +612,57 @@ async fn shutdown_finishes_the_request_in_flight_then_refuses_connections() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probes_only_listener_serves_metrics_but_not_the_api() {
+    // What `run --live --metrics-listen ADDR` starts beside the API.
+    let s = start(
+        |_, _| {},
+        ServerConfig {
+            probes_only: true,
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let k = s.key(0);
+    assert_eq!(send(s.addr, "GET", "/metrics", &[], "").await.status, 200);
+    assert_eq!(send(s.addr, "GET", "/readyz", &[], "").await.status, 200);
+    let r = send(
+        s.addr,
+        "POST",
+        "/v1/payments",
+        &[JSON, ("authorization", &k)],
+        qr_body(1, 100),
+    )
+    .await;
+    assert_eq!((r.status, r.error().1.as_str()), (404, "route_not_found"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_slower_than_the_idle_timeout_is_not_cut() {
+    let s = start(
+        |cfg, _| {
+            cfg.qr.latency = paystorm::sim::LatencySpec {
+                fixed_ms: Some(700.0),
+                ..Default::default()
+            }
+        },
+        ServerConfig {
+            idle_timeout: Duration::from_millis(200),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let k = s.key(0);
+    let r = send(
+        s.addr,
+        "POST",
+        "/v1/payments",
+        &[JSON, ("authorization", &k)],
+        qr_body(10, 400),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.stop().await;
+}

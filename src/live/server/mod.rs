@@ -241,7 +241,13 @@ async fn serve_connection(
     let mut conn = std::pin::pin!(conn);
     let mut shutting = false;
     loop {
-        let idle_at = *crate::lock::Locked::locked(&*last_done) + cfg.idle_timeout;
+        let now = tokio::time::Instant::now();
+        let mut idle_at = *crate::lock::Locked::locked(&*last_done) + cfg.idle_timeout;
+        if idle_at <= now {
+            // A request has been in progress longer than the idle timeout:
+            // not idle; look again later rather than spin.
+            idle_at = now + cfg.idle_timeout;
+        }
         tokio::select! {
             _ = conn.as_mut() => return,
             changed = closing.changed(), if !shutting => {
