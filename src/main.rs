@@ -76,6 +76,18 @@ enum Command {
         /// The --out directory of a run.
         run_dir: PathBuf,
     },
+    /// Merge runs (say, one load driven from several machines) into one:
+    /// counts add, histograms merge from each run's histograms.hlog, time
+    /// series align by each run's start, and the objectives are judged
+    /// again. Exits with the merged run's code.
+    Merge {
+        /// The --out directories of the runs (or of earlier merges).
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        /// Where to write the merged run.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write Prometheus recording and alerting rules (Sloth's conventions,
     /// SRE Workbook burn rates) for a workload's objectives.
     Rules {
@@ -138,6 +150,16 @@ fn main() -> ExitCode {
         Command::Validate { files } => validate(&files),
         Command::Shrink { run_dir, max_runs } => shrink(&run_dir, max_runs),
         Command::Report { run_dir } => report_command(&run_dir),
+        Command::Merge { runs, out } => match report::merge::merge(&runs, &out) {
+            Ok(merged) => {
+                say(&merged.summary);
+                ExitCode::from(merged.exit_code as u8)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_INPUT)
+            }
+        },
         Command::Rules { workload, slo, out } => rules_command(&workload, &slo, &out),
         Command::Diff {
             base,

@@ -90,6 +90,10 @@ fn same_seed_gives_byte_identical_results_and_another_seed_does_not() {
         read(&b.path().join("settings.toml")),
         "settings.toml differs between two runs of seed 5"
     );
+    assert!(
+        read(&a.path().join("histograms.hlog")) == read(&b.path().join("histograms.hlog")),
+        "histograms.hlog differs between two runs of seed 5"
+    );
 
     let results_c = read(&c.path().join("results.json"));
     assert_ne!(

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{describe, paystorm};
+use common::{describe, paystorm, UP_AND_FAST as SLOS};
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
@@ -87,20 +87,6 @@ fn write(dir: &Path, name: &str, body: &str) -> String {
 fn plan(name: &str) -> String {
     root().join("chaos").join(name).to_str().unwrap().to_owned()
 }
-
-/// An availability objective judged in 10 s windows and a percentile
-/// objective: both fail under the outage, and both have an error budget and
-/// burn-rate alerts.
-const SLOS: &str = r#"
-[[slo]]
-name = "up"
-objective = 0.999
-window_s = 10
-
-[[slo]]
-name = "fast"
-threshold = "p(99) < 300ms"
-"#;
 
 #[test]
 fn a_plain_steady_run_validates() {
@@ -257,4 +243,30 @@ fn the_schema_version_is_the_one_the_code_writes() {
         .as_array()
         .unwrap()
         .contains(&json!("schema_version")));
+}
+
+#[test]
+fn a_merged_run_validates() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let slos = write(a.path(), "slos.toml", SLOS);
+    let outage = plan("issuer-outage.toml");
+    run_steady(a.path(), &["--chaos", &outage, "--slo", &slos], 1);
+    run_steady(b.path(), &["--chaos", &outage, "--slo", &slos], 1);
+    let merged = a.path().join("merged");
+    let (ra, rb) = (a.path().join("out"), b.path().join("out"));
+    let o = paystorm(
+        a.path(),
+        &[
+            "merge",
+            ra.to_str().unwrap(),
+            rb.to_str().unwrap(),
+            "--out",
+            merged.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    let text = std::fs::read_to_string(merged.join("results.json")).unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert!(r["merged_from"].is_array());
+    assert_valid(&r, "a merge of two runs");
 }

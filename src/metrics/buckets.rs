@@ -30,6 +30,24 @@ impl<B: Absorb> Default for Buckets<B> {
 }
 
 impl<B: Absorb> Buckets<B> {
+    /// Empty buckets `width_us` wide (a power-of-two multiple of
+    /// [`FIRST_WIDTH_US`], as every series' width is), so series of other
+    /// runs can be poured in with [`Buckets::absorb_at`].
+    pub fn with_width(width_us: u64) -> Buckets<B> {
+        Buckets {
+            width_us: width_us.max(FIRST_WIDTH_US),
+            buckets: Vec::new(),
+        }
+    }
+
+    /// Adds `b`, a bucket of another series that started at `start_us` and
+    /// is at most as wide as these (its width divides theirs), into the
+    /// bucket covering it: how runs merge and how a finer series joins a
+    /// coarser one.
+    pub fn absorb_at(&mut self, start_us: u64, b: B) {
+        self.at(start_us).absorb(b);
+    }
+
     /// The bucket holding time `at_us` (coarsening first if need be).
     pub fn at(&mut self, at_us: u64) -> &mut B {
         while at_us / self.width_us >= MAX_BUCKETS as u64 {
@@ -50,6 +68,11 @@ impl<B: Absorb> Buckets<B> {
     /// The buckets from time 0 to the last one touched.
     pub fn as_slice(&self) -> &[B] {
         &self.buckets
+    }
+
+    /// The buckets, owned.
+    pub fn into_vec(self) -> Vec<B> {
+        self.buckets
     }
 
     /// Merges adjacent pairs and doubles the width.

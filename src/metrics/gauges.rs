@@ -71,7 +71,7 @@ impl Gauges {
 
 /// results.json's `gauges`: parallel arrays per bucket (`null` where no
 /// sample fell).
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GaugesReport {
     pub bucket_s: u64,
     pub t_s: Vec<u64>,

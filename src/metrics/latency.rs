@@ -32,6 +32,11 @@ impl OpKind {
         OpKind::Get,
     ];
 
+    /// The operation named `name` (as [`OpKind::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<OpKind> {
+        OpKind::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             OpKind::DeviceAuth => "device_auth",
@@ -129,6 +134,75 @@ impl LatencyBook {
         self.by_issuer[i]
             .get_or_insert_with(new_histogram)
             .saturating_record(us.max(1));
+    }
+
+    /// Every histogram with traffic, by a tag naming it:
+    /// `corrected/<method>/<op>`, `service/<method>/<op>` and
+    /// `issuer/<n>` (corrected payment latency by the customer's bank).
+    /// What the run's histogram log records; the per-operation histograms
+    /// are the sums of their methods', so they are not listed.
+    pub fn tagged(&self) -> Vec<(String, &Histogram<u64>)> {
+        let mut out = Vec::new();
+        for (kind, slots) in [
+            ("corrected", &self.corrected_by_method),
+            ("service", &self.service_by_method),
+        ] {
+            for op in OpKind::ALL {
+                for method in Method::ALL {
+                    if let Some(h) = slots[pair_index(op, method)]
+                        .as_ref()
+                        .filter(|h| !h.is_empty())
+                    {
+                        out.push((format!("{kind}/{}/{}", method.as_str(), op.as_str()), h));
+                    }
+                }
+            }
+        }
+        for (i, h) in self.by_issuer.iter().enumerate() {
+            if let Some(h) = h.as_ref().filter(|h| !h.is_empty()) {
+                out.push((format!("issuer/{i}"), h));
+            }
+        }
+        out
+    }
+
+    /// Adds a histogram [`LatencyBook::tagged`] named `tag` (another run's,
+    /// read back from its log). `Err` says what is wrong with the tag.
+    pub fn add_tagged(&mut self, tag: &str, h: &Histogram<u64>) -> Result<(), String> {
+        let parts: Vec<&str> = tag.split('/').collect();
+        let add = |slot: &mut Option<Histogram<u64>>| {
+            slot.get_or_insert_with(new_histogram)
+                .add(h)
+                .map_err(|e| format!("histogram `{tag}` does not fit: {e:?}"))
+        };
+        match parts[..] {
+            ["issuer", n] => {
+                let i: u16 = n.parse().map_err(|_| format!("bad issuer in `{tag}`"))?;
+                let i = usize::from(i);
+                if self.by_issuer.len() <= i {
+                    self.by_issuer.resize_with(i + 1, || None);
+                }
+                add(&mut self.by_issuer[i])
+            }
+            [kind @ ("corrected" | "service"), method, op] => {
+                let method = Method::ALL
+                    .into_iter()
+                    .find(|m| m.as_str() == method)
+                    .ok_or_else(|| format!("unknown method in `{tag}`"))?;
+                let op =
+                    OpKind::parse(op).ok_or_else(|| format!("unknown operation in `{tag}`"))?;
+                let (total, slots) = if kind == "corrected" {
+                    (&mut self.corrected, &mut self.corrected_by_method)
+                } else {
+                    (&mut self.service, &mut self.service_by_method)
+                };
+                total[op as usize]
+                    .add(h)
+                    .map_err(|e| format!("histogram `{tag}` does not fit: {e:?}"))?;
+                add(&mut slots[pair_index(op, method)])
+            }
+            _ => Err(format!("unknown histogram tag `{tag}`")),
+        }
     }
 
     /// Corrected payment latency by issuer (`"issuer:N"`), issuers with

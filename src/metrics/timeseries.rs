@@ -20,18 +20,20 @@ pub fn new_histogram() -> Histogram<u32> {
     Histogram::new_with_bounds(1_000, 3_600_000_000, 2).expect("static bounds are valid")
 }
 
+/// One bucket of the series. Public so merged runs can rebuild it from
+/// their results.json counts and their histogram logs.
 #[derive(Default)]
-struct Bucket {
-    offered: u64,
-    completed: u64,
-    errors: u64,
-    latency: Option<Histogram<u32>>,
+pub struct Bucket {
+    pub offered: u64,
+    pub completed: u64,
+    pub errors: u64,
+    pub latency: Option<Histogram<u32>>,
     /// Service time of every attempt sent in the bucket.
-    service: Option<Histogram<u32>>,
+    pub service: Option<Histogram<u32>>,
     /// Answers 429 and 503 the clients saw (refused at the door: rate
     /// limited, shed or the gateway down).
-    rate_limited: u64,
-    unavailable: u64,
+    pub rate_limited: u64,
+    pub unavailable: u64,
 }
 
 /// Adds `theirs` into `mine` (same bounds, so adding cannot fail short of a
@@ -105,6 +107,23 @@ impl TimeSeries {
         self.buckets.width_us()
     }
 
+    /// The buckets from time 0, [`TimeSeries::width_us`] wide.
+    pub fn buckets(&self) -> &[Bucket] {
+        self.buckets.as_slice()
+    }
+
+    /// An empty series of `width_us` buckets, for merging runs into.
+    pub fn with_width(width_us: u64) -> TimeSeries {
+        TimeSeries {
+            buckets: Buckets::with_width(width_us),
+        }
+    }
+
+    /// Adds another run's bucket that started at `start_us`.
+    pub fn absorb_at(&mut self, start_us: u64, b: Bucket) {
+        self.buckets.absorb_at(start_us, b);
+    }
+
     pub fn report(&self) -> TimeSeriesReport {
         let q = |h: &Option<Histogram<u32>>, q: f64| {
             h.as_ref()
@@ -135,7 +154,7 @@ impl TimeSeries {
 /// the start of the run to the last bucket that saw an arrival or a
 /// completion. `t_s` is each bucket's start; the percentiles are `null` for
 /// a bucket in which no payment completed.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimeSeriesReport {
     pub bucket_s: u64,
     pub t_s: Vec<u64>,

@@ -233,11 +233,17 @@ pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {
 /// The objectives: pass/fail, measured against the threshold, and for a
 /// failure when it was first breached and during which faults.
 fn slo_table(s: &mut String, o: &RunOutcome) {
-    if o.slos.is_empty() {
+    slo_lines(s, &o.slos, o.aborted_at_s);
+}
+
+/// The objectives as a compact table: a pass/FAIL mark each, the measured
+/// value against the objective, windows, first breach, alerts fired.
+pub fn slo_lines(s: &mut String, slos: &[crate::slo::SloResult], aborted_at_s: Option<f64>) {
+    if slos.is_empty() {
         return;
     }
     let _ = writeln!(s, "\nservice level objectives");
-    for r in &o.slos {
+    for r in slos {
         let mark = if r.passed { "pass" } else { "FAIL" };
         let scope = match r.method {
             Some(m) => format!("{} {m}", r.operation),
@@ -286,7 +292,7 @@ fn slo_table(s: &mut String, o: &RunOutcome) {
             let _ = writeln!(s, "        burn-rate alerts: {}", paged.join("; "));
         }
     }
-    if let Some(t) = o.aborted_at_s {
+    if let Some(t) = aborted_at_s {
         let _ = writeln!(
             s,
             "  load stopped at {t:.1} s: an objective with abort_on_fail was breached"

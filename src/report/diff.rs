@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::results::SCHEMA_VERSION;
 use crate::workload::InputError;
 
 /// The percentiles compared, in results.json's order.
@@ -524,34 +523,7 @@ fn input_error(file: &Path, what: String) -> InputError {
 }
 
 fn read_results(dir: &Path) -> Result<RunResults, InputError> {
-    if !dir.exists() {
-        return Err(input_error(dir, "does not exist".into()));
-    }
-    if !dir.is_dir() {
-        return Err(input_error(dir, "is not a directory".into()));
-    }
-    let path = dir.join("results.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| input_error(&path, format!("cannot be read: {e}")))?;
-    // Syntax first, for the line and column; then the schema version, so a
-    // results.json from another version says so rather than "missing field".
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| input_error(&path, format!("is not valid JSON: {e}")))?;
-    match value.get("schema_version").and_then(serde_json::Value::as_u64) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-        Some(v) => {
-            return Err(input_error(
-                &path,
-                format!("has schema_version {v}, but this paystorm reads only version {SCHEMA_VERSION}; run both sides with the same paystorm"),
-            ))
-        }
-        None => {
-            return Err(input_error(
-                &path,
-                "has no `schema_version`: it is not a paystorm results.json".into(),
-            ))
-        }
-    }
+    let (path, text, _) = super::results::read_value(dir, input_error)?;
     serde_json::from_str(&text).map_err(|e| {
         input_error(
             &path,

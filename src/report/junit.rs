@@ -10,7 +10,7 @@ use std::io;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
-use crate::sim::run::RunOutcome;
+use serde_json::Value;
 
 /// One test case: its name, and the failure message if it failed.
 struct Case {
@@ -18,54 +18,30 @@ struct Case {
     failure: Option<(String, String)>,
 }
 
-/// The run as a JUnit document.
-pub fn render(o: &RunOutcome, workload: &str) -> io::Result<Vec<u8>> {
-    let invariants: Vec<Case> = o
-        .verdict
-        .invariants
+/// The run as a JUnit document, from its results.json (a run's or a merge's).
+pub fn render(results: &Value) -> io::Result<Vec<u8>> {
+    let list = |key: &str| results[key].as_array().cloned().unwrap_or_default();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let invariants: Vec<Case> = list("invariants")
         .iter()
         .map(|i| Case {
-            name: i.name.to_string(),
-            failure: (!i.passed).then(|| {
+            name: text(&i["name"]),
+            failure: (i["passed"] != Value::Bool(true)).then(|| {
                 (
-                    format!("{} violations", i.violations),
-                    i.example.clone().unwrap_or_default(),
+                    format!("{} violations", i["violations"]),
+                    text(&i["example"]),
                 )
             }),
         })
         .collect();
-    let slos: Vec<Case> = o
-        .slos
+    let slos: Vec<Case> = list("slos")
         .iter()
         .map(|r| Case {
-            name: r.name.clone(),
-            failure: (!r.passed).then(|| {
-                let mut detail = format!(
-                    "{} ({} requests, {} bad); objective {}",
-                    r.measured_text, r.total, r.bad, r.threshold
-                );
-                if let Some(w) = &r.windows {
-                    detail.push_str(&format!(
-                        "; {} of {} windows of {:.0} s failed",
-                        w.failed, w.evaluated, w.window_s
-                    ));
-                }
-                if let Some(t) = r.first_breached_s {
-                    detail.push_str(&format!("; first breached at {t:.0} s"));
-                }
-                if !r.during_faults.is_empty() {
-                    detail.push_str(&format!(", during {}", r.during_faults.join(", ")));
-                }
-                (
-                    format!(
-                        "{}: {} (objective {})",
-                        r.name, r.measured_text, r.threshold
-                    ),
-                    detail,
-                )
-            }),
+            name: text(&r["name"]),
+            failure: (r["passed"] != Value::Bool(true)).then(|| slo_failure(r)),
         })
         .collect();
+    let workload = text(&results["workload"]);
     let suites = [("invariants", invariants), ("slos", slos)];
     let tests: usize = suites.iter().map(|(_, c)| c.len()).sum();
     let failures: usize = suites
@@ -90,6 +66,44 @@ pub fn render(o: &RunOutcome, workload: &str) -> io::Result<Vec<u8>> {
     let mut out = w.into_inner();
     out.push(b'\n');
     Ok(out)
+}
+
+/// A failed objective's message and detail: measured against the
+/// objective, windows, when first breached and during which faults.
+fn slo_failure(r: &Value) -> (String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let (name, measured, threshold) = (
+        text(&r["name"]),
+        text(&r["measured_text"]),
+        text(&r["threshold"]),
+    );
+    let mut detail = format!(
+        "{measured} ({} requests, {} bad); objective {threshold}",
+        r["total"], r["bad"]
+    );
+    let w = &r["windows"];
+    if w.is_object() {
+        detail.push_str(&format!(
+            "; {} of {} windows of {:.0} s failed",
+            w["failed"],
+            w["evaluated"],
+            w["window_s"].as_f64().unwrap_or(0.0)
+        ));
+    }
+    if let Some(t) = r["first_breached_s"].as_f64() {
+        detail.push_str(&format!("; first breached at {t:.0} s"));
+    }
+    let faults: Vec<String> = r["during_faults"]
+        .as_array()
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default();
+    if !faults.is_empty() {
+        detail.push_str(&format!(", during {}", faults.join(", ")));
+    }
+    (
+        format!("{name}: {measured} (objective {threshold})"),
+        detail,
+    )
 }
 
 fn suite_xml(w: &mut Writer<Vec<u8>>, suite: &str, cases: &[Case]) -> io::Result<()> {

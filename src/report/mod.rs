@@ -7,8 +7,10 @@
 
 pub mod console;
 pub mod diff;
+pub mod hlog;
 pub mod html;
 pub mod junit;
+pub mod merge;
 pub mod progress;
 pub mod results;
 
@@ -50,9 +52,14 @@ pub fn write_outputs(
             outcome.resilience.enabled,
         ),
     )?;
-    std::fs::write(
-        out.join("junit.xml"),
-        junit::render(outcome, workload.name())?,
+    std::fs::write(out.join("junit.xml"), junit::render(&value)?)?;
+    hlog::write(
+        &out.join(hlog::FILE),
+        &outcome.latency,
+        &outcome.series,
+        &outcome.slo_book,
+        outcome.start_unix_s,
+        outcome.simulated_seconds,
     )?;
     let chaos = out.join("chaos.toml");
     match &outcome.faults {

@@ -60,6 +60,11 @@ pub struct RunOutcome {
     pub aborted_at_s: Option<f64>,
     /// The stack's queue depths over the load.
     pub gauges: crate::metrics::gauges::GaugesReport,
+    /// What the objectives were judged on (the histogram log records its
+    /// histograms so merged runs can be judged again).
+    pub slo_book: crate::slo::SloBook,
+    /// Unix seconds at the run's start: the fixed sim epoch in sim mode.
+    pub start_unix_s: u64,
 }
 
 /// Wall-clock figures; they differ between runs, so they live in perf.json.
@@ -231,6 +236,8 @@ pub(crate) struct Driven {
     recovery: Option<f64>,
     resilience: crate::resilience::ResilienceReport,
     gauges: crate::metrics::gauges::GaugesReport,
+    /// Unix seconds at the run's start (the fixed sim epoch in sim mode).
+    start_unix_s: u64,
 }
 
 /// Builds the stack on `clock` (inside the run's runtime) and starts its
@@ -324,6 +331,7 @@ impl Running {
             stats: stack.stats(),
             end_us: clock.now_us(),
             gauges,
+            start_unix_s: clock.epoch_unix_s(),
         }
     }
 }
@@ -352,6 +360,7 @@ pub(crate) fn conclude(
         recovery: recovery_seconds,
         resilience,
         gauges,
+        start_unix_s,
     } = driven;
     let tee = Arc::try_unwrap(tee).map_err(|_| {
         RunError::Config("internal: the observer is still shared after the run".into())
@@ -375,7 +384,11 @@ pub(crate) fn conclude(
             .push(recovery_invariant(&recovery, &chaos));
         chaos.summary(Some(recovery))
     });
-    let slos = crate::slo::evaluate(&report.slo, faults.as_ref(), report.load_seconds);
+    let slos = crate::slo::evaluate(
+        &report.slo,
+        &crate::slo::FaultWindows::of(faults.as_ref()),
+        report.load_seconds,
+    );
     let aborted_at_s = report.slo.aborted_at_us().map(|us| us as f64 / 1e6);
     let wall_seconds = wall.elapsed().as_secs_f64();
     Ok(RunOutcome {
@@ -402,6 +415,8 @@ pub(crate) fn conclude(
         slos,
         aborted_at_s,
         gauges,
+        slo_book: report.slo,
+        start_unix_s,
     })
 }
 

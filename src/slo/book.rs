@@ -46,6 +46,23 @@ pub struct SliSeries {
     pub latency: Option<Histogram<u64>>,
 }
 
+impl SliSeries {
+    /// Nothing recorded yet for `slo`.
+    pub fn new(slo: &Slo) -> SliSeries {
+        SliSeries {
+            buckets: Buckets::default(),
+            total: 0,
+            bad: 0,
+            latency: slo.latency().map(|_| new_run_histogram()),
+        }
+    }
+}
+
+/// A whole run's latency histogram: 1 µs to 1 hour, 3 significant digits.
+pub fn new_run_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds")
+}
+
 pub struct SloBook {
     slos: Vec<Slo>,
     series: Vec<SliSeries>,
@@ -54,17 +71,7 @@ pub struct SloBook {
 
 impl SloBook {
     pub fn new(slos: Vec<Slo>) -> SloBook {
-        let series = slos
-            .iter()
-            .map(|s| SliSeries {
-                buckets: Buckets::default(),
-                total: 0,
-                bad: 0,
-                latency: s.latency().map(|_| {
-                    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds")
-                }),
-            })
-            .collect();
+        let series = slos.iter().map(SliSeries::new).collect();
         SloBook {
             slos,
             series,
@@ -113,6 +120,17 @@ impl SloBook {
             }
         }
         abort
+    }
+
+    /// A book rebuilt from recorded series (merged runs), one per
+    /// objective, in order.
+    pub fn restore(slos: Vec<Slo>, series: Vec<SliSeries>, aborted_at_us: Option<u64>) -> SloBook {
+        debug_assert_eq!(slos.len(), series.len());
+        SloBook {
+            slos,
+            series,
+            aborted_at_us,
+        }
     }
 
     pub fn aborted_at_us(&self) -> Option<u64> {

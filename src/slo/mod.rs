@@ -24,7 +24,7 @@ use crate::metrics::OpKind;
 pub use book::SloBook;
 pub use outcome::OutcomeClass;
 pub use spec::{SloFile, SloProblem, SloSpec};
-pub use verdict::{evaluate, SloResult};
+pub use verdict::{evaluate, FaultWindows, SliCounts, SloResult};
 
 use outcome::ClassPattern;
 use threshold::{Cmp, Stat, Threshold};

@@ -4,7 +4,7 @@
 //! its error budget and burn-rate alerts.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::chaos::FaultSummary;
 use crate::metrics::buckets::Buckets;
@@ -45,6 +45,44 @@ pub struct SloResult {
     pub error_budget: Option<ErrorBudget>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub burn_rate: Option<BurnReport>,
+    /// The raw counts per bucket, from which everything above follows:
+    /// what `paystorm merge` re-judges merged runs from.
+    pub buckets: SliCounts,
+}
+
+/// An objective's requests and bad requests per bucket of `bucket_s`
+/// seconds from the start of the run (a latency objective's histograms per
+/// bucket are in the run's histogram log, tagged `bucket/slo/<index>`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SliCounts {
+    pub bucket_s: u64,
+    pub total: Vec<u64>,
+    pub bad: Vec<u64>,
+}
+
+/// The faults' open windows (name, then `(start_s, end_s)` pairs), to say
+/// which were open when an objective was first breached.
+#[derive(Clone, Debug, Default)]
+pub struct FaultWindows(pub Vec<(String, Vec<(f64, f64)>)>);
+
+impl FaultWindows {
+    pub fn of(summary: Option<&FaultSummary>) -> FaultWindows {
+        FaultWindows(summary.map_or_else(Vec::new, |f| {
+            f.faults
+                .iter()
+                .map(|r| (r.name.clone(), r.windows.clone()))
+                .collect()
+        }))
+    }
+
+    /// The faults whose windows were open at `t` seconds.
+    fn open_at(&self, t: f64) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, w)| w.iter().any(|&(a, b)| a <= t && t <= b))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -77,7 +115,7 @@ pub struct ErrorBudget {
 
 /// Judges every objective of the book. `run_s`: seconds of load (the
 /// burn-rate windows scale with it).
-pub fn evaluate(book: &SloBook, faults: Option<&FaultSummary>, run_s: f64) -> Vec<SloResult> {
+pub fn evaluate(book: &SloBook, faults: &FaultWindows, run_s: f64) -> Vec<SloResult> {
     book.slos()
         .iter()
         .zip(book.series())
@@ -85,7 +123,7 @@ pub fn evaluate(book: &SloBook, faults: Option<&FaultSummary>, run_s: f64) -> Ve
         .collect()
 }
 
-fn judge(slo: &Slo, s: &SliSeries, faults: Option<&FaultSummary>, run_s: f64) -> SloResult {
+fn judge(slo: &Slo, s: &SliSeries, faults: &FaultWindows, run_s: f64) -> SloResult {
     let width_us = s.buckets.width_us();
     let width_s = width_us as f64 / 1e6;
     let buckets = s.buckets.as_slice();
@@ -133,15 +171,7 @@ fn judge(slo: &Slo, s: &SliSeries, faults: Option<&FaultSummary>, run_s: f64) ->
             .and_then(|b| b.exhausted_at_s)
             .or_else(|| first_bad_bucket(slo, buckets, width_s))
     };
-    let during_faults = match (first_breached_s, faults) {
-        (Some(t), Some(f)) => f
-            .faults
-            .iter()
-            .filter(|r| r.windows.iter().any(|&(a, b)| a <= t && t <= b))
-            .map(|r| r.name.clone())
-            .collect(),
-        _ => Vec::new(),
-    };
+    let during_faults = first_breached_s.map_or_else(Vec::new, |t| faults.open_at(t));
     SloResult {
         name: slo.name.clone(),
         sli: slo.sli(),
@@ -164,6 +194,11 @@ fn judge(slo: &Slo, s: &SliSeries, faults: Option<&FaultSummary>, run_s: f64) ->
             .filter(|share| *share > 0.0)
             .map(|share| burn::evaluate(buckets, width_us, share, run_s)),
         error_budget: budget,
+        buckets: SliCounts {
+            bucket_s: width_us / 1_000_000,
+            total: buckets.iter().map(|b| b.total).collect(),
+            bad: buckets.iter().map(|b| b.bad).collect(),
+        },
     }
 }
 
@@ -317,11 +352,11 @@ mod tests {
             ok(&mut b, 10_000, t * S);
         }
         lost(&mut b, 50 * S);
-        let r = &evaluate(&b, None, 100.0)[0];
+        let r = &evaluate(&b, &FaultWindows::default(), 100.0)[0];
         assert!(r.passed, "1 bad in 101 is within 1%: {r:?}");
         assert_eq!((r.total, r.bad), (101, 1));
         lost(&mut b, 60 * S);
-        let r = &evaluate(&b, None, 100.0)[0];
+        let r = &evaluate(&b, &FaultWindows::default(), 100.0)[0];
         assert!(!r.passed, "2 bad in 102 is not: {r:?}");
         assert_eq!(r.measured_text, "98.0392% good");
         let budget = r.error_budget.as_ref().unwrap();
@@ -343,12 +378,12 @@ mod tests {
                 t * S / 10,
             );
         }
-        let r = &evaluate(&b, None, 100.0)[0];
+        let r = &evaluate(&b, &FaultWindows::default(), 100.0)[0];
         assert!(r.passed, "1% at 400 ms: p99 is 100 ms: {r:?}");
         for t in 0..20 {
             ok(&mut b, 400_000, t * S);
         }
-        let r = &evaluate(&b, None, 100.0)[0];
+        let r = &evaluate(&b, &FaultWindows::default(), 100.0)[0];
         assert!(!r.passed && r.measured > 390.0, "{r:?}");
         assert_eq!(r.threshold, "p(99) < 300 ms");
     }
@@ -365,7 +400,7 @@ mod tests {
                 ok(&mut b, if slow { 900_000 } else { 50_000 }, t * S);
             }
         }
-        let r = &evaluate(&b, None, 600.0)[0];
+        let r = &evaluate(&b, &FaultWindows::default(), 600.0)[0];
         assert!(r.measured < 500.0, "the whole run's p99 hides it: {r:?}");
         let w = r.windows.as_ref().unwrap();
         assert_eq!((w.window_s, w.evaluated, w.failed), (60.0, 10, 1), "{w:?}");
@@ -398,7 +433,7 @@ mod tests {
             },
         );
         let summary = chaos.summary(None);
-        let r = &evaluate(&b, Some(&summary), 100.0)[0];
+        let r = &evaluate(&b, &FaultWindows::of(Some(&summary)), 100.0)[0];
         assert!(!r.passed);
         assert_eq!(r.first_breached_s, Some(31.0));
         assert_eq!(r.during_faults, ["issuer down"]);

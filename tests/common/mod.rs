@@ -32,3 +32,17 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// An availability objective judged in 10 s windows and a percentile
+/// objective: both fail under an issuer outage, and both have an error
+/// budget and burn-rate alerts.
+pub const UP_AND_FAST: &str = r#"
+[[slo]]
+name = "up"
+objective = 0.999
+window_s = 10
+
+[[slo]]
+name = "fast"
+threshold = "p(99) < 300ms"
+"#;
