@@ -636,6 +636,8 @@ async fn a_probes_only_listener_serves_metrics_but_not_the_api() {
     )
     .await;
     assert_eq!((r.status, r.error().1.as_str()), (404, "route_not_found"));
+    let r = send(s.addr, "GET", "/v1/payments", &[], "").await;
+    assert_eq!(r.status, 404, "not 405: the API is not served here");
     s.stop().await;
 }
 

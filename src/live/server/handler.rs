@@ -46,6 +46,14 @@ type Step<T> = Result<T, Response<Body>>;
 async fn route(state: &State, req: HttpRequest<Incoming>) -> Step<Response<Body>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
+    if state.cfg.probes_only && !matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        return Err(reply::error(
+            404,
+            "invalid_request_error",
+            "route_not_found",
+            format!("this listener serves only /healthz, /readyz and /metrics, not {path}"),
+        ));
+    }
     let (route, id) = match match_route(&parts.method, &path) {
         Ok(found) => found,
         Err(NoRoute::NotFound) => {
@@ -82,14 +90,6 @@ async fn route(state: &State, req: HttpRequest<Incoming>) -> Step<Response<Body>
                 200,
                 "text/plain; version=0.0.4; charset=utf-8",
                 (state.app.metrics)(),
-            ))
-        }
-        _ if state.cfg.probes_only => {
-            return Err(reply::error(
-                404,
-                "invalid_request_error",
-                "route_not_found",
-                format!("this listener serves only /healthz, /readyz and /metrics, not {path}"),
             ))
         }
         _ => {}
