@@ -13,4 +13,5 @@ pub mod resilience;
 pub mod sim;
 pub mod slo;
 pub mod stack;
+pub mod webhook_sink;
 pub mod workload;

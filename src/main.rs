@@ -88,6 +88,29 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Receive webhooks as a merchant would: verify each delivery's
+    /// Paystorm-Signature (refusing any older than 300 s), apply each event
+    /// id once, and report what arrived on GET /received. Runs until
+    /// SIGINT or SIGTERM, then prints the totals as JSON.
+    WebhookSink {
+        /// Address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        listen: std::net::SocketAddr,
+        /// An endpoint's signing secret (`whsec_...`); repeatable.
+        #[arg(long = "secret", value_name = "WHSEC")]
+        secrets: Vec<String>,
+        /// Answer this share of deliveries 500 before processing them.
+        #[arg(long, default_value_t = 0.0)]
+        failure_share: f64,
+        /// Process this share of deliveries but answer 500, so they are
+        /// delivered again and must be deduplicated.
+        #[arg(long, default_value_t = 0.0)]
+        lost_ack_share: f64,
+        /// Event ids remembered for deduplication (the oldest are forgotten
+        /// beyond it).
+        #[arg(long, default_value_t = 1_000_000)]
+        remember: usize,
+    },
     /// Write Prometheus recording and alerting rules (Sloth's conventions,
     /// SRE Workbook burn rates) for a workload's objectives.
     Rules {
@@ -150,6 +173,28 @@ fn main() -> ExitCode {
         Command::Validate { files } => validate(&files),
         Command::Shrink { run_dir, max_runs } => shrink(&run_dir, max_runs),
         Command::Report { run_dir } => report_command(&run_dir),
+        Command::WebhookSink {
+            listen,
+            secrets,
+            failure_share,
+            lost_ack_share,
+            remember,
+        } => {
+            let misbehaviour = paystorm::webhook_sink::Misbehaviour {
+                failure_share,
+                lost_ack_share,
+            };
+            match paystorm::webhook_sink::run_command(listen, secrets, misbehaviour, remember) {
+                Ok(received) => {
+                    say(&serde_json::to_string(&received).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(EXIT_INPUT)
+                }
+            }
+        }
         Command::Merge { runs, out } => match report::merge::merge(&runs, &out) {
             Ok(merged) => {
                 say(&merged.summary);

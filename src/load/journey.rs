@@ -199,7 +199,13 @@ impl<A: PaymentApi> Journey<A> {
         // The merchant goes on (captures, refunds) while the second click is
         // still being retried: its replay may come after the status changed.
         self.beside.extend(twin);
-        if key.is_some() && self.rng.chance(plan.clients.key_reuse_mismatch_share) {
+        // Only after an answer the key was stored with (approved or
+        // declined): a key whose every attempt was refused at the door
+        // (429, 503) or never answered may never have reached the store,
+        // and then, as with Stripe, it is unused and another request under
+        // it rightly executes.
+        let stored = matches!(outcome, Outcome::Ok(_) | Outcome::Declined(_));
+        if key.is_some() && stored && self.rng.chance(plan.clients.key_reuse_mismatch_share) {
             // A buggy integration reuses the key for another amount; the
             // gateway must refuse it without executing anything.
             self.client.rec.count(|c| c.key_reuse_mismatches += 1);

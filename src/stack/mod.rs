@@ -561,6 +561,15 @@ impl Stack {
         &self.gateway
     }
 
+    /// Live mode: merchants with endpoints in `routes` get their webhooks
+    /// over HTTP from now on; the others keep the in-process endpoint.
+    pub fn deliver_webhooks_over_http(
+        &self,
+        routes: Arc<dyn webhooks::http::Routes>,
+    ) -> Result<(), String> {
+        self.webhooks.deliver_over_http(routes)
+    }
+
     /// The in-process transport for this stack.
     pub fn api(&self) -> InProcess {
         InProcess {

@@ -7,6 +7,7 @@
 //! Order of delivery per payment is not promised (retries overtake).
 
 pub mod endpoint;
+pub mod http;
 pub mod signature;
 
 use std::fmt::Write as _;
@@ -69,6 +70,9 @@ pub struct Webhooks {
     /// Events whose emitter was cut before the queue took them.
     orphans: Mutex<std::collections::VecDeque<Event>>,
     secrets: Vec<[u8; 32]>,
+    /// Live mode: merchants with registered endpoints get their events
+    /// over HTTP.
+    http: std::sync::OnceLock<Arc<http::HttpSender>>,
     queue: mpsc::Sender<Event>,
     queue_rx: Mutex<Option<mpsc::Receiver<Event>>>,
     in_flight: Arc<Semaphore>,
@@ -107,6 +111,7 @@ impl Webhooks {
             guard: guard.is_active().then_some(guard),
             orphans: Mutex::new(Default::default()),
             secrets,
+            http: std::sync::OnceLock::new(),
             queue: tx,
             queue_rx: Mutex::new(Some(rx)),
             in_flight: Arc::new(Semaphore::new(cfg.in_flight_max.max(1) as usize)),
@@ -116,6 +121,16 @@ impl Webhooks {
             troubled: AtomicU64::new(0),
             stats: Mutex::new(WebhookStats::default()),
         }
+    }
+
+    /// From now on, events of merchants with endpoints in `routes` go to
+    /// those endpoints over HTTP, each attempt waiting at most the
+    /// configured `timeout_ms` (once; a second call is refused).
+    pub fn deliver_over_http(&self, routes: Arc<dyn http::Routes>) -> Result<(), String> {
+        let timeout = crate::sim::clock::ms_f64(self.cfg.timeout_ms);
+        self.http
+            .set(Arc::new(http::HttpSender::new(routes, timeout)))
+            .map_err(|_| "webhooks already deliver over HTTP".to_string())
     }
 
     /// Emits an event for a status change; waits while the queue is full.
@@ -202,35 +217,54 @@ impl Webhooks {
     }
 
     /// Delivers with retries until delivered or dead-lettered; says whether
-    /// any attempt failed (the event was "in trouble" meanwhile).
+    /// any attempt failed (the event was "in trouble" meanwhile). Over HTTP
+    /// each attempt goes to every endpoint that has not acknowledged yet.
     async fn attempt_all(&self, event: &Event) -> bool {
-        let secret = self.secrets[event.merchant.0 as usize];
         let attempts_max = self.cfg.attempts_max.max(1);
+        let http = self.http.get();
+        let mut pending = http.map(|h| h.routes(event.merchant)).unwrap_or_default();
         for attempt in 1..=attempts_max {
             let t_s = self.clock.unix_s();
-            let signature = signature::sign(&secret, t_s, &event.body);
-            let delivery = Delivery {
-                merchant: event.merchant,
-                event: event.id,
-                t_s,
-                body: event.body.clone(),
-                signature,
+            let result = match http {
+                Some(h) if !pending.is_empty() => {
+                    let mut failed = Vec::new();
+                    for route in pending {
+                        let (h, body) = (h.clone(), event.body.clone());
+                        let r = route.clone();
+                        let sent = self
+                            .guarded(move || {
+                                let (h, body, r) = (h.clone(), body.clone(), r.clone());
+                                async move { h.post(&r, t_s, body).await }
+                            })
+                            .await;
+                        if sent.is_err() {
+                            failed.push(route);
+                        }
+                    }
+                    pending = failed;
+                    if pending.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(endpoint::DeliveryFailed)
+                    }
+                }
+                _ => {
+                    let secret = self.secrets[event.merchant.0 as usize];
+                    let delivery = Delivery {
+                        merchant: event.merchant,
+                        event: event.id,
+                        t_s,
+                        body: event.body.clone(),
+                        signature: signature::sign(&secret, t_s, &event.body),
+                    };
+                    let endpoint = self.endpoint.clone();
+                    self.guarded(move || {
+                        let (endpoint, delivery) = (endpoint.clone(), delivery.clone());
+                        async move { endpoint.deliver(delivery).await }
+                    })
+                    .await
+                }
             };
-            let endpoint = self.endpoint.clone();
-            let call = crate::chaos::through(self.outbound.as_deref(), move || {
-                let (endpoint, delivery) = (endpoint.clone(), delivery.clone());
-                async move { endpoint.deliver(delivery).await }
-            });
-            // A 5xx counts against the endpoint's breaker like a fault.
-            let call = async move {
-                call.await
-                    .and_then(|r| r.map_err(|_| crate::chaos::CallFault::Failed(None)))
-            };
-            let result = match &self.guard {
-                Some(g) => g.call(call).await,
-                None => call.await,
-            }
-            .map_err(|_| endpoint::DeliveryFailed);
             {
                 let mut s = self.stats.locked();
                 s.attempts += 1;
@@ -255,6 +289,26 @@ impl Webhooks {
         }
         self.dead_letter(event, attempts_max);
         true
+    }
+
+    /// One delivery call through the faults aimed at `gateway->webhook`
+    /// and the endpoint's breaker, bulkhead and timeout; a 5xx counts
+    /// against the breaker like a fault.
+    async fn guarded<F, Fut>(&self, make: F) -> Result<(), endpoint::DeliveryFailed>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), endpoint::DeliveryFailed>> + Send + 'static,
+    {
+        let call = crate::chaos::through(self.outbound.as_deref(), make);
+        let call = async move {
+            call.await
+                .and_then(|r| r.map_err(|_| crate::chaos::CallFault::Failed(None)))
+        };
+        match &self.guard {
+            Some(g) => g.call(call).await,
+            None => call.await,
+        }
+        .map_err(|_| endpoint::DeliveryFailed)
     }
 
     /// Events that failed at least once (or lost their emitter) and are not

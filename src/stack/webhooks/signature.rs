@@ -10,7 +10,9 @@ type HmacSha256 = Hmac<Sha256>;
 
 pub type Mac32 = [u8; 32];
 
-pub fn sign(secret: &[u8; 32], t_s: u64, body: &[u8]) -> Mac32 {
+/// Signs with `secret`: a merchant's 32-byte key in process, the bytes of
+/// a `whsec_...` string for an endpoint registered over HTTP (as Stripe).
+pub fn sign(secret: &[u8], t_s: u64, body: &[u8]) -> Mac32 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     let ts = itoa_buf(t_s);
     mac.update(ts.as_bytes());
@@ -20,7 +22,7 @@ pub fn sign(secret: &[u8; 32], t_s: u64, body: &[u8]) -> Mac32 {
 }
 
 /// Constant-time check of a received signature.
-pub fn verify(secret: &[u8; 32], t_s: u64, body: &[u8], signature: &Mac32) -> bool {
+pub fn verify(secret: &[u8], t_s: u64, body: &[u8], signature: &Mac32) -> bool {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     let ts = itoa_buf(t_s);
     mac.update(ts.as_bytes());
@@ -32,6 +34,27 @@ pub fn verify(secret: &[u8; 32], t_s: u64, body: &[u8], signature: &Mac32) -> bo
 /// The header value, for transports that send one (live mode).
 pub fn header(t_s: u64, signature: &Mac32) -> String {
     format!("t={t_s},v1={}", hex::encode(signature))
+}
+
+/// Reads a `Paystorm-Signature` header: `t=<seconds>,v1=<hex>` (other
+/// schemes, as Stripe sends `v0` beside `v1`, are skipped). `None` if it
+/// has no timestamp or no well-formed `v1`.
+pub fn parse_header(value: &str) -> Option<(u64, Mac32)> {
+    let mut t = None;
+    let mut v1 = None;
+    for part in value.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", s)) => t = s.parse::<u64>().ok(),
+            Some(("v1", h)) => {
+                let mut mac = [0u8; 32];
+                if hex::decode_to_slice(h, &mut mac).is_ok() {
+                    v1 = Some(mac);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((t?, v1?))
 }
 
 /// Decimal digits of `n` without allocating.
@@ -86,5 +109,19 @@ mod tests {
             !verify(&[0x0c; 32], 1_700_000_000, b"{}", &sig),
             "secret matters"
         );
+    }
+
+    #[test]
+    fn a_header_reads_back_and_a_malformed_one_does_not() {
+        let sig = sign(b"whsec_abc", 1_700_000_000, b"{}");
+        let h = header(1_700_000_000, &sig);
+        assert_eq!(parse_header(&h), Some((1_700_000_000, sig)));
+        assert_eq!(
+            parse_header(&format!("v0=00,{h}")),
+            Some((1_700_000_000, sig))
+        );
+        for bad in ["", "t=1", "v1=00", "t=x,v1=00", "t=1,v1=zz", "t=1,v1=abcd"] {
+            assert_eq!(parse_header(bad), None, "{bad}");
+        }
     }
 }
