@@ -1,9 +1,11 @@
 //! Webhook endpoint registrations made over HTTP (`POST /v1/webhook_endpoints`).
 //!
 //! Only the registry: each merchant registers URLs and gets a signing secret
-//! (`whsec_…`), as with Stripe. Delivery over HTTP is built on top of this
-//! later; until then the stack's in-process merchant endpoint receives the
-//! events, so registering changes nothing a run checks.
+//! (`whsec_…`), as with Stripe. It implements the stack's
+//! `webhooks::http::Routes`, so `Stack::deliver_webhooks_over_http` can read
+//! it; `serve` and `run --live` do not hand it over yet, so the stack's
+//! in-process merchant endpoint still receives the events and registering
+//! changes nothing a run checks.
 //!
 //! Bounded: at most [`ENDPOINTS_PER_MERCHANT_MAX`] per merchant (Stripe's
 //! limit is 16), so a client cannot grow it without end.
@@ -132,6 +134,24 @@ impl Registry {
     }
 }
 
+/// The registry as the stack's HTTP webhook sender reads it
+/// (`Stack::deliver_webhooks_over_http`): each merchant's registered URLs
+/// with the bytes of their `whsec_` secrets as signing keys. A URL that does
+/// not parse as a URI is skipped (registration already checked its shape).
+impl crate::stack::webhooks::http::Routes for Registry {
+    fn routes(&self, merchant: MerchantId) -> Vec<crate::stack::webhooks::http::HttpRoute> {
+        self.endpoints(merchant)
+            .into_iter()
+            .filter_map(|r| {
+                Some(crate::stack::webhooks::http::HttpRoute {
+                    url: r.url.parse().ok()?,
+                    secret: std::sync::Arc::from(r.secret.as_bytes()),
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +184,17 @@ mod tests {
             Err(RegisterError::TooMany)
         );
         assert_eq!(r.all().len(), ENDPOINTS_PER_MERCHANT_MAX + 1);
+    }
+
+    #[test]
+    fn the_stacks_http_sender_sees_each_merchants_urls_and_secrets() {
+        use crate::stack::webhooks::http::Routes;
+        let r = Registry::new(2);
+        let a = r.register(MerchantId(3), "http://127.0.0.1:9/a").unwrap();
+        let routes = r.routes(MerchantId(3));
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].url.to_string(), "http://127.0.0.1:9/a");
+        assert_eq!(&*routes[0].secret, a.secret.as_bytes());
+        assert!(r.routes(MerchantId(4)).is_empty());
     }
 }
