@@ -4,6 +4,7 @@
 pub mod chaos;
 pub mod check;
 pub mod domain;
+pub mod live;
 pub mod load;
 pub mod lock;
 pub mod metrics;

@@ -123,6 +123,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Serve the stack over HTTP on the wall clock until SIGINT/SIGTERM
+    /// (live mode; `paystorm load` or any HTTP client drives it).
+    Serve(paystorm::live::cli::ServeArgs),
+    /// Drive a running `paystorm serve` over HTTP with a workload, then
+    /// check what the API's read endpoints can show.
+    Load(paystorm::live::cli::LoadArgs),
     /// Payment traces (CSV or JSON lines) for `[load.trace]` replay.
     Trace {
         #[command(subcommand)]
@@ -219,6 +225,12 @@ fn main() -> ExitCode {
         ),
         Command::Trace { command } => trace_command(command),
         Command::Run(args) => run_command(args),
+        Command::Serve(args) => ExitCode::from(paystorm::live::cli::serve_command(args, &say)),
+        Command::Load(args) => ExitCode::from(paystorm::live::cli::load_command(
+            args,
+            &say,
+            std::sync::Arc::default(),
+        )),
     }
 }
 
@@ -375,6 +387,13 @@ struct RunArgs {
     /// `promtool check metrics` clean) to FILE; docs/metrics.md lists them.
     #[arg(long, value_name = "FILE")]
     metrics_out: Option<PathBuf>,
+    /// Live mode: serve the stack over HTTP on an ephemeral loopback port
+    /// and drive it over real HTTP, on the wall clock (not deterministic).
+    #[arg(long)]
+    live: bool,
+    /// With --live: also serve /metrics, /healthz and /readyz on ADDR.
+    #[arg(long, value_name = "ADDR", requires = "live")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
@@ -390,6 +409,8 @@ fn run_command(args: RunArgs) -> ExitCode {
         no_resilience,
         slo,
         metrics_out,
+        live,
+        metrics_listen,
     } = args;
     if !(rate_scale.is_finite() && rate_scale > 0.0) {
         eprintln!("error: option --rate-scale must be a number above 0, got {rate_scale}");
@@ -466,6 +487,9 @@ fn run_command(args: RunArgs) -> ExitCode {
     if !plans.is_empty() {
         say(&report::console::chaos_header(&plans));
     }
+    if live {
+        say("  live mode: the stack served over HTTP on a loopback port, wall-clock time; results differ from run to run");
+    }
     let opts = RunOptions {
         seed,
         sabotage: planted,
@@ -475,9 +499,9 @@ fn run_command(args: RunArgs) -> ExitCode {
         no_resilience,
     };
     // The progress line (a terminal only) is gone before anything else prints.
-    let telemetry = match metrics_out
-        .as_ref()
-        .map(|_| paystorm::telemetry::Telemetry::for_workload(&workload))
+    // Metrics are gathered when they go somewhere: a file, or /metrics.
+    let telemetry = match (metrics_out.is_some() || metrics_listen.is_some())
+        .then(|| paystorm::telemetry::Telemetry::for_workload(&workload))
         .transpose()
     {
         Ok(t) => t,
@@ -487,7 +511,22 @@ fn run_command(args: RunArgs) -> ExitCode {
         }
     };
     let progress = report::progress::Progress::start(report::progress::wanted(quiet));
-    let outcome = run_instrumented(&workload, &opts, progress.live(), telemetry.clone());
+    let outcome = if live {
+        let live_opts = paystorm::live::run::LiveOptions {
+            metrics_listen,
+            metrics: telemetry.as_ref().map(|t| t.renderer()),
+            ..Default::default()
+        };
+        paystorm::live::run::run_live(
+            &workload,
+            &opts,
+            &live_opts,
+            progress.live(),
+            telemetry.clone(),
+        )
+    } else {
+        run_instrumented(&workload, &opts, progress.live(), telemetry.clone())
+    };
     drop(progress);
     let outcome = match outcome {
         Ok(o) => o,

@@ -61,10 +61,9 @@ fn encode(s: &str) -> String {
 /// GET `url`; the body as JSON (`Value::Null` if the server is not up).
 fn get_json(rt: &tokio::runtime::Runtime, url: &str) -> Value {
     rt.block_on(async {
-        let client = hyper_util::client::legacy::Client::builder(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .build_http::<Empty<Bytes>>();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Empty<Bytes>>();
         let Ok(answer) = client.get(url.parse().unwrap()).await else {
             return Value::Null;
         };
@@ -143,7 +142,10 @@ fn every_dashboard_expression_returns_data_from_a_real_prometheus() {
     let prometheus = Reaped(
         Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
             .stdout(Stdio::null())
             .stderr(log)
@@ -188,14 +190,15 @@ fn every_dashboard_expression_returns_data_from_a_real_prometheus() {
     let end = unix_now();
     let up = get_json(
         &rt,
-        &format!(
-            "{api}/query_range?query=up&start={start}&end={end}&step=1"
-        ),
+        &format!("{api}/query_range?query=up&start={start}&end={end}&step=1"),
     );
     let scrapes = up["data"]["result"][0]["values"]
         .as_array()
         .map_or(0, Vec::len);
-    assert!(scrapes >= 5, "Prometheus scraped the run {scrapes} times: {up}");
+    assert!(
+        scrapes >= 5,
+        "Prometheus scraped the run {scrapes} times: {up}"
+    );
 
     let mut empty = Vec::new();
     let mut asked = 0;

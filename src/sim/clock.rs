@@ -39,6 +39,11 @@ impl Clock {
         }
     }
 
+    /// Unix seconds at the start of the run.
+    pub fn epoch_unix_s(&self) -> u64 {
+        self.epoch_unix_s
+    }
+
     /// Unix seconds now, for signed timestamps.
     pub fn unix_s(&self) -> u64 {
         self.epoch_unix_s + self.now_us() / 1_000_000

@@ -86,7 +86,7 @@ pub enum RunError {
 }
 
 /// An observer that feeds the checker and, optionally, the history file.
-struct Tee {
+pub(crate) struct Tee {
     checker: Arc<BackgroundChecker>,
     history: Option<HistoryFile>,
 }
@@ -128,6 +128,76 @@ pub fn run_instrumented(
     telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 ) -> Result<RunOutcome, RunError> {
     let wall = std::time::Instant::now();
+    let mut prepared = prepare(workload, opts)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;
+    let result = runtime.block_on(async {
+        let started = start(
+            workload,
+            opts,
+            &mut prepared,
+            Clock::start(),
+            telemetry.as_ref(),
+        )?;
+        let report = match &telemetry {
+            // Timed only wraps the transport: the calls, and so the run,
+            // are the same.
+            Some(t) => {
+                let api = crate::telemetry::gateway::Timed {
+                    inner: started.stack.api(),
+                    metrics: t.server(),
+                    clock: started.clock,
+                };
+                load::run(
+                    api,
+                    started.arrivals,
+                    started.model,
+                    started.plan,
+                    started.seed,
+                    started.clock,
+                    started.observer.clone(),
+                    live,
+                )
+                .await
+            }
+            None => {
+                load::run(
+                    started.stack.api(),
+                    started.arrivals,
+                    started.model,
+                    started.plan,
+                    started.seed,
+                    started.clock,
+                    started.observer.clone(),
+                    live,
+                )
+                .await
+            }
+        };
+        Ok::<_, RunError>(started.running.finish(report).await)
+    });
+    // Dropping the runtime drops every task still holding the observer.
+    drop(runtime);
+    conclude(workload, opts, prepared, result?, wall)
+}
+
+/// What a run sets up before its runtime starts: the checker on its own
+/// thread, the history file, the world, the faults and the arrivals.
+pub(crate) struct Prepared {
+    checker: Arc<BackgroundChecker>,
+    tee: Arc<Tee>,
+    world: crate::stack::world::World,
+    resilience: crate::resilience::ResilienceConfig,
+    chaos: Chaos,
+    arrivals: Option<load::ArrivalSource>,
+    expected: f64,
+    model: load::OpenModel,
+}
+
+pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared, RunError> {
     let w = &workload.file;
     let seed = Seed(opts.seed);
     let checker = Arc::new(BackgroundChecker::spawn(CheckConfig {
@@ -141,12 +211,6 @@ pub fn run_instrumented(
         checker: checker.clone(),
         history,
     });
-    let observer: Arc<dyn Observer> = tee.clone();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;
     let world = make_world(&w.population, &w.stack, seed);
     let mut resilience = w.resilience;
     if opts.no_resilience {
@@ -170,102 +234,201 @@ pub fn run_instrumented(
         in_flight_max: w.load.in_flight_max,
         late_tolerance_us: (w.load.late_tolerance_ms * 1000.0) as u64,
     };
-    let result = runtime.block_on(async {
-        let clock = Clock::start();
-        let stack = Stack::build(
-            &w.stack,
-            &world,
-            workload.currency,
-            seed,
+    Ok(Prepared {
+        checker,
+        tee,
+        world,
+        resilience,
+        chaos,
+        arrivals: Some(arrivals),
+        expected,
+        model,
+    })
+}
+
+/// A built stack with its background tasks running, and everything the
+/// load generator needs to drive it (through whichever transport).
+pub(crate) struct Started {
+    pub stack: Arc<Stack>,
+    pub arrivals: load::ArrivalSource,
+    pub model: load::OpenModel,
+    pub plan: Plan,
+    pub seed: Seed,
+    pub clock: Clock,
+    pub observer: Arc<dyn Observer>,
+    pub running: Running,
+}
+
+/// The stack's tasks while the load runs; [`Running::finish`] drains it.
+pub(crate) struct Running {
+    stack: Arc<Stack>,
+    clock: Clock,
+    drain_max: Duration,
+    stop: crate::sim::signal::Signal,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    load_done: crate::sim::signal::Signal,
+    sampler: tokio::task::JoinHandle<crate::metrics::gauges::Gauges>,
+    /// Frozen with the run's final figures once the stack is read.
+    telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+}
+
+/// What the runtime hands back to [`conclude`].
+pub(crate) struct Driven {
+    report: load::LoadReport,
+    drain: DrainReport,
+    stats: StackStats,
+    end_us: u64,
+    recovery: Option<f64>,
+    resilience: crate::resilience::ResilienceReport,
+    gauges: crate::metrics::gauges::GaugesReport,
+    /// Unix seconds at the run's start (the fixed sim epoch in sim mode).
+    start_unix_s: u64,
+}
+
+/// Builds the stack on `clock` (inside the run's runtime) and starts its
+/// background tasks and sampler; with `telemetry`, attaches it to the stack
+/// and the load plan.
+pub(crate) fn start(
+    workload: &Workload,
+    opts: &RunOptions,
+    p: &mut Prepared,
+    clock: Clock,
+    telemetry: Option<&Arc<crate::telemetry::Telemetry>>,
+) -> Result<Started, RunError> {
+    let w = &workload.file;
+    let seed = Seed(opts.seed);
+    let observer: Arc<dyn Observer> = p.tee.clone();
+    let stack = Stack::build(
+        &w.stack,
+        &p.world,
+        workload.currency,
+        seed,
+        clock,
+        observer.clone(),
+        opts.sabotage,
+        (p.expected * 1.1).min(1e8) as usize,
+        &p.chaos,
+        &p.resilience,
+    )
+    .map_err(RunError::Config)?;
+    if let Some(t) = telemetry {
+        t.attach(&stack, &p.chaos, clock);
+    }
+    let stop = crate::sim::signal::Signal::new();
+    let background = stack.spawn_background(&stop);
+    let load_done = crate::sim::signal::Signal::new();
+    let sampler = stack.spawn_sampler(&load_done);
+    let plan = Plan {
+        currency: workload.currency,
+        traffic: Traffic::from_workload(workload),
+        clients: w.clients,
+        lifecycle: w.lifecycle,
+        wallet_attempts_max: w.stack.wallet.attempts_max,
+        customer_issuers: p.world.customers.iter().map(|c| c.issuer).collect(),
+        slos: crate::slo::compile(&w.slo)
+            .map_err(|p| RunError::Config(format!("slo {}: {}", p.index + 1, p.message)))?,
+        telemetry: telemetry.map(|t| t.client()),
+    };
+    let stack = Arc::new(stack);
+    Ok(Started {
+        stack: stack.clone(),
+        arrivals: p
+            .arrivals
+            .take()
+            .ok_or_else(|| RunError::Config("the arrivals were already used".into()))?,
+        model: p.model,
+        plan,
+        seed,
+        clock,
+        observer,
+        running: Running {
+            stack,
             clock,
-            observer.clone(),
-            opts.sabotage,
-            (expected * 1.1).min(1e8) as usize,
-            &chaos,
-            &resilience,
-        )
-        .map_err(RunError::Config)?;
-        if let Some(t) = &telemetry {
-            t.attach(&stack, &chaos, clock);
-        }
-        let stop = crate::sim::signal::Signal::new();
-        let background = stack.spawn_background(&stop);
-        let load_done = crate::sim::signal::Signal::new();
-        let sampler = stack.spawn_sampler(&load_done);
-        let plan = Plan {
-            currency: workload.currency,
-            traffic: Traffic::from_workload(workload),
-            clients: w.clients,
-            lifecycle: w.lifecycle,
-            wallet_attempts_max: w.stack.wallet.attempts_max,
-            customer_issuers: world.customers.iter().map(|c| c.issuer).collect(),
-            slos: crate::slo::compile(&w.slo)
-                .map_err(|p| RunError::Config(format!("slo {}: {}", p.index + 1, p.message)))?,
-            telemetry: telemetry.as_ref().map(|t| t.client()),
-        };
-        let report = match &telemetry {
-            // Timed only wraps the transport: the calls, and so the run,
-            // are the same.
-            Some(t) => {
-                let api = crate::telemetry::gateway::Timed {
-                    inner: stack.api(),
-                    metrics: t.server(),
-                    clock,
-                };
-                load::run(
-                    api,
-                    arrivals,
-                    model,
-                    plan,
-                    seed,
-                    clock,
-                    observer.clone(),
-                    live,
-                )
-                .await
-            }
-            None => {
-                load::run(
-                    stack.api(),
-                    arrivals,
-                    model,
-                    plan,
-                    seed,
-                    clock,
-                    observer.clone(),
-                    live,
-                )
-                .await
-            }
-        };
+            drain_max: Duration::from_secs_f64(w.drain.max_s),
+            stop,
+            background,
+            load_done,
+            sampler,
+            telemetry: telemetry.cloned(),
+        },
+    })
+}
+
+impl Running {
+    /// After the load: stops the sampler, drains the stack, stops the
+    /// background tasks and makes the auditor's final read.
+    pub(crate) async fn finish(self, report: load::LoadReport) -> Driven {
+        let Running {
+            stack,
+            clock,
+            drain_max,
+            stop,
+            background,
+            load_done,
+            sampler,
+            telemetry,
+        } = self;
         load_done.fire();
         let gauges = sampler.await.unwrap_or_default().report();
-        let drain = stack.drain(Duration::from_secs_f64(w.drain.max_s)).await;
+        let drain = stack.drain(drain_max).await;
         stop.fire();
         for task in background {
             let _ = task.await;
         }
         stack.final_read();
-        let recovery = stack.recovery_seconds();
-        let res = stack.resilience_report();
-        let stats = stack.stats();
         if let Some(t) = &telemetry {
             t.freeze();
         }
-        Ok::<_, RunError>((report, drain, stats, clock.now_us(), recovery, res, gauges))
-    });
-    // Dropping the runtime drops every task still holding the observer.
-    drop(runtime);
-    let (report, drain, stats, end_us, recovery_seconds, resilience, gauges) = result?;
-    drop(observer);
-    let tee =
-        Arc::try_unwrap(tee).unwrap_or_else(|_| panic!("observer still shared after the run"));
+        Driven {
+            report,
+            drain,
+            recovery: stack.recovery_seconds(),
+            resilience: stack.resilience_report(),
+            stats: stack.stats(),
+            end_us: clock.now_us(),
+            gauges,
+            start_unix_s: clock.epoch_unix_s(),
+        }
+    }
+}
+
+/// After the runtime is gone: closes the history, lets the checker finish,
+/// judges recovery and the objectives, and assembles the outcome.
+pub(crate) fn conclude(
+    workload: &Workload,
+    opts: &RunOptions,
+    p: Prepared,
+    driven: Driven,
+    wall: std::time::Instant,
+) -> Result<RunOutcome, RunError> {
+    let w = &workload.file;
+    let Prepared {
+        checker,
+        tee,
+        chaos,
+        ..
+    } = p;
+    let Driven {
+        report,
+        drain,
+        stats,
+        end_us,
+        recovery: recovery_seconds,
+        resilience,
+        gauges,
+        start_unix_s,
+    } = driven;
+    let tee = Arc::try_unwrap(tee).map_err(|_| {
+        RunError::Config("internal: the observer is still shared after the run".into())
+    })?;
     if let Some(h) = tee.history {
         h.finish().map_err(RunError::History)?;
     }
     drop(tee.checker);
     let mut verdict = Arc::try_unwrap(checker)
-        .unwrap_or_else(|_| panic!("checker still shared after the run"))
+        .map_err(|_| {
+            RunError::Config("internal: the checker is still shared after the run".into())
+        })?
         .finish();
     let faults = (!chaos.is_empty()).then(|| {
         let recovery = Recovery {
@@ -309,7 +472,7 @@ pub fn run_instrumented(
         aborted_at_s,
         gauges,
         slo_book: report.slo,
-        start_unix_s: super::clock::SIM_EPOCH_UNIX_S,
+        start_unix_s,
     })
 }
 

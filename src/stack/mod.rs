@@ -557,6 +557,11 @@ impl Stack {
         self.guards.report(self.gateway.resilience(), stand_in)
     }
 
+    /// The gateway itself, for the HTTP edge's reads (`Gateway::peek`).
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
     /// Live mode: merchants with endpoints in `routes` get their webhooks
     /// over HTTP from now on; the others keep the in-process endpoint.
     pub fn deliver_webhooks_over_http(

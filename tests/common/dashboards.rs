@@ -14,11 +14,12 @@ pub fn load(path: &Path) -> Value {
 }
 
 pub fn dashboards() -> Vec<(PathBuf, Value)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dashboards"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dashboards"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
     paths.sort();
     paths.into_iter().map(|p| (p.clone(), load(&p))).collect()
 }
@@ -74,4 +75,3 @@ pub fn expressions(d: &Value) -> Vec<(String, String)> {
     }
     out
 }
-

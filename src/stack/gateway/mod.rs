@@ -28,7 +28,8 @@ use crate::domain::api::Request;
 use crate::domain::audit::{AuditRecord, Observer};
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{
-    ApiError, ApiReply, CustomerId, DeclineReason, IssuerId, Operation, PaymentId, Status,
+    ApiError, ApiReply, CustomerId, DeclineReason, IssuerId, Operation, PaymentId, PaymentView,
+    Status,
 };
 use crate::lock::Locked;
 use crate::sim::Clock;
@@ -440,6 +441,16 @@ impl Gateway {
             }),
             _ => Err(ApiError::NotFound),
         }
+    }
+
+    /// The owner and current view of a payment, without a request: the HTTP
+    /// edge tells 403 (another merchant's payment) from 404 with it, and
+    /// fills a capture's or refund's default amount. Never on the sim path.
+    pub fn peek(&self, payment: PaymentId) -> Option<(crate::domain::MerchantId, PaymentView)> {
+        self.payments
+            .locked()
+            .get(&payment)
+            .map(|rec| (rec.merchant, rec.view()))
     }
 
     /// The `replay-different-response` sabotage: a replay re-reads the live

@@ -214,6 +214,7 @@ impl Drop for InFlight {
 }
 
 /// A [`PaymentApi`] that records every call into [`ServerMetrics`].
+#[derive(Clone)]
 pub struct Timed<A> {
     pub inner: A,
     pub metrics: Arc<ServerMetrics>,

@@ -1,0 +1,127 @@
+//! The HTTP transport's floor, for `benches/http.sh`: a trivial hyper
+//! endpoint, and paystorm's HTTP client driving it the way `wrk` does.
+//!
+//! `http server ADDR` answers every request with one fixed payment body (so
+//! the client decodes a real reply); `http client URL CONNECTIONS SECONDS`
+//! runs CONNECTIONS closed-loop tasks through `live::client::HttpApi` (the
+//! transport the load generator uses: pooled keep-alive connections, bounded
+//! in flight, the reply parsed into the domain's types) and prints requests
+//! per second with HdrHistogram percentiles of the latency.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+use paystorm::domain::api::{PaymentApi, Request};
+use paystorm::domain::{MerchantId, Operation, PaymentId};
+use paystorm::live::auth::ApiKeys;
+use paystorm::live::client::{HttpApi, Target};
+
+const BODY: &str = r#"{"id":"pay_1","object":"payment","amount":1500,"currency":"usd","status":"captured","method":"qr_wallet","amount_captured":1500,"amount_refunded":0,"decline_code":null}"#;
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore it.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["server", addr] => runtime.block_on(server(addr.parse().expect("ADDR"))),
+        ["client", url, conns, secs] => runtime.block_on(client(
+            url,
+            conns.parse().expect("CONNECTIONS"),
+            secs.parse().expect("SECONDS"),
+        )),
+        _ => eprintln!("usage: http server ADDR | http client URL CONNECTIONS SECONDS"),
+    }
+}
+
+async fn server(addr: std::net::SocketAddr) {
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("binds");
+    eprintln!("serving on {addr}");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(|_req| async {
+                let mut r = hyper::Response::new(Full::new(Bytes::from_static(BODY.as_bytes())));
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("application/json"),
+                );
+                Ok::<_, Infallible>(r)
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn client(url: &str, connections: usize, secs: f64) {
+    let target = Target::parse(url, connections).expect("URL");
+    let api = Arc::new(HttpApi::new(&target, ApiKeys::derive(0, 1)));
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let req = Request {
+        merchant: MerchantId(0),
+        key: None,
+        op: Operation::Get {
+            payment: PaymentId(1),
+        },
+    };
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                    .expect("bounds");
+                let mut errors = 0u64;
+                while Instant::now() < end {
+                    let sent = Instant::now();
+                    if api.call(req).await.is_err() {
+                        errors += 1;
+                    }
+                    h.saturating_record(sent.elapsed().as_micros() as u64);
+                }
+                (h, errors)
+            })
+        })
+        .collect();
+    let mut all =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+    let mut errors = 0;
+    for t in tasks {
+        let (h, e) = t.await.expect("a task");
+        all.add(&h).expect("same bounds");
+        errors += e;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "paystorm: {:.0} requests/s  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} requests, {} errors, {} connections, {:.1} s)",
+        all.len() as f64 / wall,
+        all.value_at_quantile(0.5) as f64 / 1000.0,
+        all.value_at_quantile(0.99) as f64 / 1000.0,
+        all.max() as f64 / 1000.0,
+        all.len(),
+        errors,
+        connections,
+        wall
+    );
+}

@@ -1,0 +1,200 @@
+//! The live-mode commands end to end, as a user runs them: `run --live` on a
+//! CI-sized workload passes the checker over real HTTP; `serve` answers
+//! `load` and shuts down gracefully on SIGTERM with exit 0; bad input exits 4.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_paystorm");
+
+fn workload() -> String {
+    format!("{}/workloads/live-ci.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn run_live_passes_the_checker_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", &workload(), "--live", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("live mode"), "{stdout}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    let invariants = results["invariants"].as_array().unwrap();
+    assert!(invariants.len() >= 15);
+    assert!(
+        invariants.iter().all(|i| i["passed"] == true),
+        "{invariants:?}"
+    );
+    assert!(
+        results["counts"]["succeeded"].as_u64().unwrap() > 50,
+        "{}",
+        results["counts"]
+    );
+    for f in ["report.html", "junit.xml", "perf.json", "settings.toml"] {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+}
+
+/// Starts `serve` on a free port; returns the child and its address.
+fn serve(
+    dir: &std::path::Path,
+) -> (
+    std::process::Child,
+    String,
+    BufReader<std::process::ChildStdout>,
+) {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            &workload(),
+            "--listen",
+            "127.0.0.1:0",
+            "--drain-max-s",
+            "5",
+            "--keys-out",
+        ])
+        .arg(dir.join("keys.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        line.clear();
+        if lines.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            let addr = rest.split_whitespace().next().unwrap().to_string();
+            return (child, addr, lines);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("serve never said where it listens");
+}
+
+#[test]
+fn serve_answers_load_and_shuts_down_on_sigterm_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, mut lines) = serve(dir.path());
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let keys: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("keys.json")).unwrap())
+            .unwrap();
+    let key = keys["merchants"]["mer_0"].as_str().unwrap();
+    assert!(key.starts_with("sk_test_"));
+    let out_dir = dir.path().join("load");
+    let load = Command::new(BIN)
+        .args([
+            "load",
+            &workload(),
+            "--rate-scale",
+            "0.5",
+            "--target",
+            &url,
+            "--out",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&load.stdout);
+    assert_eq!(
+        load.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    assert!(stdout.contains("not checkable through the API"), "{stdout}");
+    let remote: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("remote.json")).unwrap())
+            .unwrap();
+    let checks = remote["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 3);
+    assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
+    assert!(
+        remote["checks"][1]["checked"].as_u64().unwrap() > 20,
+        "{remote}"
+    );
+    // A second load with another seed is refused: the keys differ.
+    let wrong = Command::new(BIN)
+        .args(["load", &workload(), "--seed", "8", "--target", &url])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--seed"));
+
+    let started = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut lines, &mut rest).unwrap();
+    assert!(
+        rest.contains("shutting down") && rest.contains("stopped:"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn bad_input_exits_4_with_one_paragraph() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .args(["serve", &workload(), "--listen", &addr, "--keys-out"])
+        .arg(dir.path().join("k.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
+    // Not a plain HTTP URL.
+    let out = Command::new(BIN)
+        .args(["load", &workload(), "--target", "https://example.invalid"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target"));
+    // Nobody listening.
+    drop(taken);
+    let out = Command::new(BIN)
+        .args(["load", &workload(), "--target", &format!("http://{addr}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
+    // --metrics-listen needs --live.
+    let out = Command::new(BIN)
+        .args(["run", &workload(), "--metrics-listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+}
