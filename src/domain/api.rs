@@ -111,6 +111,22 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// Every error, once (`RateLimited` with no wait): for tables keyed by
+    /// error code.
+    pub const ALL: [ApiError; 11] = [
+        ApiError::IdempotencyMismatch,
+        ApiError::InFlight,
+        ApiError::DuplicateRequest,
+        ApiError::NotFound,
+        ApiError::InvalidState,
+        ApiError::AmountTooLarge,
+        ApiError::InvalidRequest,
+        ApiError::Internal,
+        ApiError::Unavailable,
+        ApiError::RateLimited { retry_after_ms: 0 },
+        ApiError::UpstreamTimeout,
+    ];
+
     pub fn http_status(self) -> u16 {
         match self {
             ApiError::IdempotencyMismatch

@@ -11,7 +11,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::load;
 use crate::load::recorder::LiveCounters;
 use crate::sim::run::{conclude, prepare, start, RunError, RunOptions, RunOutcome};
 use crate::sim::Clock;
@@ -104,20 +103,10 @@ pub fn run_live(
             },
             keys,
         );
-        let report = load::run(
-            api,
-            started.arrivals,
-            started.model,
-            started.plan,
-            started.seed,
-            started.clock,
-            started.observer.clone(),
-            live,
-        )
-        .await;
+        let (report, running) = started.load(api, live).await;
         // Every client is done: close the API, then drain as sim mode does.
         server.stop().await;
-        let driven = started.running.finish(report).await;
+        let driven = running.finish(report).await;
         if let Some(p) = probes {
             p.stop().await;
         }

@@ -142,42 +142,21 @@ pub fn run_instrumented(
             Clock::start(),
             telemetry.as_ref(),
         )?;
-        let report = match &telemetry {
+        let api = started.stack.api();
+        let (report, running) = match &telemetry {
             // Timed only wraps the transport: the calls, and so the run,
             // are the same.
             Some(t) => {
                 let api = crate::telemetry::gateway::Timed {
-                    inner: started.stack.api(),
+                    inner: api,
                     metrics: t.server(),
                     clock: started.clock,
                 };
-                load::run(
-                    api,
-                    started.arrivals,
-                    started.model,
-                    started.plan,
-                    started.seed,
-                    started.clock,
-                    started.observer.clone(),
-                    live,
-                )
-                .await
+                started.load(api, live).await
             }
-            None => {
-                load::run(
-                    started.stack.api(),
-                    started.arrivals,
-                    started.model,
-                    started.plan,
-                    started.seed,
-                    started.clock,
-                    started.observer.clone(),
-                    live,
-                )
-                .await
-            }
+            None => started.load(api, live).await,
         };
-        Ok::<_, RunError>(started.running.finish(report).await)
+        Ok::<_, RunError>(running.finish(report).await)
     });
     // Dropping the runtime drops every task still holding the observer.
     drop(runtime);
@@ -257,6 +236,30 @@ pub(crate) struct Started {
     pub clock: Clock,
     pub observer: Arc<dyn Observer>,
     pub running: Running,
+}
+
+impl Started {
+    /// Runs the whole load through `api` (whichever transport), storing its
+    /// progress into `live`; then the stack's tasks are the caller's to
+    /// [`Running::finish`].
+    pub(crate) async fn load<A: crate::domain::api::PaymentApi>(
+        self,
+        api: A,
+        live: Arc<LiveCounters>,
+    ) -> (load::LoadReport, Running) {
+        let report = load::run(
+            api,
+            self.arrivals,
+            self.model,
+            self.plan,
+            self.seed,
+            self.clock,
+            self.observer,
+            live,
+        )
+        .await;
+        (report, self.running)
+    }
 }
 
 /// The stack's tasks while the load runs; [`Running::finish`] drains it.

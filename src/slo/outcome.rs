@@ -71,19 +71,7 @@ const FAMILIES: [(&str, Family); 5] = [
 ];
 
 /// Every error code a request can end with.
-const CODES: [ApiError; 11] = [
-    ApiError::IdempotencyMismatch,
-    ApiError::InFlight,
-    ApiError::DuplicateRequest,
-    ApiError::NotFound,
-    ApiError::InvalidState,
-    ApiError::AmountTooLarge,
-    ApiError::InvalidRequest,
-    ApiError::Internal,
-    ApiError::Unavailable,
-    ApiError::RateLimited { retry_after_ms: 0 },
-    ApiError::UpstreamTimeout,
-];
+const CODES: [ApiError; 11] = ApiError::ALL;
 
 /// A class or a family of classes, from a `good` or `exclude` list.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,19 +9,7 @@ use crate::metrics::OpKind;
 use crate::slo::OutcomeClass;
 
 /// Every error code a request can end with, in [`error_index`] order.
-pub const ERRORS: [ApiError; 11] = [
-    ApiError::IdempotencyMismatch,
-    ApiError::InFlight,
-    ApiError::DuplicateRequest,
-    ApiError::NotFound,
-    ApiError::InvalidState,
-    ApiError::AmountTooLarge,
-    ApiError::InvalidRequest,
-    ApiError::Internal,
-    ApiError::Unavailable,
-    ApiError::RateLimited { retry_after_ms: 0 },
-    ApiError::UpstreamTimeout,
-];
+pub const ERRORS: [ApiError; 11] = ApiError::ALL;
 
 /// `e`'s place in [`ERRORS`]. An exhaustive match: a new error code fails
 /// to compile here until it has a slot.

@@ -218,21 +218,13 @@ pub fn error_message(e: ApiError) -> &'static str {
 /// The domain error a code names (the HTTP client's way back); `retry_after_ms`
 /// comes from the `Retry-After` header.
 pub fn api_error(code: &str, retry_after_ms: u32) -> Option<ApiError> {
-    [
-        ApiError::IdempotencyMismatch,
-        ApiError::InFlight,
-        ApiError::DuplicateRequest,
-        ApiError::NotFound,
-        ApiError::InvalidState,
-        ApiError::AmountTooLarge,
-        ApiError::InvalidRequest,
-        ApiError::Internal,
-        ApiError::Unavailable,
-        ApiError::RateLimited { retry_after_ms },
-        ApiError::UpstreamTimeout,
-    ]
-    .into_iter()
-    .find(|e| e.as_str() == code)
+    ApiError::ALL
+        .into_iter()
+        .find(|e| e.as_str() == code)
+        .map(|e| match e {
+            ApiError::RateLimited { .. } => ApiError::RateLimited { retry_after_ms },
+            e => e,
+        })
 }
 
 /// `POST /v1/wallet_sessions`: the harness's device simulator.
