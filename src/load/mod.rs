@@ -42,6 +42,28 @@ pub struct Plan {
     pub telemetry: Option<Arc<crate::telemetry::client::ClientMetrics>>,
 }
 
+impl Plan {
+    /// The plan of `workload` over `world`'s customers, judging `slos`.
+    pub fn new(
+        workload: &crate::workload::Workload,
+        world: &crate::stack::world::World,
+        slos: Vec<crate::slo::Slo>,
+        telemetry: Option<Arc<crate::telemetry::client::ClientMetrics>>,
+    ) -> Plan {
+        let w = &workload.file;
+        Plan {
+            currency: workload.currency,
+            traffic: Traffic::from_workload(workload),
+            clients: w.clients,
+            lifecycle: w.lifecycle,
+            wallet_attempts_max: w.stack.wallet.attempts_max,
+            customer_issuers: world.customers.iter().map(|c| c.issuer).collect(),
+            slos,
+            telemetry,
+        }
+    }
+}
+
 /// What the load generator reports at the end.
 pub struct LoadReport {
     pub counts: Counts,

@@ -9,7 +9,6 @@ use crate::chaos::{Chaos, FaultSummary, Recovery, Shape};
 use crate::check::{BackgroundChecker, CheckConfig, InvariantResult, Verdict};
 use crate::domain::audit::Observer;
 use crate::load::recorder::{Counts, LiveCounters};
-use crate::load::traffic::Traffic;
 use crate::load::{self, Plan};
 use crate::metrics::{LatencyBook, TimeSeries};
 use crate::stack::sabotage::Sabotages;
@@ -321,17 +320,9 @@ pub(crate) fn start(
     let background = stack.spawn_background(&stop);
     let load_done = crate::sim::signal::Signal::new();
     let sampler = stack.spawn_sampler(&load_done);
-    let plan = Plan {
-        currency: workload.currency,
-        traffic: Traffic::from_workload(workload),
-        clients: w.clients,
-        lifecycle: w.lifecycle,
-        wallet_attempts_max: w.stack.wallet.attempts_max,
-        customer_issuers: p.world.customers.iter().map(|c| c.issuer).collect(),
-        slos: crate::slo::compile(&w.slo)
-            .map_err(|p| RunError::Config(format!("slo {}: {}", p.index + 1, p.message)))?,
-        telemetry: telemetry.map(|t| t.client()),
-    };
+    let slos = crate::slo::compile(&w.slo)
+        .map_err(|p| RunError::Config(format!("slo {}: {}", p.index + 1, p.message)))?;
+    let plan = Plan::new(workload, &p.world, slos, telemetry.map(|t| t.client()));
     let stack = Arc::new(stack);
     Ok(Started {
         stack: stack.clone(),

@@ -28,7 +28,6 @@ use crate::domain::audit::{AuditRecord, Observer};
 use crate::domain::history::HistoryEvent;
 use crate::domain::{ApiError, MerchantId, Operation, PaymentId, Status};
 use crate::load::recorder::{Counts, LiveCounters};
-use crate::load::traffic::Traffic;
 use crate::load::{self, Plan};
 use crate::metrics::latency::Percentiles;
 use crate::sim::history_file::HistoryFile;
@@ -148,17 +147,8 @@ pub fn load(
     let api = HttpApi::new(&opts.target, keys);
     let outcome = runtime.block_on(async {
         api.probe().await?;
-        let plan = Plan {
-            currency: workload.currency,
-            traffic: Traffic::from_workload(workload),
-            clients: w.clients,
-            lifecycle: w.lifecycle,
-            wallet_attempts_max: w.stack.wallet.attempts_max,
-            customer_issuers: world.customers.iter().map(|c| c.issuer).collect(),
-            slos,
-            // The served stack exports the metrics (`serve`'s /metrics).
-            telemetry: None,
-        };
+        // The served stack exports the metrics (`serve`'s /metrics).
+        let plan = Plan::new(workload, &world, slos, None);
         let model = load::OpenModel {
             in_flight_max: w.load.in_flight_max,
             late_tolerance_us: (w.load.late_tolerance_ms * 1000.0) as u64,
