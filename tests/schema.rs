@@ -60,19 +60,7 @@ fn assert_valid(results: &Value, what: &str) {
 /// Runs steady (seed 1) into `tmp/out` with `extra` arguments, checks the
 /// exit code, and returns the parsed results.json.
 fn run_steady(tmp: &Path, extra: &[&str], expect_exit: i32) -> Value {
-    let out = tmp.join("out");
-    let steady = root().join("workloads/steady.toml");
-    let mut args = vec![
-        "run",
-        steady.to_str().unwrap(),
-        "--seed",
-        "1",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = paystorm(tmp, &args);
+    let (o, out) = common::run_steady(tmp, extra);
     assert_eq!(o.status.code(), Some(expect_exit), "{}", describe(&o));
     let text = std::fs::read_to_string(out.join("results.json")).expect("results.json written");
     serde_json::from_str(&text).expect("results.json is JSON")

@@ -28,21 +28,9 @@ fn results(dir: &Path) -> Value {
 
 /// Runs steady (seed 1) with the SLO file `slos`; returns (exit, stdout, out dir).
 fn run_steady(tmp: &Path, slos: &Path, extra: &[&str]) -> (i32, String, PathBuf) {
-    let out = tmp.join("out");
-    let steady = root().join("workloads/steady.toml");
-    let mut args = vec![
-        "run",
-        steady.to_str().unwrap(),
-        "--seed",
-        "1",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-        "--slo",
-        slos.to_str().unwrap(),
-    ];
+    let mut args = vec!["--slo", slos.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let o = paystorm(tmp, &args);
+    let (o, out) = common::run_steady(tmp, &args);
     (o.status.code().unwrap(), text(&o.stdout), out)
 }
 

@@ -22,6 +22,24 @@ pub fn paystorm(cwd: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// Runs workloads/steady.toml with seed 1 into `tmp/out`, quietly, with
+/// `extra` arguments; returns what it said and the out directory.
+pub fn run_steady(tmp: &Path, extra: &[&str]) -> (Output, std::path::PathBuf) {
+    let out = tmp.join("out");
+    let steady = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/steady.toml");
+    let mut args = vec![
+        "run",
+        steady.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (paystorm(tmp, &args), out)
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
 }
