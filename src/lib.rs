@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod check;
+pub mod cli;
 pub mod domain;
 pub mod live;
 pub mod load;

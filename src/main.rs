@@ -14,8 +14,7 @@ use paystorm::slo::SloFile;
 use paystorm::stack::sabotage::{Sabotage, Sabotages};
 use paystorm::workload::Workload;
 
-/// Exit code for bad input or usage.
-const EXIT_INPUT: u8 = 4;
+use paystorm::cli::{say, EXIT_INPUT};
 
 #[derive(Parser)]
 #[command(
@@ -170,9 +169,11 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Validate { files } => validate(&files),
-        Command::Shrink { run_dir, max_runs } => shrink(&run_dir, max_runs),
-        Command::Report { run_dir } => report_command(&run_dir),
+        Command::Validate { files } => paystorm::cli::files::validate(&files),
+        Command::Shrink { run_dir, max_runs } => {
+            paystorm::cli::run_dirs::shrink(&run_dir, max_runs)
+        }
+        Command::Report { run_dir } => paystorm::cli::run_dirs::report_command(&run_dir),
         Command::WebhookSink {
             listen,
             secrets,
@@ -205,7 +206,9 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_INPUT)
             }
         },
-        Command::Rules { workload, slo, out } => rules_command(&workload, &slo, &out),
+        Command::Rules { workload, slo, out } => {
+            paystorm::cli::run_dirs::rules_command(&workload, &slo, &out)
+        }
         Command::Diff {
             base,
             new,
@@ -213,7 +216,7 @@ fn main() -> ExitCode {
             latency_floor_ms,
             rate_tolerance,
             json,
-        } => diff(
+        } => paystorm::cli::run_dirs::diff(
             &base,
             &new,
             report::diff::Tolerances {
@@ -231,120 +234,6 @@ fn main() -> ExitCode {
             &say,
             std::sync::Arc::default(),
         )),
-    }
-}
-
-/// Writes to stdout; a closed pipe (`paystorm run | head`) is not an error
-/// worth a panic, so write failures are ignored.
-fn say(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    if !text.ends_with('\n') {
-        let _ = out.write_all(b"\n");
-    }
-}
-
-fn validate(files: &[PathBuf]) -> ExitCode {
-    let mut bad = false;
-    for f in files {
-        if trace::is_trace_path(f) {
-            match trace::check_file(f) {
-                Ok(t) => say(&format!(
-                    "ok: {} (trace: {} records over {:.1} s, {}; ids are range-checked via a workload)",
-                    f.display(),
-                    t.records,
-                    t.duration_s,
-                    t.currency
-                )),
-                Err(e) => {
-                    eprintln!("{e}");
-                    bad = true;
-                }
-            }
-            continue;
-        }
-        if is_slo_file(f) {
-            match SloFile::from_path(f) {
-                Ok(file) => say(&format!(
-                    "ok: {} (SLO file: {} objectives)",
-                    f.display(),
-                    file.slo.len()
-                )),
-                Err(e) => {
-                    eprintln!("{e}");
-                    bad = true;
-                }
-            }
-            continue;
-        }
-        if is_chaos_plan(f) {
-            match Plan::from_path(f) {
-                Ok(p) => say(&format!(
-                    "ok: {} (chaos plan `{}`: {} faults{})",
-                    f.display(),
-                    p.name,
-                    p.faults.len(),
-                    p.monkey
-                        .as_ref()
-                        .map(|m| format!(" and a monkey drawing {}", m.count))
-                        .unwrap_or_default()
-                )),
-                Err(e) => {
-                    eprintln!("{e}");
-                    bad = true;
-                }
-            }
-            continue;
-        }
-        match Workload::from_path(f) {
-            Ok(w) => say(&format!("ok: {} (workload `{}`)", f.display(), w.name())),
-            Err(e) => {
-                eprintln!("{e}");
-                bad = true;
-            }
-        }
-    }
-    if bad {
-        ExitCode::from(EXIT_INPUT)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-/// Whether a TOML file is an SLO file (`[[slo]]` tables and nothing else)
-/// rather than a workload with objectives in it.
-fn is_slo_file(path: &std::path::Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    match text.parse::<toml::Table>() {
-        Ok(t) => t.contains_key("slo") && t.len() == 1,
-        Err(_) => {
-            let headers: Vec<String> = text
-                .lines()
-                .map(|l| l.trim().replace(' ', ""))
-                .filter(|l| l.starts_with('['))
-                .collect();
-            !headers.is_empty() && headers.iter().all(|h| h == "[[slo]]")
-        }
-    }
-}
-
-/// Whether a TOML file is a chaos plan (it has `[[fault]]` or `[monkey]`
-/// tables) rather than a workload.
-fn is_chaos_plan(path: &std::path::Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    match text.parse::<toml::Table>() {
-        Ok(t) => t.contains_key("fault") || t.contains_key("monkey"),
-        // Not TOML: judge by its table headers, so the syntax error is
-        // reported as a plan's.
-        Err(_) => text.lines().any(|l| {
-            let l = l.trim().replace(' ', "");
-            l == "[[fault]]" || l == "[monkey]"
-        }),
     }
 }
 
@@ -553,179 +442,6 @@ fn run_command(args: RunArgs) -> ExitCode {
     }
     say(&report::console::summary(&outcome, code, &out_str));
     ExitCode::from(code as u8)
-}
-
-fn shrink(run_dir: &std::path::Path, max_runs: u32) -> ExitCode {
-    use paystorm::chaos::shrink::Failing;
-    let failing = match Failing::load(run_dir) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_INPUT);
-        }
-    };
-    say(&format!(
-        "shrinking `{}`: seed {}, {} faults, failed: {}",
-        run_dir.display(),
-        failing.seed,
-        failing.faults.len(),
-        failing.failed.join(", ")
-    ));
-    let shrunk = match failing.shrink(max_runs, say) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(3);
-        }
-    };
-    let cmd = match failing.write(&shrunk) {
-        Ok(cmd) => cmd,
-        Err(e) => {
-            eprintln!(
-                "error: cannot write the shrunk case into `{}`: {e}",
-                run_dir.display()
-            );
-            return ExitCode::from(EXIT_INPUT);
-        }
-    };
-    let plan = if shrunk.faults.is_empty() {
-        "(no fault is needed: it fails without chaos)\n".to_string()
-    } else {
-        paystorm::chaos::plan::render_plan("shrunk", "smallest failing fault plan", &shrunk.faults)
-    };
-    say(&format!(
-        "\nsmallest failing case after {} runs{}: {} fault window{}, arrivals {}; still fails: {}\n\n{plan}\nreproduce with:\n  {cmd}",
-        shrunk.runs,
-        if shrunk.exhausted { " (budget exhausted; smaller may exist)" } else { "" },
-        shrunk.faults.len(),
-        if shrunk.faults.len() == 1 { "" } else { "s" },
-        shrunk
-            .stop_after_s
-            .map_or_else(|| "over the whole load".to_string(), |s| format!("stopping at {s:.1} s")),
-        shrunk.failed.join(", ")
-    ));
-    ExitCode::SUCCESS
-}
-
-fn rules_command(workload: &std::path::Path, slo: &[PathBuf], out: &std::path::Path) -> ExitCode {
-    let mut w = match Workload::from_path(workload) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_INPUT);
-        }
-    };
-    for path in slo {
-        match SloFile::from_path(path) {
-            Ok(f) => w.file.slo.extend(f.slo),
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(EXIT_INPUT);
-            }
-        }
-    }
-    if w.file.slo.is_empty() {
-        eprintln!(
-            "error: workload `{}` has no `[[slo]]` table and no --slo file was given, so there is nothing to write rules for",
-            w.source
-        );
-        return ExitCode::from(EXIT_INPUT);
-    }
-    let slos = match paystorm::slo::compile(&w.file.slo) {
-        Ok(s) => s,
-        Err(p) => {
-            eprintln!("error: slo {}: {}", p.index + 1, p.message);
-            return ExitCode::from(EXIT_INPUT);
-        }
-    };
-    let rules = paystorm::slo::rules::render(w.name(), &slos);
-    if let Err(e) = std::fs::write(out, rules) {
-        eprintln!(
-            "error: cannot write `{}` (option --out): {e}",
-            out.display()
-        );
-        return ExitCode::from(EXIT_INPUT);
-    }
-    say(&format!(
-        "rules for {} objectives: {} (check: promtool check rules {})",
-        slos.len(),
-        out.display(),
-        out.display()
-    ));
-    ExitCode::SUCCESS
-}
-
-fn report_command(run_dir: &std::path::Path) -> ExitCode {
-    let path = run_dir.join("results.json");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!(
-                "error: cannot read `{}`: {e}. `paystorm report` takes the --out directory of a run.",
-                path.display()
-            );
-            return ExitCode::from(EXIT_INPUT);
-        }
-    };
-    let html = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| {
-            format!(
-                "`{}` is not valid JSON: {e} (line {}, column {})",
-                path.display(),
-                e.line(),
-                e.column()
-            )
-        })
-        .and_then(|v| report::html::render(&v).map_err(|e| format!("`{}`: {e}", path.display())));
-    let out = run_dir.join("report.html");
-    match html.map(|h| std::fs::write(&out, h).map_err(|e| e.to_string())) {
-        Ok(Ok(())) => {
-            say(&format!("report: {}", out.display()));
-            ExitCode::SUCCESS
-        }
-        Ok(Err(e)) => {
-            eprintln!("error: cannot write `{}`: {e}", out.display());
-            ExitCode::from(EXIT_INPUT)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_INPUT)
-        }
-    }
-}
-
-fn diff(
-    base: &std::path::Path,
-    new: &std::path::Path,
-    tolerances: report::diff::Tolerances,
-    json: Option<&std::path::Path>,
-) -> ExitCode {
-    let diff = match report::diff::Diff::load(base, new, tolerances) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_INPUT);
-        }
-    };
-    for warning in &diff.warnings {
-        eprintln!("{warning}");
-    }
-    say(&diff.render());
-    if let Some(path) = json {
-        if let Err(e) = diff.write_json(path) {
-            eprintln!(
-                "error: cannot write the comparison to `{}` (option --json): {e}",
-                path.display()
-            );
-            return ExitCode::from(EXIT_INPUT);
-        }
-    }
-    // 1 is the budget-breached code: a regression is NEW over BASE's budget.
-    if diff.regressions() > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
 }
 
 fn trace_command(command: TraceCommand) -> ExitCode {
