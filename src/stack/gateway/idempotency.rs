@@ -85,12 +85,12 @@ pub struct IdempotencyStore {
 }
 
 impl IdempotencyStore {
-    /// `expected_keys` sizes the pruning queue up front (0 if unknown); the
-    /// table grows as keys come, so a generous guess costs no table memory.
+    /// `expected_keys` sizes the table and the pruning queue up front (0 if
+    /// unknown), so the table never holds two copies of itself while growing.
     pub fn new(retention_s: f64, bypass: bool, expected_keys: usize) -> IdempotencyStore {
         IdempotencyStore {
             inner: Mutex::new(Inner {
-                keys: PackedMap::default(),
+                keys: PackedMap::with_capacity(expected_keys),
                 order: VecDeque::with_capacity(expected_keys),
                 ticks: VecDeque::new(),
             }),
