@@ -2,11 +2,14 @@
 //! endpoint, and paystorm's HTTP client driving it the way `wrk` does.
 //!
 //! `http server ADDR` answers every request with one fixed payment body (so
-//! the client decodes a real reply); `http client URL CONNECTIONS SECONDS`
-//! runs CONNECTIONS closed-loop tasks through `live::client::HttpApi` (the
+//! the client decodes a real reply); `http client URL CONNECTIONS SECONDS
+//! [THREADS]` runs CONNECTIONS closed-loop tasks on a runtime of THREADS
+//! workers (default: one per core) through `live::client::HttpApi` (the
 //! transport the load generator uses: pooled keep-alive connections, bounded
 //! in flight, the reply parsed into the domain's types) and prints requests
-//! per second with HdrHistogram percentiles of the latency.
+//! per second with HdrHistogram percentiles of the latency. Closed-loop, a
+//! request's intended send time is when the previous answer arrived, so the
+//! latency from there is the corrected latency the generator records.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -29,23 +32,28 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = |threads: Option<&str>| {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if let Some(t) = threads {
+            b.worker_threads(t.parse().expect("THREADS"));
+        }
+        b.enable_all().build().expect("a runtime")
+    };
     match args
         .iter()
         .map(String::as_str)
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["server", addr] => runtime.block_on(server(addr.parse().expect("ADDR"))),
-        ["client", url, conns, secs] => runtime.block_on(client(
-            url,
-            conns.parse().expect("CONNECTIONS"),
-            secs.parse().expect("SECONDS"),
-        )),
-        _ => eprintln!("usage: http server ADDR | http client URL CONNECTIONS SECONDS"),
+        ["server", addr] => runtime(None).block_on(server(addr.parse().expect("ADDR"))),
+        ["client", url, conns, secs, threads @ ..] => {
+            runtime(threads.first().copied()).block_on(client(
+                url,
+                conns.parse().expect("CONNECTIONS"),
+                secs.parse().expect("SECONDS"),
+            ))
+        }
+        _ => eprintln!("usage: http server ADDR | http client URL CONNECTIONS SECONDS [THREADS]"),
     }
 }
 
