@@ -9,6 +9,7 @@ pub mod live;
 pub mod load;
 pub mod lock;
 pub mod metrics;
+pub mod packed;
 pub mod report;
 pub mod resilience;
 pub mod sim;

@@ -10,11 +10,11 @@ use crate::domain::audit::{Account, JournalEntry};
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{Currency, EntryId};
 
-use super::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
 use super::tally::Tally;
 use super::verdict::{
     InvariantResult, LEDGER_ACCOUNT_LIMITS, LEDGER_ENTRIES_BALANCE, LEDGER_MONEY_CONSERVED,
 };
+use crate::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct AccountState {

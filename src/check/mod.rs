@@ -32,7 +32,6 @@ mod background;
 mod keys;
 mod ledger;
 mod lifecycle;
-mod packed;
 mod payments;
 mod settlement;
 mod tally;

@@ -12,8 +12,8 @@ use crate::domain::audit::{Account, EntryKind, JournalEntry, SettlementLine, Set
 use crate::domain::{BatchId, EntryId, PaymentId};
 
 use super::keys::Target;
-use super::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
 use super::tally::Tally;
+use crate::packed::{narrow_i, narrow_u, Bits, DenseMap, Pack};
 
 /// One payment as the three sources see it. Stored packed (see
 /// [`PackedPayment`]): a Black Friday holds millions of these.
@@ -186,7 +186,7 @@ pub(super) enum Subject {
 
 #[derive(Default)]
 pub(super) struct Payments {
-    pub map: PackedMap<PaymentId, PaymentState>,
+    pub map: DenseMap<PaymentId, PaymentState>,
     /// Payment entries (hold, capture, release, debit, refund) that name no
     /// payment, or a refund that names no refund: judged under invariant 7.
     pub malformed: Tally<Subject>,

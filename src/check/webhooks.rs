@@ -10,12 +10,12 @@
 use crate::domain::audit::EventKind;
 use crate::domain::{EventId, PaymentId};
 
-use super::packed::{narrow_u, Bits, Pack, PackedMap};
 use super::tally::Tally;
 use super::verdict::{
     InvariantResult, WEBHOOK_APPLIED_ONCE, WEBHOOK_DELIVERED_OR_DEAD_LETTERED,
     WEBHOOK_PAYLOAD_STABLE,
 };
+use crate::packed::{narrow_u, Bits, DenseMap, Pack};
 
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct EventState {
@@ -112,7 +112,7 @@ impl Pack for EventState {
 
 #[derive(Default)]
 pub(super) struct Webhooks {
-    events: PackedMap<EventId, EventState>,
+    events: DenseMap<EventId, EventState>,
 }
 
 impl Webhooks {
@@ -252,9 +252,9 @@ mod tests {
 
     #[test]
     fn events_with_differing_hashes_spill_and_keep_both() {
-        use super::{EventState, PackedMap};
+        use super::{DenseMap, EventState};
         use crate::domain::PaymentId;
-        let mut m: PackedMap<EventId, EventState> = PackedMap::default();
+        let mut m: DenseMap<EventId, EventState> = DenseMap::default();
         let full = EventState {
             emitted: Some((EventKind::PaymentRefunded, PaymentId(1 << 33))),
             emit_hash: 1,

@@ -25,6 +25,13 @@ impl Currency {
         u32::from_le_bytes([self.0[0], self.0[1], self.0[2], 0])
     }
 
+    /// The inverse of [`Currency::code`], for compact stores that keep the
+    /// integer (and check the round trip).
+    pub fn from_code(code: u32) -> Currency {
+        let [a, b, c, _] = code.to_le_bytes();
+        Currency([a, b, c])
+    }
+
     pub fn as_str(&self) -> &str {
         // Constructed only from ASCII upper-case letters.
         std::str::from_utf8(&self.0).unwrap_or("???")

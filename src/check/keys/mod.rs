@@ -22,12 +22,12 @@ use crate::domain::fingerprint::FxHashMap;
 use crate::domain::history::{Failure, HistoryEvent, HistoryKind, ReplySummary};
 use crate::domain::{ApiError, IdemKey, MerchantId, OpId, Operation, PaymentId, RefundId, Status};
 
-use super::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
 use super::tally::Tally;
 use super::verdict::{
     InvariantResult, UnknownResolution, IDEMPOTENCY_CONSISTENT_REPLIES,
     IDEMPOTENCY_MISMATCH_NOT_EXECUTED, IDEMPOTENCY_SINGLE_EFFECT,
 };
+use crate::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
 
 /// What a journal entry did, for counting the effects of a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -14,9 +14,12 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use crate::domain::fingerprint::FxHashMap;
-use crate::domain::{ApiError, ApiReply, IdemKey, MerchantId};
+use crate::domain::{
+    ApiError, ApiReply, Currency, DeclineReason, IdemKey, MerchantId, Method, Money, PaymentId,
+    PaymentView, RefundId, Status,
+};
 use crate::lock::Locked;
+use crate::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
 
 pub type StoredReply = Result<ApiReply, ApiError>;
 
@@ -29,7 +32,7 @@ pub enum Begin {
     InFlight,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum KeyState {
     InFlight,
     Done(StoredReply),
@@ -38,17 +41,40 @@ enum KeyState {
     Abandoned,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 struct KeyEntry {
     fingerprint: u64,
     state: KeyState,
 }
 
+type Key = (MerchantId, IdemKey);
+
+/// Keys inserted in one second of the run's clock, for pruning: the
+/// second's end stands for all of them, so a key is pruned at most a second
+/// after its retention ends, and the queue holds keys alone.
+#[derive(Clone, Copy)]
+struct Tick {
+    second: u64,
+    keys: u32,
+}
+
 #[derive(Default)]
 struct Inner {
-    keys: FxHashMap<(MerchantId, IdemKey), KeyEntry>,
-    /// Insertion order for pruning: (created_us, key).
-    order: VecDeque<(u64, (MerchantId, IdemKey))>,
+    keys: PackedMap<Key, KeyEntry>,
+    /// Keys in insertion order, and how many were inserted in each second.
+    order: VecDeque<Key>,
+    ticks: VecDeque<Tick>,
+}
+
+impl Inner {
+    fn push_order(&mut self, now_us: u64, k: Key) {
+        self.order.push_back(k);
+        let second = now_us / 1_000_000;
+        match self.ticks.back_mut() {
+            Some(t) if t.second == second && t.keys < u32::MAX => t.keys += 1,
+            _ => self.ticks.push_back(Tick { second, keys: 1 }),
+        }
+    }
 }
 
 pub struct IdempotencyStore {
@@ -59,12 +85,14 @@ pub struct IdempotencyStore {
 }
 
 impl IdempotencyStore {
-    /// `expected_keys` sizes the table up front (0 if unknown).
+    /// `expected_keys` sizes the table and the pruning queue up front (0 if
+    /// unknown), so the table never holds two copies of itself while growing.
     pub fn new(retention_s: f64, bypass: bool, expected_keys: usize) -> IdempotencyStore {
         IdempotencyStore {
             inner: Mutex::new(Inner {
-                keys: FxHashMap::with_capacity_and_hasher(expected_keys, Default::default()),
+                keys: PackedMap::with_capacity(expected_keys),
                 order: VecDeque::with_capacity(expected_keys),
+                ticks: VecDeque::new(),
             }),
             retention_us: (retention_s * 1e6) as u64,
             bypass,
@@ -82,7 +110,8 @@ impl IdempotencyStore {
             return Begin::Execute;
         }
         let mut inner = self.inner.locked();
-        match inner.keys.get(&(merchant, key)) {
+        let k = (merchant, key);
+        match inner.keys.get(&k) {
             Some(e) if e.fingerprint != fingerprint => Begin::Mismatch,
             Some(KeyEntry {
                 state: KeyState::InFlight,
@@ -91,25 +120,23 @@ impl IdempotencyStore {
             Some(KeyEntry {
                 state: KeyState::Done(reply),
                 ..
-            }) => Begin::Replay(*reply),
+            }) => Begin::Replay(reply),
             Some(KeyEntry {
                 state: KeyState::Abandoned,
                 ..
             }) => {
-                if let Some(e) = inner.keys.get_mut(&(merchant, key)) {
-                    e.state = KeyState::InFlight;
-                }
+                inner
+                    .keys
+                    .update_existing(k, |e| e.state = KeyState::InFlight);
                 Begin::Execute
             }
             None => {
-                inner.keys.insert(
-                    (merchant, key),
-                    KeyEntry {
-                        fingerprint,
-                        state: KeyState::InFlight,
-                    },
-                );
-                inner.order.push_back((now_us, (merchant, key)));
+                let entry = KeyEntry {
+                    fingerprint,
+                    state: KeyState::InFlight,
+                };
+                inner.keys.update(k, || entry, |_| ());
+                inner.push_order(now_us, k);
                 Begin::Execute
             }
         }
@@ -120,9 +147,10 @@ impl IdempotencyStore {
         if self.bypass {
             return;
         }
-        if let Some(e) = self.inner.locked().keys.get_mut(&(merchant, key)) {
-            e.state = KeyState::Done(reply);
-        }
+        self.inner
+            .locked()
+            .keys
+            .update_existing((merchant, key), |e| e.state = KeyState::Done(reply));
     }
 
     /// Forgets a key whose execution was refused before it had any effect
@@ -139,6 +167,7 @@ impl IdempotencyStore {
         let mut inner = self.inner.locked();
         inner.keys.clear();
         inner.order.clear();
+        inner.ticks.clear();
     }
 
     /// After a crash of a durable store: keys still marked in flight whose
@@ -149,35 +178,45 @@ impl IdempotencyStore {
     /// request did begin. Returns how many were abandoned.
     pub fn abandon_orphans(&self, owned: impl Fn(MerchantId, IdemKey) -> bool) -> usize {
         let mut inner = self.inner.locked();
-        let mut abandoned = 0;
-        for (&(m, k), e) in inner.keys.iter_mut() {
-            if matches!(e.state, KeyState::InFlight) && !owned(m, k) {
-                e.state = KeyState::Abandoned;
-                abandoned += 1;
-            }
+        let orphans: Vec<Key> = inner
+            .keys
+            .iter()
+            .filter(|&((m, k), e)| matches!(e.state, KeyState::InFlight) && !owned(m, k))
+            .map(|(k, _)| k)
+            .collect();
+        for &k in &orphans {
+            inner
+                .keys
+                .update_existing(k, |e| e.state = KeyState::Abandoned);
         }
-        abandoned
+        orphans.len()
     }
 
     /// Drops keys older than the retention window. In-flight keys are kept.
     pub fn prune(&self, now_us: u64) -> usize {
         let mut inner = self.inner.locked();
         let mut pruned = 0;
-        while let Some(&(created, k)) = inner.order.front() {
-            if now_us.saturating_sub(created) < self.retention_us {
+        while let Some(&tick) = inner.ticks.front() {
+            let created_us = (tick.second + 1) * 1_000_000;
+            if now_us.saturating_sub(created_us) < self.retention_us {
                 break;
             }
-            inner.order.pop_front();
-            match inner.keys.get(&k) {
-                Some(KeyEntry {
-                    state: KeyState::InFlight,
-                    ..
-                }) => inner.order.push_back((now_us, k)),
-                Some(_) => {
-                    inner.keys.remove(&k);
-                    pruned += 1;
+            inner.ticks.pop_front();
+            for _ in 0..tick.keys {
+                let Some(k) = inner.order.pop_front() else {
+                    break;
+                };
+                match inner.keys.get(&k) {
+                    Some(KeyEntry {
+                        state: KeyState::InFlight,
+                        ..
+                    }) => inner.push_order(now_us, k),
+                    Some(_) => {
+                        inner.keys.remove(&k);
+                        pruned += 1;
+                    }
+                    None => {}
                 }
-                None => {}
             }
         }
         pruned
@@ -191,12 +230,133 @@ impl IdempotencyStore {
         self.len() == 0
     }
 
-    /// Bytes held per retained key (entry, its slot in the table and in the
-    /// pruning queue), for the memory figures in perf.json.
+    /// Bytes held per retained key (entry, its control byte in the table and
+    /// its place in the pruning queue), for the memory figures in perf.json.
+    /// Hash-table slack (up to half the buckets empty after a growth) comes
+    /// on top.
     pub const fn bytes_per_key() -> usize {
-        std::mem::size_of::<((MerchantId, IdemKey), KeyEntry)>()
-            + 1
-            + std::mem::size_of::<(u64, (MerchantId, IdemKey))>()
+        std::mem::size_of::<(Key, PackedEntry)>() + 1 + std::mem::size_of::<Key>()
+    }
+}
+
+/// A key's entry in 40 bytes instead of 80: the stored reply's ids and
+/// amounts in 32 bits, its enums as indices. Anything that does not fit
+/// (ids past 4 billion, amounts past 2^31 minor units, a stored 429) is
+/// kept whole beside the table; see [`crate::packed`].
+#[derive(Clone, Copy)]
+struct PackedEntry {
+    fingerprint: u64,
+    payment: u32,
+    /// `u32::MAX`: no refund.
+    refund: u32,
+    amount: i32,
+    captured: i32,
+    refunded: i32,
+    /// Bits 0-1: 0 spilled, 1 in flight, 2 done, 3 abandoned; 2: the reply
+    /// is an error; 3-6: the error, or the status; 7-9 the method; 10-12 the
+    /// decline (0 none); 13 replayed.
+    bits: Bits,
+    currency: u32,
+}
+
+const NO_REFUND: u32 = u32::MAX;
+
+fn index_of<T: PartialEq>(all: &[T], v: &T) -> Option<u32> {
+    all.iter().position(|x| x == v).map(|i| i as u32)
+}
+
+impl Pack for KeyEntry {
+    type Packed = PackedEntry;
+    const SPILLED: PackedEntry = PackedEntry {
+        fingerprint: 0,
+        payment: 0,
+        refund: 0,
+        amount: 0,
+        captured: 0,
+        refunded: 0,
+        bits: Bits(0),
+        currency: 0,
+    };
+
+    fn is_spilled(p: &PackedEntry) -> bool {
+        p.bits.get(0, 2) == 0
+    }
+
+    fn pack(&self) -> Option<PackedEntry> {
+        let mut p = PackedEntry {
+            fingerprint: self.fingerprint,
+            ..Self::SPILLED
+        };
+        let reply = match self.state {
+            KeyState::InFlight => {
+                p.bits.put(0, 2, 1)?;
+                return Some(p);
+            }
+            KeyState::Abandoned => {
+                p.bits.put(0, 2, 3)?;
+                return Some(p);
+            }
+            KeyState::Done(reply) => reply,
+        };
+        p.bits.put(0, 2, 2)?;
+        match reply {
+            Err(e) => {
+                p.bits.put(2, 1, 1)?;
+                p.bits.put(3, 4, index_of(&ApiError::ALL, &e)?)?;
+            }
+            Ok(r) => {
+                let v = r.payment;
+                p.payment = narrow_u(v.id.0)?;
+                p.refund = match r.refund {
+                    Some(id) => narrow_u(id.0).filter(|&n| n != NO_REFUND)?,
+                    None => NO_REFUND,
+                };
+                p.amount = narrow_i(v.amount.minor)?;
+                p.captured = narrow_i(v.captured_minor)?;
+                p.refunded = narrow_i(v.refunded_minor)?;
+                p.currency = v.amount.currency.code();
+                p.bits.put(3, 4, index_of(&Status::ALL, &v.status)?)?;
+                p.bits.put(7, 3, index_of(&Method::ALL, &v.method)?)?;
+                let decline = match v.decline {
+                    Some(d) => index_of(&DeclineReason::ALL, &d)? + 1,
+                    None => 0,
+                };
+                p.bits.put(10, 3, decline)?;
+                p.bits.put(13, 1, u32::from(r.replayed))?;
+            }
+        }
+        Some(p)
+    }
+
+    fn unpack(p: &PackedEntry) -> KeyEntry {
+        let state = match p.bits.get(0, 2) {
+            1 => KeyState::InFlight,
+            3 => KeyState::Abandoned,
+            _ if p.bits.flag(2) => KeyState::Done(Err(
+                ApiError::ALL[p.bits.get(3, 4) as usize % ApiError::ALL.len()]
+            )),
+            _ => {
+                let decline = p.bits.get(10, 3) as usize;
+                KeyState::Done(Ok(ApiReply {
+                    payment: PaymentView {
+                        id: PaymentId(u64::from(p.payment)),
+                        amount: Money::new(i64::from(p.amount), Currency::from_code(p.currency)),
+                        status: Status::ALL[p.bits.get(3, 4) as usize % Status::ALL.len()],
+                        method: Method::ALL[p.bits.get(7, 3) as usize % Method::ALL.len()],
+                        captured_minor: i64::from(p.captured),
+                        refunded_minor: i64::from(p.refunded),
+                        decline: (decline > 0)
+                            .then(|| DeclineReason::ALL[(decline - 1) % DeclineReason::ALL.len()]),
+                    },
+                    refund: (p.refund != NO_REFUND).then_some(RefundId(u64::from(p.refund))),
+                    replayed: p.bits.flag(13),
+                }))
+            }
+        };
+        KeyEntry {
+            fingerprint: p.fingerprint,
+            state,
+        }
     }
 }
 
@@ -204,6 +364,7 @@ impl IdempotencyStore {
 mod tests {
     use super::*;
     use crate::domain::{Currency, Method, Money, PaymentId, PaymentView, Status};
+    use crate::domain::{DeclineReason, RefundId};
 
     fn reply(id: u64) -> StoredReply {
         Ok(ApiReply {
@@ -256,10 +417,13 @@ mod tests {
         s.complete(M, K, reply(1));
         s.begin(M, IdemKey(2), 1, 0); // stays in flight
         assert_eq!(s.prune(9_999_999), 0);
-        assert_eq!(s.prune(10_000_000), 1);
+        // Keys are pruned by the second they were created in: at most a
+        // second late, never early.
+        assert_eq!(s.prune(10_999_999), 0);
+        assert_eq!(s.prune(11_000_000), 1);
         assert_eq!(s.len(), 1);
         assert_eq!(
-            s.begin(M, K, 7, 10_000_001),
+            s.begin(M, K, 7, 11_000_001),
             Begin::Execute,
             "pruned key is new again"
         );
@@ -293,6 +457,40 @@ mod tests {
             Begin::Execute,
             "a replay is lost with the memory"
         );
+    }
+
+    /// Every stored reply comes back exactly as stored, whether it fits the
+    /// 40-byte entry or is kept whole beside the table.
+    #[test]
+    fn stored_replies_replay_exactly_packed_or_spilled() {
+        let mut wide = reply(1 << 40);
+        if let Ok(r) = &mut wide {
+            r.payment.captured_minor = i64::MAX;
+            r.refund = Some(RefundId(7));
+            r.payment.decline = Some(DeclineReason::SuspectedFraud);
+            r.payment.amount = Money::new(5, Currency::parse("CNY").unwrap());
+        }
+        let replies = [
+            reply(1),
+            reply(u64::from(u32::MAX) + 1),
+            wide,
+            Err(ApiError::Internal),
+            Err(ApiError::UpstreamTimeout),
+            Err(ApiError::RateLimited { retry_after_ms: 0 }),
+            Err(ApiError::RateLimited {
+                retry_after_ms: 1500,
+            }),
+        ];
+        let s = IdempotencyStore::new(100.0, false, 0);
+        for (i, r) in replies.iter().enumerate() {
+            let k = IdemKey(i as u64);
+            assert_eq!(s.begin(M, k, 3, 0), Begin::Execute);
+            s.complete(M, k, *r);
+        }
+        for (i, r) in replies.iter().enumerate() {
+            assert_eq!(s.begin(M, IdemKey(i as u64), 3, 1), Begin::Replay(*r));
+        }
+        assert!(IdempotencyStore::bytes_per_key() <= 73);
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! Compact storage for the checker's per-record state.
+//! Compact storage for per-record state kept for a whole run: the checker's
+//! per-key, per-payment and per-event states and the gateway's idempotency
+//! store grow with the run, so their bytes per record decide how large a run
+//! fits in memory.
 //!
 //! Each state type has a full-width form (what the invariants reason about)
 //! and a packed form sized for the common case: small ids, amounts that fit
@@ -14,8 +17,11 @@ use std::hash::Hash;
 
 use crate::domain::fingerprint::FxHashMap;
 
+mod dense;
+pub(crate) use dense::DenseMap;
+
 /// A full-width state with a compact form for the common case.
-pub(super) trait Pack: Copy + PartialEq {
+pub(crate) trait Pack: Copy + PartialEq {
     type Packed: Copy;
     /// The marker stored in the main map for a state kept in the side map.
     const SPILLED: Self::Packed;
@@ -28,12 +34,12 @@ pub(super) trait Pack: Copy + PartialEq {
 }
 
 /// The packed form of `v`, if it round-trips exactly.
-fn pack_exact<V: Pack>(v: &V) -> Option<V::Packed> {
+pub(crate) fn pack_exact<V: Pack>(v: &V) -> Option<V::Packed> {
     v.pack().filter(|p| !V::is_spilled(p) && V::unpack(p) == *v)
 }
 
 /// A map of packed states, with the spilled ones in a side map.
-pub(super) struct PackedMap<K, V: Pack> {
+pub(crate) struct PackedMap<K, V: Pack> {
     map: FxHashMap<K, V::Packed>,
     wide: FxHashMap<K, V>,
 }
@@ -48,8 +54,17 @@ impl<K, V: Pack> Default for PackedMap<K, V> {
 }
 
 impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
+    /// A map sized for `n` states up front: a table that grows holds its
+    /// old and new buckets at once for a moment, half again its size.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        PackedMap {
+            map: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            wide: FxHashMap::default(),
+        }
+    }
+
     /// Applies `f` to the state of `k`, created by `new` if absent.
-    pub(super) fn update<R>(
+    pub(crate) fn update<R>(
         &mut self,
         k: K,
         new: impl FnOnce() -> V,
@@ -76,7 +91,7 @@ impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
     }
 
     /// Applies `f` to the state of `k` if there is one.
-    pub(super) fn update_existing<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+    pub(crate) fn update_existing<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
         let slot = self.map.get_mut(&k)?;
         if V::is_spilled(slot) {
             return self.wide.get_mut(&k).map(f);
@@ -87,7 +102,7 @@ impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
         Some(r)
     }
 
-    pub(super) fn get(&self, k: &K) -> Option<V> {
+    pub(crate) fn get(&self, k: &K) -> Option<V> {
         let p = self.map.get(k)?;
         if V::is_spilled(p) {
             self.wide.get(k).copied()
@@ -97,7 +112,7 @@ impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
     }
 
     /// Every state, in no particular order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (K, V)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (K, V)> + '_ {
         self.map.iter().map(|(&k, p)| {
             let v = if V::is_spilled(p) {
                 self.wide[&k]
@@ -108,8 +123,27 @@ impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
         })
     }
 
+    /// Takes the state of `k` out of the map.
+    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+        let p = self.map.remove(k)?;
+        if V::is_spilled(&p) {
+            self.wide.remove(k)
+        } else {
+            Some(V::unpack(&p))
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+        self.wide.clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
     #[cfg(test)]
-    pub(super) fn spilled(&self) -> usize {
+    pub(crate) fn spilled(&self) -> usize {
         self.wide.len()
     }
 }
@@ -121,7 +155,13 @@ fn store<K: Copy + Eq + Hash, V: Pack>(
     v: V,
 ) {
     match pack_exact(&v) {
-        Some(p) => *slot = p,
+        Some(p) => {
+            *slot = p;
+            // A state that spilled once and fits again leaves the side map.
+            if !wide.is_empty() {
+                wide.remove(&k);
+            }
+        }
         None => {
             *slot = V::SPILLED;
             wide.insert(k, v);
@@ -130,27 +170,27 @@ fn store<K: Copy + Eq + Hash, V: Pack>(
 }
 
 /// `v` as a u32 if it fits.
-pub(super) fn narrow_u(v: u64) -> Option<u32> {
+pub(crate) fn narrow_u(v: u64) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
 /// `v` as an i32 if it fits.
-pub(super) fn narrow_i(v: i64) -> Option<i32> {
+pub(crate) fn narrow_i(v: i64) -> Option<i32> {
     i32::try_from(v).ok()
 }
 
 /// A few small unsigned fields packed into one u32.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub(super) struct Bits(pub u32);
+pub(crate) struct Bits(pub u32);
 
 impl Bits {
     /// Reads `width` bits at `shift`.
-    pub(super) fn get(self, shift: u32, width: u32) -> u32 {
+    pub(crate) fn get(self, shift: u32, width: u32) -> u32 {
         (self.0 >> shift) & ((1 << width) - 1)
     }
 
     /// Writes `v` into `width` bits at `shift`; `None` if it does not fit.
-    pub(super) fn put(&mut self, shift: u32, width: u32, v: u32) -> Option<()> {
+    pub(crate) fn put(&mut self, shift: u32, width: u32, v: u32) -> Option<()> {
         let mask = (1u32 << width) - 1;
         if v > mask {
             return None;
@@ -159,7 +199,7 @@ impl Bits {
         Some(())
     }
 
-    pub(super) fn flag(self, shift: u32) -> bool {
+    pub(crate) fn flag(self, shift: u32) -> bool {
         self.get(shift, 1) == 1
     }
 }
@@ -169,13 +209,13 @@ mod tests {
     use super::*;
 
     #[derive(Clone, Copy, PartialEq, Debug, Default)]
-    struct Wide {
-        a: i64,
-        n: u16,
+    pub(super) struct Wide {
+        pub(super) a: i64,
+        pub(super) n: u16,
     }
 
     #[derive(Clone, Copy)]
-    struct Small(i32, u32);
+    pub(super) struct Small(i32, u32);
 
     impl Pack for Wide {
         type Packed = Small;

@@ -1,0 +1,245 @@
+//! A [`PackedMap`] for ids handed out densely from 1 (payments, webhook
+//! events): a vector indexed by the id instead of a hash table.
+//!
+//! A hash table of 35 million packed payments costs twice what the states
+//! do — the key beside every state, a control byte, and up to half the
+//! buckets empty after a power-of-two growth — and for a moment three times
+//! while it grows, both tables alive. A vector costs the states alone, and
+//! grows in place (a large reallocation moves pages, not bytes). Ids far
+//! beyond the ones seen so far (a client asking for a payment that does not
+//! exist) go to a small hash map beside it, so a stray id never allocates a
+//! huge vector.
+
+use std::hash::Hash;
+
+use super::{pack_exact, Pack, PackedMap};
+use crate::domain::fingerprint::FxHashMap;
+
+/// An id that counts up from 1.
+pub(crate) trait DenseKey: Copy + Eq + Hash {
+    fn index(self) -> u64;
+    fn from_index(i: u64) -> Self;
+}
+
+/// Payment ids: the gateway counts them up from 1.
+impl DenseKey for crate::domain::PaymentId {
+    fn index(self) -> u64 {
+        self.0
+    }
+    fn from_index(i: u64) -> Self {
+        crate::domain::PaymentId(i)
+    }
+}
+
+/// Webhook event ids: the dispatcher counts them up from 1.
+impl DenseKey for crate::domain::EventId {
+    fn index(self) -> u64 {
+        self.0
+    }
+    fn from_index(i: u64) -> Self {
+        crate::domain::EventId(i)
+    }
+}
+
+/// How far past the highest slot an id may land and still grow the vector.
+const GROW_AHEAD: u64 = 1 << 20;
+
+pub(crate) struct DenseMap<K, V: Pack> {
+    slots: Vec<V::Packed>,
+    /// One bit per slot: whether it holds a state.
+    present: Vec<u64>,
+    wide: FxHashMap<K, V>,
+    /// Ids too far ahead of the vector.
+    stray: PackedMap<K, V>,
+}
+
+impl<K, V: Pack> Default for DenseMap<K, V> {
+    fn default() -> Self {
+        DenseMap {
+            slots: Vec::new(),
+            present: Vec::new(),
+            wide: FxHashMap::default(),
+            stray: PackedMap::default(),
+        }
+    }
+}
+
+impl<K: DenseKey, V: Pack> DenseMap<K, V> {
+    fn is_present(&self, i: usize) -> bool {
+        self.present
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// The slot for `k`, growing the vector if `k` is near enough; `None`
+    /// for a stray id.
+    fn slot_index(&mut self, k: K) -> Option<usize> {
+        let i = k.index();
+        let len = self.slots.len() as u64;
+        if i < len {
+            return Some(i as usize);
+        }
+        if i >= len + GROW_AHEAD {
+            return None;
+        }
+        let new_len = (i + 1).max(len + len / 2) as usize;
+        self.slots.resize(new_len, V::SPILLED);
+        self.present.resize(new_len.div_ceil(64), 0);
+        // Strays the vector now covers move into it, so an id has one home.
+        let covered: Vec<K> = self
+            .stray
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.index() < new_len as u64)
+            .collect();
+        for k in covered {
+            if let Some(v) = self.stray.remove(&k) {
+                let i = k.index() as usize;
+                self.present[i / 64] |= 1 << (i % 64);
+                self.store(i, k, v);
+            }
+        }
+        Some(i as usize)
+    }
+
+    fn store(&mut self, i: usize, k: K, v: V) {
+        match pack_exact(&v) {
+            Some(p) => {
+                self.slots[i] = p;
+                if !self.wide.is_empty() {
+                    self.wide.remove(&k);
+                }
+            }
+            None => {
+                self.slots[i] = V::SPILLED;
+                self.wide.insert(k, v);
+            }
+        }
+    }
+
+    fn load(&self, i: usize, k: &K) -> V {
+        let p = &self.slots[i];
+        if V::is_spilled(p) {
+            self.wide[k]
+        } else {
+            V::unpack(p)
+        }
+    }
+
+    /// Applies `f` to the state of `k`, created by `new` if absent.
+    pub(crate) fn update<R>(
+        &mut self,
+        k: K,
+        new: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> R {
+        let Some(i) = self.slot_index(k) else {
+            return self.stray.update(k, new, f);
+        };
+        let mut v = if self.is_present(i) {
+            self.load(i, &k)
+        } else {
+            self.present[i / 64] |= 1 << (i % 64);
+            new()
+        };
+        let r = f(&mut v);
+        self.store(i, k, v);
+        r
+    }
+
+    #[cfg(test)]
+    pub(crate) fn get(&self, k: &K) -> Option<V> {
+        let i = k.index() as usize;
+        if i >= self.slots.len() {
+            return self.stray.get(k);
+        }
+        self.is_present(i).then(|| self.load(i, k))
+    }
+
+    /// Every state, in id order, strays last.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (K, V)> + '_ {
+        (0..self.slots.len())
+            .filter(|&i| self.is_present(i))
+            .map(|i| {
+                let k = K::from_index(i as u64);
+                (k, self.load(i, &k))
+            })
+            .chain(self.stray.iter())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn spilled(&self) -> usize {
+        self.wide.len() + self.stray.spilled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::Wide;
+    use super::*;
+
+    impl DenseKey for u64 {
+        fn index(self) -> u64 {
+            self
+        }
+        fn from_index(i: u64) -> u64 {
+            i
+        }
+    }
+
+    /// The dense map and the hash map hold the same states after the same
+    /// updates, whatever the ids: near, far (strays), later covered by the
+    /// vector, spilled or not.
+    #[test]
+    fn agrees_with_the_hash_map() {
+        let mut dense: DenseMap<u64, Wide> = DenseMap::default();
+        let mut hashed: PackedMap<u64, Wide> = PackedMap::default();
+        let far = GROW_AHEAD * 3;
+        let ids = [
+            1,
+            2,
+            5,
+            far,
+            far + 1,
+            3,
+            64,
+            65,
+            1,
+            far,
+            200,
+            7 * GROW_AHEAD,
+        ];
+        for (n, &k) in ids.iter().enumerate() {
+            let a = if n % 3 == 0 {
+                i64::MAX - n as i64
+            } else {
+                n as i64
+            };
+            dense.update(k, Wide::default, |w| {
+                w.a = a;
+                w.n += 1
+            });
+            hashed.update(k, Wide::default, |w| {
+                w.a = a;
+                w.n += 1
+            });
+        }
+        // Grow the vector step by step until it covers the first strays.
+        let mut k = 200;
+        while k < far + 10 {
+            k += GROW_AHEAD / 2;
+            dense.update(k, Wide::default, |w| w.n = 9);
+            hashed.update(k, Wide::default, |w| w.n = 9);
+        }
+        assert_eq!(dense.get(&4), None);
+        assert_eq!(dense.get(&far).map(|w| w.n), Some(2));
+        assert_eq!(dense.get(&(far + 1)), hashed.get(&(far + 1)));
+        assert_eq!(dense.get(&0), None);
+        let mut a: Vec<_> = dense.iter().collect();
+        let mut b: Vec<_> = hashed.iter().collect();
+        a.sort_by_key(|(k, _)| *k);
+        b.sort_by_key(|(k, _)| *k);
+        assert_eq!(a, b);
+        assert!(dense.spilled() > 0, "some states were too wide to pack");
+    }
+}
