@@ -65,6 +65,16 @@ impl<K, V: Pack> Default for DenseMap<K, V> {
 }
 
 impl<K: DenseKey, V: Pack> DenseMap<K, V> {
+    /// A map with room for ids below `n` reserved up front (pages are only
+    /// touched as ids arrive).
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        DenseMap {
+            slots: Vec::with_capacity(n),
+            present: Vec::with_capacity(n.div_ceil(64)),
+            ..Self::default()
+        }
+    }
+
     fn is_present(&self, i: usize) -> bool {
         self.present
             .get(i / 64)
@@ -82,9 +92,14 @@ impl<K: DenseKey, V: Pack> DenseMap<K, V> {
         if i >= len + GROW_AHEAD {
             return None;
         }
-        let new_len = (i + 1).max(len + len / 2) as usize;
+        // `resize` reserves with amortized doubling; only the slots up to
+        // `i` are written (and so touched in memory).
+        let new_len = (i + 1) as usize;
         self.slots.resize(new_len, V::SPILLED);
         self.present.resize(new_len.div_ceil(64), 0);
+        if self.stray.is_empty() {
+            return Some(i as usize);
+        }
         // Strays the vector now covers move into it, so an id has one home.
         let covered: Vec<K> = self
             .stray
@@ -147,7 +162,21 @@ impl<K: DenseKey, V: Pack> DenseMap<K, V> {
         r
     }
 
-    #[cfg(test)]
+    /// Applies `f` to the state of `k` if there is one.
+    pub(crate) fn update_existing<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+        let i = k.index() as usize;
+        if i >= self.slots.len() {
+            return self.stray.update_existing(k, f);
+        }
+        if !self.is_present(i) {
+            return None;
+        }
+        let mut v = self.load(i, &k);
+        let r = f(&mut v);
+        self.store(i, k, v);
+        Some(r)
+    }
+
     pub(crate) fn get(&self, k: &K) -> Option<V> {
         let i = k.index() as usize;
         if i >= self.slots.len() {
@@ -231,8 +260,8 @@ mod tests {
             dense.update(k, Wide::default, |w| w.n = 9);
             hashed.update(k, Wide::default, |w| w.n = 9);
         }
-        assert_eq!(dense.get(&4), None);
-        assert_eq!(dense.get(&far).map(|w| w.n), Some(2));
+        assert_eq!(dense.update_existing(4, |w| w.n), None);
+        assert_eq!(dense.update_existing(far, |w| w.n), Some(2));
         assert_eq!(dense.get(&(far + 1)), hashed.get(&(far + 1)));
         assert_eq!(dense.get(&0), None);
         let mut a: Vec<_> = dense.iter().collect();

@@ -142,6 +142,10 @@ impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
         self.map.len()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     #[cfg(test)]
     pub(crate) fn spilled(&self) -> usize {
         self.wide.len()

@@ -187,21 +187,23 @@ impl Gateway {
         id: PaymentId,
         outcome: Outcome,
     ) -> Result<ApiReply, ApiError> {
-        let (view, rec) = {
-            let mut payments = self.payments.locked();
-            let rec = payments.get_mut(&id).expect("row inserted by create");
-            rec.status = outcome.status;
-            rec.decline = outcome.decline;
-            rec.rail = outcome.rail;
-            rec.issuer = outcome.issuer;
-            if let Some(Rail::Card(n)) = outcome.rail {
-                rec.network = Some(n);
-            }
-            if outcome.status == Status::Captured {
-                rec.captured_minor = rec.amount.minor;
-            }
-            (rec.view(), *rec)
-        };
+        let (view, rec) = self
+            .payments
+            .locked()
+            .update(&id, |rec| {
+                rec.status = outcome.status;
+                rec.decline = outcome.decline;
+                rec.rail = outcome.rail;
+                rec.issuer = outcome.issuer;
+                if let Some(Rail::Card(n)) = outcome.rail {
+                    rec.network = Some(n);
+                }
+                if outcome.status == Status::Captured {
+                    rec.captured_minor = rec.amount.minor;
+                }
+                (rec.view(), *rec)
+            })
+            .expect("row inserted by create");
         if let Some(reason) = outcome.decline {
             *self.stats.locked().declines.entry(reason).or_default() += 1;
         }

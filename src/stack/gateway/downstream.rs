@@ -349,19 +349,17 @@ impl Gateway {
         let forgotten = self
             .idempotency
             .abandon_orphans(|m, k| owned.contains(&(m, k)));
-        let cut_creates: Vec<PaymentId> = {
-            let mut payments = self.payments.locked();
-            payments
-                .values_mut()
-                .filter(|r| !busy.contains(&r.id))
-                .filter_map(|r| {
-                    r.busy = false;
-                    r.refund_reserved_minor = 0;
-                    (r.status == Status::Processing && r.rail != Some(Rail::BankBatch))
-                        .then_some(r.id)
-                })
-                .collect()
-        };
+        let mut cut_creates: Vec<PaymentId> = Vec::new();
+        self.payments.locked().update_all(|r| {
+            if busy.contains(&r.id) {
+                return;
+            }
+            r.busy = false;
+            r.refund_reserved_minor = 0;
+            if r.status == Status::Processing && r.rail != Some(Rail::BankBatch) {
+                cut_creates.push(r.id);
+            }
+        });
         {
             let mut s = self.stats.locked();
             s.recovered_messages += pending.len() as u64;

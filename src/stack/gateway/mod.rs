@@ -484,7 +484,7 @@ impl Gateway {
 
     /// End-of-run read of the payment table, in id order.
     pub fn read_payments(&self) {
-        let rows: Vec<PaymentRecord> = self.payments.locked().values().copied().collect();
+        let rows: Vec<PaymentRecord> = self.payments.locked().values().collect();
         for r in rows {
             self.observer.audit(AuditRecord::PaymentFinal {
                 payment: r.id,

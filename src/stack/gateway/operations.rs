@@ -30,17 +30,20 @@ impl Gateway {
         payment: PaymentId,
         check: impl FnOnce(&PaymentRecord) -> Result<(), ApiError>,
     ) -> Result<PaymentRecord, ApiError> {
-        let mut payments = self.payments.locked();
-        let rec = payments
-            .get_mut(&payment)
-            .filter(|r| r.merchant == merchant)
-            .ok_or(ApiError::NotFound)?;
-        if rec.busy {
-            return Err(ApiError::InFlight);
-        }
-        check(rec)?;
-        rec.busy = true;
-        Ok(*rec)
+        self.payments
+            .locked()
+            .update(&payment, |rec| {
+                if rec.merchant != merchant {
+                    return Err(ApiError::NotFound);
+                }
+                if rec.busy {
+                    return Err(ApiError::InFlight);
+                }
+                check(rec)?;
+                rec.busy = true;
+                Ok(*rec)
+            })
+            .unwrap_or(Err(ApiError::NotFound))
     }
 
     /// Clears the busy mark and applies `update`; returns the new view.
@@ -49,13 +52,14 @@ impl Gateway {
         payment: PaymentId,
         update: impl FnOnce(&mut PaymentRecord),
     ) -> PaymentView {
-        let mut payments = self.payments.locked();
-        let rec = payments
-            .get_mut(&payment)
-            .expect("reserved rows are never removed");
-        rec.busy = false;
-        update(rec);
-        rec.view()
+        self.payments
+            .locked()
+            .update(&payment, |rec| {
+                rec.busy = false;
+                update(rec);
+                rec.view()
+            })
+            .expect("reserved rows are never removed")
     }
 
     /// The network (its index) that carried the payment's authorization.
@@ -247,26 +251,28 @@ impl Gateway {
         key: Option<IdemKey>,
     ) -> Result<ApiReply, ApiError> {
         let racy = self.sabotage.has(Sabotage::RefundRace);
-        let rec = {
-            let mut payments = self.payments.locked();
-            let rec = payments
-                .get_mut(&payment)
-                .filter(|r| r.merchant == merchant)
-                .ok_or(ApiError::NotFound)?;
-            if rec.status != Status::Captured {
-                return Err(ApiError::InvalidState);
-            }
-            if amount_minor <= 0 {
-                return Err(ApiError::InvalidRequest);
-            }
-            if amount_minor > rec.refundable_minor() {
-                return Err(ApiError::AmountTooLarge);
-            }
-            if !racy {
-                rec.refund_reserved_minor += amount_minor;
-            }
-            *rec
-        };
+        let rec = self
+            .payments
+            .locked()
+            .update(&payment, |rec| {
+                if rec.merchant != merchant {
+                    return Err(ApiError::NotFound);
+                }
+                if rec.status != Status::Captured {
+                    return Err(ApiError::InvalidState);
+                }
+                if amount_minor <= 0 {
+                    return Err(ApiError::InvalidRequest);
+                }
+                if amount_minor > rec.refundable_minor() {
+                    return Err(ApiError::AmountTooLarge);
+                }
+                if !racy {
+                    rec.refund_reserved_minor += amount_minor;
+                }
+                Ok(*rec)
+            })
+            .unwrap_or(Err(ApiError::NotFound))?;
         let refund = RefundId(self.next_refund.fetch_add(1, Ordering::Relaxed));
         let route = match (self.card_route(&rec), rec.issuer) {
             (Ok(route), _) => route,
@@ -301,9 +307,9 @@ impl Gateway {
         if self.sabotage.has(Sabotage::RefundRace) {
             return;
         }
-        if let Some(r) = self.payments.locked().get_mut(&payment) {
+        self.payments.locked().update(&payment, |r| {
             r.refund_reserved_minor = (r.refund_reserved_minor - amount_minor).max(0);
-        }
+        });
     }
 
     /// Records a refund the issuer credited.
@@ -314,20 +320,20 @@ impl Gateway {
         amount_minor: i64,
     ) -> Result<ApiReply, ApiError> {
         let racy = self.sabotage.has(Sabotage::RefundRace);
-        let (view, rec) = {
-            let mut payments = self.payments.locked();
-            let r = payments
-                .get_mut(&payment)
-                .expect("payments are never removed");
-            if !racy {
-                r.refund_reserved_minor = (r.refund_reserved_minor - amount_minor).max(0);
-            }
-            r.refunded_minor += amount_minor;
-            if r.refunded_minor >= r.captured_minor {
-                r.status = Status::Refunded;
-            }
-            (r.view(), *r)
-        };
+        let (view, rec) = self
+            .payments
+            .locked()
+            .update(&payment, |r| {
+                if !racy {
+                    r.refund_reserved_minor = (r.refund_reserved_minor - amount_minor).max(0);
+                }
+                r.refunded_minor += amount_minor;
+                if r.refunded_minor >= r.captured_minor {
+                    r.status = Status::Refunded;
+                }
+                (r.view(), *r)
+            })
+            .expect("payments are never removed");
         self.settle_and_notify(
             &rec,
             Some((SettlementLineKind::Refund, amount_minor)),
@@ -341,17 +347,17 @@ impl Gateway {
     /// The issuers released these holds at expiry: the payments are void.
     pub async fn on_holds_expired(&self, expired: &[PaymentId]) {
         for payment in expired {
-            let changed = {
-                let mut payments = self.payments.locked();
-                match payments.get_mut(payment) {
+            let changed = self
+                .payments
+                .locked()
+                .update(payment, |r| {
                     // A capture in flight will find the hold gone and void it.
-                    Some(r) if r.status == Status::Authorized && !r.busy => {
+                    (r.status == Status::Authorized && !r.busy).then(|| {
                         r.status = Status::Voided;
-                        Some((r.merchant, r.view()))
-                    }
-                    _ => None,
-                }
-            };
+                        (r.merchant, r.view())
+                    })
+                })
+                .flatten();
             if let Some((merchant, view)) = changed {
                 self.stats.locked().holds_expired += 1;
                 self.down
@@ -371,7 +377,7 @@ impl Gateway {
         }
         self.stats.locked().bank_batches += 1;
         for t in &batch {
-            let rec = self.payments.locked().get(&t.payment).copied();
+            let rec = self.payments.locked().get(&t.payment);
             let Some(rec) = rec else { continue };
             let bank = rec.issuer.map(|i| &self.down.issuers[usize::from(i.0)]);
             let result = match bank {
