@@ -2,14 +2,17 @@
 //! endpoint, and paystorm's HTTP client driving it the way `wrk` does.
 //!
 //! `http server ADDR` answers every request with one fixed payment body (so
-//! the client decodes a real reply); `http client URL CONNECTIONS SECONDS`
-//! runs CONNECTIONS closed-loop tasks through `live::client::HttpApi` (the
+//! the client decodes a real reply); `http client URL CONNECTIONS SECONDS
+//! [THREADS]` runs CONNECTIONS closed-loop tasks on a runtime of THREADS
+//! workers (default: one per core) through `live::client::HttpApi` (the
 //! transport the load generator uses: pooled keep-alive connections, bounded
 //! in flight, the reply parsed into the domain's types) and prints requests
-//! per second with HdrHistogram percentiles of the latency.
+//! per second with HdrHistogram percentiles of the latency. Closed-loop, a
+//! request's intended send time is when the previous answer arrived, so the
+//! latency from there is the corrected latency the generator records.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,6 +23,7 @@ use paystorm::domain::api::{PaymentApi, Request};
 use paystorm::domain::{MerchantId, Operation, PaymentId};
 use paystorm::live::auth::ApiKeys;
 use paystorm::live::client::{HttpApi, Target};
+use paystorm::lock::Locked;
 
 const BODY: &str = r#"{"id":"pay_1","object":"payment","amount":1500,"currency":"usd","status":"captured","method":"qr_wallet","amount_captured":1500,"amount_refunded":0,"decline_code":null}"#;
 
@@ -29,23 +33,28 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = |threads: Option<&str>| {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if let Some(t) = threads {
+            b.worker_threads(t.parse().expect("THREADS"));
+        }
+        b.enable_all().build().expect("a runtime")
+    };
     match args
         .iter()
         .map(String::as_str)
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["server", addr] => runtime.block_on(server(addr.parse().expect("ADDR"))),
-        ["client", url, conns, secs] => runtime.block_on(client(
-            url,
-            conns.parse().expect("CONNECTIONS"),
-            secs.parse().expect("SECONDS"),
-        )),
-        _ => eprintln!("usage: http server ADDR | http client URL CONNECTIONS SECONDS"),
+        ["server", addr] => runtime(None).block_on(server(addr.parse().expect("ADDR"))),
+        ["client", url, conns, secs, threads @ ..] => {
+            runtime(threads.first().copied()).block_on(client(
+                url,
+                conns.parse().expect("CONNECTIONS"),
+                secs.parse().expect("SECONDS"),
+            ))
+        }
+        _ => eprintln!("usage: http server ADDR | http client URL CONNECTIONS SECONDS [THREADS]"),
     }
 }
 
@@ -85,33 +94,39 @@ async fn client(url: &str, connections: usize, secs: f64) {
             payment: PaymentId(1),
         },
     };
+    // One histogram for every connection, behind a lock, as the
+    // generator's recorder keeps its latency book: a histogram per task
+    // would spread 64 copies of 200 KB of counters over the caches.
+    let all = Arc::new(Mutex::new(
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+    ));
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
-            let api = api.clone();
+            let (api, all) = (api.clone(), all.clone());
             tokio::spawn(async move {
-                let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-                    .expect("bounds");
                 let mut errors = 0u64;
-                while Instant::now() < end {
-                    let sent = Instant::now();
+                // Closed-loop: the next request is due when the last answer
+                // arrives, so that instant is its intended send time.
+                let mut due = Instant::now();
+                while due < end {
                     if api.call(req).await.is_err() {
                         errors += 1;
                     }
-                    h.saturating_record(sent.elapsed().as_micros() as u64);
+                    let now = Instant::now();
+                    all.locked()
+                        .saturating_record((now - due).as_micros() as u64);
+                    due = now;
                 }
-                (h, errors)
+                errors
             })
         })
         .collect();
-    let mut all =
-        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
     let mut errors = 0;
     for t in tasks {
-        let (h, e) = t.await.expect("a task");
-        all.add(&h).expect("same bounds");
-        errors += e;
+        errors += t.await.expect("a task");
     }
+    let all = all.locked();
     let wall = started.elapsed().as_secs_f64();
     println!(
         "paystorm: {:.0} requests/s  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} requests, {} errors, {} connections, {:.1} s)",

@@ -99,7 +99,6 @@ pub fn run_live(
             &Target {
                 base: format!("http://{}", server.addr),
                 in_flight_max: connections,
-                idle_connections_max: connections,
             },
             keys,
         );

@@ -1,42 +1,47 @@
 //! The HTTP transport: [`PaymentApi`] over HTTP/1.1, so the load generator
 //! drives a served stack unchanged.
 //!
-//! One pooled client (hyper-util's legacy client, keep-alive connections to
-//! the one host) for every simulated customer; at most `in_flight_max`
-//! requests are on the wire at once, the rest wait for a slot (the
-//! generator's own `clients.connections_max` usually bounds them first).
+//! Keep-alive connections to the one host, at most `in_flight_max` of them
+//! (the generator's own `clients.connections_max` bounds the calls first, so
+//! a run never waits here). A call takes an idle connection, or opens one,
+//! and does the exchange itself on its own task ([`h1`] says why: the load
+//! generator shares the machine with the server, and hyper's client spent
+//! more CPU per request than the server did). The `Authorization` line of
+//! every merchant is formatted once, up front.
 //!
 //! What a failure means, as a careful client must read it: a connection
-//! that could not be opened sent nothing (503, retryable, no effect); a
-//! request that broke after it was sent may have taken effect, so the call
-//! never answers and the client's own timeout records the outcome as
-//! unknown — exactly how the in-process transport models a lost response.
+//! that could not be opened, or a request that could not be written whole,
+//! reached nothing (503, retryable, no effect); a request that broke after
+//! it was sent may have taken effect, so the call never answers and the
+//! client's own timeout records the outcome as unknown — exactly how the
+//! in-process transport models a lost response.
+
+mod h1;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
 use crate::domain::api::{PaymentApi, Request, WalletPresentation};
-use crate::domain::{ApiError, ApiReply, CustomerId, MerchantId, Operation};
+use crate::domain::{ApiError, ApiReply, CustomerId, IdemKey, MerchantId, Operation};
 use crate::live::auth::ApiKeys;
 use crate::live::wire;
+use crate::lock::Locked;
+
+use h1::{Conn, Part};
+
+/// How long opening a connection may take before the call fails (503).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where and how to reach a server.
 #[derive(Clone, Debug)]
 pub struct Target {
     /// `http://host:port`, without a trailing slash.
     pub base: String,
+    /// Requests on the wire at once, and so connections open at most.
     pub in_flight_max: usize,
-    /// Connections kept open for reuse.
-    pub idle_connections_max: usize,
 }
 
 impl Target {
@@ -58,7 +63,6 @@ impl Target {
         Ok(Target {
             base: base.to_string(),
             in_flight_max: in_flight_max.max(1),
-            idle_connections_max: in_flight_max.max(1),
         })
     }
 }
@@ -69,51 +73,95 @@ pub struct HttpApi {
 }
 
 struct Inner {
-    client: Client<HttpConnector, Full<Bytes>>,
     base: String,
+    /// `host:port` to connect to.
+    authority: String,
+    /// `host: ...` header line, for every request.
+    host_line: Box<[u8]>,
+    /// Each merchant's `authorization: Bearer ...` header line.
+    merchant_lines: Vec<Box<[u8]>>,
+    /// The device simulator's.
+    device_line: Box<[u8]>,
     keys: ApiKeys,
+    /// Connections between requests, the most recently used on top (it is
+    /// the likeliest to be alive). Held only to push or pop.
+    idle: Mutex<Vec<Conn>>,
+    /// One permit per connection that may be open. Without waiters taking
+    /// one is a single atomic operation.
     slots: Semaphore,
 }
 
 /// How one exchange ended, before it is read as a domain answer.
-enum Exchange {
-    Answer {
-        status: u16,
-        replayed: bool,
-        retry_after_s: Option<u32>,
-        body: Bytes,
-    },
+enum Exchange<T> {
+    /// An answer, as the caller's reader made it.
+    Answer(T),
     /// Nothing reached the server.
     NotSent,
     /// Sent, then broken: the effect may or may not have happened.
     Lost,
 }
 
+/// An answer as the readers see it.
+struct Answer<'a> {
+    status: u16,
+    replayed: bool,
+    retry_after_s: Option<u32>,
+    body: &'a [u8],
+}
+
+/// The request line's path.
+enum Path {
+    Fixed(&'static str),
+    Payment(crate::domain::PaymentId, &'static str),
+}
+
+/// A request, before a connection is chosen for it.
+struct Outgoing<'a, B> {
+    method: &'static str,
+    path: Path,
+    auth: &'a [u8],
+    key: Option<IdemKey>,
+    body: Option<B>,
+}
+
 impl HttpApi {
     pub fn new(target: &Target, keys: ApiKeys) -> HttpApi {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(target.idle_connections_max)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let authority = target
+            .base
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|u| {
+                let host = u.host()?.to_string();
+                Some(format!("{host}:{}", u.port_u16().unwrap_or(80)))
+            })
+            .unwrap_or_else(|| target.base.trim_start_matches("http://").to_string());
+        let host = target.base.trim_start_matches("http://");
+        let line = |name: &str, value: &str| format!("{name}: {value}\r\n").into_bytes().into();
         HttpApi {
             inner: Arc::new(Inner {
-                client,
                 base: target.base.clone(),
+                authority,
+                host_line: line("host", host),
+                merchant_lines: (0..)
+                    .map_while(|m| keys.merchant(MerchantId(m)))
+                    .map(|key| line("authorization", &format!("Bearer {key}")))
+                    .collect(),
+                device_line: line("authorization", &format!("Bearer {}", keys.device())),
                 keys,
+                idle: Mutex::new(Vec::new()),
                 slots: Semaphore::new(target.in_flight_max),
             }),
         }
     }
 
-    /// The HTTP method, path and JSON body of a domain request.
-    fn encode(op: &Operation) -> (hyper::Method, String, Option<Vec<u8>>) {
-        use hyper::Method as M;
-        match op {
-            Operation::Create(p) => {
-                let body = wire::CreatePayment {
+    /// A merchant's request for a domain operation.
+    fn outgoing(&self, req: &Request) -> Option<Outgoing<'_, Body>> {
+        let auth = self.inner.merchant_lines.get(req.merchant.0 as usize)?;
+        let (method, path, body) = match req.op {
+            Operation::Create(p) => (
+                "POST",
+                Path::Fixed("/v1/payments"),
+                Some(Body::Create(wire::CreatePayment {
                     customer: p.customer.to_string(),
                     amount: p.amount.minor,
                     currency: p.amount.currency.as_str().to_ascii_lowercase(),
@@ -126,96 +174,117 @@ impl HttpApi {
                     return_url: p
                         .callback
                         .then(|| "http://merchant.invalid/return".to_string()),
-                };
-                (
-                    M::POST,
-                    "/v1/payments".into(),
-                    serde_json::to_vec(&body).ok(),
-                )
-            }
+                })),
+            ),
             Operation::Capture {
                 payment,
                 amount_minor,
             } => (
-                M::POST,
-                format!("/v1/payments/{payment}/capture"),
-                serde_json::to_vec(&wire::CapturePayment {
-                    amount_to_capture: Some(*amount_minor),
-                })
-                .ok(),
+                "POST",
+                Path::Payment(payment, "/capture"),
+                Some(Body::Capture(wire::CapturePayment {
+                    amount_to_capture: Some(amount_minor),
+                })),
             ),
             Operation::Void { payment } => (
-                M::POST,
-                format!("/v1/payments/{payment}/void"),
-                serde_json::to_vec(&wire::VoidPayment {}).ok(),
+                "POST",
+                Path::Payment(payment, "/void"),
+                Some(Body::Void(wire::VoidPayment {})),
             ),
             Operation::Refund {
                 payment,
                 amount_minor,
             } => (
-                M::POST,
-                format!("/v1/payments/{payment}/refunds"),
-                serde_json::to_vec(&wire::CreateRefund {
-                    amount: Some(*amount_minor),
-                })
-                .ok(),
+                "POST",
+                Path::Payment(payment, "/refunds"),
+                Some(Body::Refund(wire::CreateRefund {
+                    amount: Some(amount_minor),
+                })),
             ),
-            Operation::Get { payment } => (M::GET, format!("/v1/payments/{payment}"), None),
-        }
+            Operation::Get { payment } => ("GET", Path::Payment(payment, ""), None),
+        };
+        Some(Outgoing {
+            method,
+            path,
+            auth,
+            key: req.key,
+            body,
+        })
     }
 
-    async fn exchange(
+    /// An idle connection that is still good, or a new one.
+    async fn checkout(&self) -> std::io::Result<Conn> {
+        loop {
+            let Some(conn) = self.inner.idle.locked().pop() else {
+                break;
+            };
+            if !conn.is_stale() {
+                return Ok(conn);
+            }
+        }
+        Conn::open(&self.inner.authority, CONNECT_TIMEOUT).await
+    }
+
+    /// Sends one request and hands its answer to `read`, whose result comes
+    /// back; the connection goes back to the pool if it can carry another.
+    /// A call dropped half way (its timeout) drops the connection with it:
+    /// nobody knows what state it is in.
+    async fn exchange<B: serde::Serialize, T>(
         &self,
-        method: hyper::Method,
-        path: &str,
-        bearer: &str,
-        key: Option<String>,
-        body: Option<Vec<u8>>,
-    ) -> Exchange {
+        out: Outgoing<'_, B>,
+        read: impl FnOnce(Answer<'_>) -> T,
+    ) -> Exchange<T> {
         // The semaphore is never closed.
         let Ok(_slot) = self.inner.slots.acquire().await else {
             return Exchange::NotSent;
         };
-        let mut req = hyper::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.inner.base));
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {bearer}")) {
-            req = req.header(AUTHORIZATION, v);
-        }
-        if let Some(k) = key {
-            req = req.header("idempotency-key", k);
-        }
-        if body.is_some() {
-            req = req.header(CONTENT_TYPE, "application/json");
-        }
-        let Ok(req) = req.body(Full::new(Bytes::from(body.unwrap_or_default()))) else {
+        let Ok(mut conn) = self.checkout().await else {
             return Exchange::NotSent;
         };
-        let resp = match self.inner.client.request(req).await {
-            Ok(r) => r,
-            Err(e) if e.is_connect() => return Exchange::NotSent,
-            Err(_) => return Exchange::Lost,
-        };
-        let status = resp.status().as_u16();
-        let replayed = resp
-            .headers()
-            .get(crate::live::server::reply::IDEMPOTENT_REPLAYED)
-            .is_some_and(|v| v.as_bytes() == b"true");
-        let retry_after_s = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        match resp.into_body().collect().await {
-            Ok(b) => Exchange::Answer {
-                status,
-                replayed,
-                retry_after_s,
-                body: b.to_bytes(),
-            },
-            Err(_) => Exchange::Lost,
+        let fixed: [&[u8]; 2] = [&self.inner.host_line, out.auth];
+        match out.path {
+            Path::Fixed(p) => conn.begin(out.method, &[Part::Text(p)], &fixed),
+            Path::Payment(id, rest) => {
+                let path = [
+                    Part::Text("/v1/payments/"),
+                    Part::Text(wire::ids::PAYMENT_PREFIX),
+                    Part::Number(id.0),
+                    Part::Text(rest),
+                ];
+                conn.begin(out.method, &path, &fixed)
+            }
         }
+        if let Some(key) = out.key {
+            conn.header("idempotency-key", key);
+        }
+        if conn.end(out.body.as_ref()).is_err() || conn.send().await.is_err() {
+            return Exchange::NotSent;
+        }
+        let Ok(answer) = conn.receive().await else {
+            return Exchange::Lost;
+        };
+        let result = read(Answer {
+            status: answer.head.status,
+            replayed: answer.head.replayed,
+            retry_after_s: answer.head.retry_after_s,
+            body: conn.body(&answer),
+        });
+        if conn.reusable(&answer) {
+            conn.idle();
+            self.inner.idle.locked().push(conn);
+        }
+        Exchange::Answer(result)
     }
+}
+
+/// The JSON body of a request.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Body {
+    Create(wire::CreatePayment),
+    Capture(wire::CapturePayment),
+    Void(wire::VoidPayment),
+    Refund(wire::CreateRefund),
 }
 
 /// Reads an answer as the domain's reply or error.
@@ -226,8 +295,10 @@ fn decode(
     body: &[u8],
 ) -> Result<ApiReply, ApiError> {
     if status == 200 {
-        return serde_json::from_slice::<wire::Payment>(body)
+        // UTF-8 checked once for the whole body rather than string by string.
+        return std::str::from_utf8(body)
             .ok()
+            .and_then(|text| serde_json::from_str::<wire::PaymentText>(text).ok())
             .and_then(|p| p.to_reply(replayed).ok())
             .ok_or(ApiError::Internal);
     }
@@ -251,18 +322,12 @@ impl PaymentApi for HttpApi {
     fn call(&self, req: Request) -> impl Future<Output = Result<ApiReply, ApiError>> + Send {
         let this = self.clone();
         async move {
-            let Some(bearer) = this.inner.keys.merchant(req.merchant).map(str::to_string) else {
+            let Some(out) = this.outgoing(&req) else {
                 return Err(ApiError::InvalidRequest);
             };
-            let (method, path, body) = HttpApi::encode(&req.op);
-            let key = req.key.map(|k| k.to_string());
-            match this.exchange(method, &path, &bearer, key, body).await {
-                Exchange::Answer {
-                    status,
-                    replayed,
-                    retry_after_s,
-                    body,
-                } => decode(status, replayed, retry_after_s, &body),
+            let read = |a: Answer<'_>| decode(a.status, a.replayed, a.retry_after_s, a.body);
+            match this.exchange(out, read).await {
+                Exchange::Answer(result) => result,
                 Exchange::NotSent => Err(ApiError::Unavailable),
                 // The client's timeout turns this into an unknown outcome.
                 Exchange::Lost => std::future::pending().await,
@@ -276,26 +341,23 @@ impl PaymentApi for HttpApi {
     ) -> impl Future<Output = Option<WalletPresentation>> + Send {
         let this = self.clone();
         async move {
-            let bearer = this.inner.keys.device().to_string();
-            let body = serde_json::to_vec(&wire::CreateWalletSession {
-                customer: customer.to_string(),
-            })
-            .ok();
-            match this
-                .exchange(
-                    hyper::Method::POST,
-                    "/v1/wallet_sessions",
-                    &bearer,
-                    None,
-                    body,
-                )
-                .await
-            {
-                Exchange::Answer {
-                    status: 200, body, ..
-                } => serde_json::from_slice::<wire::WalletSession>(&body)
-                    .ok()
-                    .and_then(|s| s.presentation()),
+            let out = Outgoing {
+                method: "POST",
+                path: Path::Fixed("/v1/wallet_sessions"),
+                auth: &this.inner.device_line,
+                key: None,
+                body: Some(wire::CreateWalletSession {
+                    customer: customer.to_string(),
+                }),
+            };
+            let read = |a: Answer<'_>| {
+                (a.status == 200)
+                    .then(|| serde_json::from_slice::<wire::WalletSession>(a.body).ok())
+                    .flatten()
+                    .and_then(|s| s.presentation())
+            };
+            match this.exchange(out, read).await {
+                Exchange::Answer(presentation) => presentation,
                 _ => None,
             }
         }
@@ -312,12 +374,25 @@ impl HttpApi {
     /// keys? `Err` says what to fix, in one paragraph.
     pub async fn probe(&self) -> Result<(), String> {
         let base = &self.inner.base;
-        let bearer = self.key(MerchantId(0)).unwrap_or_default().to_string();
-        let attempt =
-            |path: &'static str| self.exchange(hyper::Method::GET, path, &bearer, None, None);
+        let auth = self
+            .inner
+            .merchant_lines
+            .first()
+            .map(|l| &l[..])
+            .unwrap_or_default();
+        let attempt = |path: &'static str| {
+            let out = Outgoing::<()> {
+                method: "GET",
+                path: Path::Fixed(path),
+                auth,
+                key: None,
+                body: None,
+            };
+            self.exchange(out, |a| a.status)
+        };
         match tokio::time::timeout(Duration::from_secs(10), attempt("/readyz")).await {
-            Ok(Exchange::Answer { status: 200, .. }) => {}
-            Ok(Exchange::Answer { status, .. }) => {
+            Ok(Exchange::Answer(200)) => {}
+            Ok(Exchange::Answer(status)) => {
                 return Err(format!("{base}/readyz answered {status}: the server is not ready (still starting, or shutting down)"))
             }
             _ => {
@@ -327,10 +402,10 @@ impl HttpApi {
             }
         }
         match tokio::time::timeout(Duration::from_secs(10), attempt("/v1/payments/pay_0")).await {
-            Ok(Exchange::Answer { status: 401, .. }) => Err(format!(
+            Ok(Exchange::Answer(401)) => Err(format!(
                 "{base} refused merchant mer_0's API key: keys are derived from the seed, so start `paystorm load` with the workload and --seed the server was started with"
             )),
-            Ok(Exchange::Answer { .. }) => Ok(()),
+            Ok(Exchange::Answer(_)) => Ok(()),
             _ => Err(format!("{base} did not answer an authenticated GET within 10 s")),
         }
     }

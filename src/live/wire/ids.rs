@@ -9,17 +9,24 @@ use crate::domain::{CustomerId, DeviceId, IdemKey, PaymentId, RefundId, Token};
 /// Stripe's limit on an idempotency key's length, in characters.
 pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
 
+/// How a payment id starts on the wire (`pay_17`).
+pub const PAYMENT_PREFIX: &str = "pay_";
+
 /// Parses `<prefix><decimal>` into its number; `None` for anything else
 /// (another prefix, a sign, leading zeros, overflow, trailing text).
-fn number<T: std::str::FromStr + ToString>(text: &str, prefix: &str) -> Option<T> {
+/// Checked without allocating: the server parses an id in most requests and
+/// the client one in most answers.
+fn number<T: std::str::FromStr>(text: &str, prefix: &str) -> Option<T> {
     let digits = text.strip_prefix(prefix)?;
-    let n: T = digits.parse().ok()?;
     // Only the canonical spelling: `pay_007` or `pay_+7` is not `pay_7`.
-    (n.to_string() == digits).then_some(n)
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
 }
 
 pub fn payment_id(text: &str) -> Option<PaymentId> {
-    number(text, "pay_").map(PaymentId)
+    number(text, PAYMENT_PREFIX).map(PaymentId)
 }
 
 pub fn refund_id(text: &str) -> Option<RefundId> {
@@ -87,6 +94,7 @@ mod tests {
     fn ids_round_trip_only_in_canonical_form() {
         assert_eq!(payment_id("pay_17"), Some(PaymentId(17)));
         assert_eq!(payment_id(&PaymentId(9).to_string()), Some(PaymentId(9)));
+        assert_eq!(payment_id("pay_0"), Some(PaymentId(0)));
         for bad in [
             "pay_",
             "pay_07",
