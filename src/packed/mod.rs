@@ -173,6 +173,12 @@ fn store<K: Copy + Eq + Hash, V: Pack>(
     }
 }
 
+/// The position of `v` in `all` (an enum's `ALL` table), for packing an
+/// enum as a small index.
+pub(crate) fn index_of<T: PartialEq>(all: &[T], v: &T) -> Option<u32> {
+    all.iter().position(|x| x == v).map(|i| i as u32)
+}
+
 /// `v` as a u32 if it fits.
 pub(crate) fn narrow_u(v: u64) -> Option<u32> {
     u32::try_from(v).ok()

@@ -19,7 +19,7 @@ use crate::domain::{
     PaymentView, RefundId, Status,
 };
 use crate::lock::Locked;
-use crate::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
+use crate::packed::{index_of, narrow_i, narrow_u, Bits, Pack, PackedMap};
 
 pub type StoredReply = Result<ApiReply, ApiError>;
 
@@ -260,10 +260,6 @@ struct PackedEntry {
 }
 
 const NO_REFUND: u32 = u32::MAX;
-
-fn index_of<T: PartialEq>(all: &[T], v: &T) -> Option<u32> {
-    all.iter().position(|x| x == v).map(|i| i as u32)
-}
 
 impl Pack for KeyEntry {
     type Packed = PackedEntry;

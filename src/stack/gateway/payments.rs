@@ -6,7 +6,7 @@ use crate::domain::{
     Currency, CustomerId, DeclineReason, IdemKey, IssuerId, MerchantId, Method, Money, NetworkId,
     PaymentId, PaymentView, Rail, Status,
 };
-use crate::packed::{narrow_i, narrow_u, Bits, DenseMap, Pack};
+use crate::packed::{index_of, narrow_i, narrow_u, Bits, DenseMap, Pack};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PaymentRecord {
@@ -118,10 +118,6 @@ pub struct PackedRecord {
     /// Bits 0-16 the issuer (0 none, else id + 1), 17-24 the card rail's
     /// network.
     route: Bits,
-}
-
-fn index_of<T: PartialEq>(all: &[T], v: &T) -> Option<u32> {
-    all.iter().position(|x| x == v).map(|i| i as u32)
 }
 
 impl Pack for PaymentRecord {
