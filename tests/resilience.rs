@@ -297,3 +297,51 @@ fn a_bulkhead_keeps_a_slow_issuer_from_stalling_the_others() {
         "only the slow issuer's bulkhead refused calls: {rejected:?}"
     );
 }
+
+#[test]
+fn payments_a_full_bulkhead_refuses_count_as_failed_and_unavailable_not_declined() {
+    // A bulkhead of 3 calls per issuer with no wait refuses a share of the
+    // calls. The gateway fails those payments (nothing moved): the client
+    // must count them failed and an availability objective must count them
+    // bad, never hide them among the declines (a full-scale Singles' Day
+    // run once reported 75% "declined" for this reason alone).
+    let tmp = tempfile::tempdir().unwrap();
+    let steady = std::fs::read_to_string(root().join("workloads/steady.toml")).unwrap();
+    let path = tmp.path().join("w.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{steady}\n[[slo]]\nname = \"available\"\nobjective = 0.5\n\n\
+             [resilience.bulkhead]\nmax_concurrent = 3\nmax_wait_ms = 1\n"
+        ),
+    )
+    .unwrap();
+    let mut w = Workload::from_path(&path).expect("workload loads");
+    let tight = go(&w, 3, Vec::new(), false);
+    let refused: u64 = tight
+        .resilience
+        .downstreams
+        .iter()
+        .map(|d| d.bulkhead_rejected)
+        .sum();
+    assert!(refused > 0, "the tiny bulkhead refused calls");
+    let c = &tight.counts;
+    assert!(c.failed > 0, "refused payments are counted failed: {c:?}");
+    assert!(
+        c.failed <= refused,
+        "nothing but a refusal fails a payment here: {} failed, {refused} refused",
+        c.failed
+    );
+    // The objective sees every logical create, double submits (replays of
+    // the same key) included, so it counts at least the journeys' failures.
+    assert!(
+        tight.slos[0].bad >= c.failed,
+        "every failed payment is bad for availability: {} bad, {c:?}",
+        tight.slos[0].bad
+    );
+
+    w.file.resilience.bulkhead = Default::default();
+    let roomy = go(&w, 3, Vec::new(), false);
+    assert_eq!(roomy.counts.failed, 0, "without refusals nothing fails");
+    assert!(tight.slos[0].bad > roomy.slos[0].bad);
+}

@@ -817,7 +817,7 @@ pub(super) fn rich_scenario() -> Scenario {
         op,
         HistoryKind::Fail(Failure::Declined {
             reply,
-            reason: DeclineReason::InsufficientFunds,
+            reason: Some(DeclineReason::InsufficientFunds),
         }),
     );
     s.settle();

@@ -47,10 +47,13 @@ pub struct ReplySummary {
 
 #[derive(Clone, Copy, Debug)]
 pub enum Failure {
-    /// The payment was created but declined: a definite "no effect".
+    /// The payment was created but declined, or failed (the stack could not
+    /// process it: a downstream refused or failed the call, or a crash cut
+    /// it off): a definite "no effect" either way. `reason` is the decline
+    /// reason; `None` for a failed payment.
     Declined {
         reply: ReplySummary,
-        reason: DeclineReason,
+        reason: Option<DeclineReason>,
     },
     /// The gateway answered with an error.
     Api(ApiError),

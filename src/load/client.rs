@@ -24,9 +24,22 @@ use super::spec::Clients;
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome {
     Ok(ApiReply),
+    /// A payment with status `declined` or `failed`: a definite "no effect"
+    /// either way (see [`Outcome::payment_failed`]).
     Declined(ApiReply),
     Failed(ApiError),
     Unknown,
+}
+
+impl Outcome {
+    /// A payment the stack could not process (status `failed`: a bulkhead
+    /// or breaker refused the call downstream, the call failed with no
+    /// effect, or a crash cut it off). It ends like a decline for the
+    /// client, but it is the stack's failure: counted as failed, and bad for
+    /// availability, not a decline.
+    pub fn payment_failed(&self) -> bool {
+        matches!(self, Outcome::Declined(r) if r.payment.status == Status::Failed)
+    }
 }
 
 /// One logical request: what to send, under which key, and how hard to try.
@@ -126,15 +139,11 @@ impl<A: PaymentApi> Client<A> {
                     }
                     // Declined and failed payments are definite "no effect".
                     if matches!(reply.payment.status, Status::Declined | Status::Failed) {
-                        let reason = reply
-                            .payment
-                            .decline
-                            .unwrap_or(crate::domain::DeclineReason::UnknownAccount);
                         self.rec.history(
                             id,
                             HistoryKind::Fail(Failure::Declined {
                                 reply: summary,
-                                reason,
+                                reason: reply.payment.decline,
                             }),
                         );
                         outcome = Outcome::Declined(reply);
@@ -178,6 +187,11 @@ impl<A: PaymentApi> Client<A> {
         self.rec.corrected(kind, method, intended);
         let class = match &outcome {
             Outcome::Ok(_) => OutcomeClass::Ok,
+            // The stack's failure, not the issuer's no: an availability
+            // objective must count it against the stack.
+            Outcome::Declined(_) if outcome.payment_failed() => {
+                OutcomeClass::Failed(ApiError::Unavailable)
+            }
             Outcome::Declined(r) => OutcomeClass::Declined(
                 r.payment
                     .decline

@@ -185,6 +185,7 @@ impl<A: PaymentApi> Journey<A> {
             .await;
         self.client.rec.count(|c| match outcome {
             Outcome::Ok(_) => c.succeeded += 1,
+            Outcome::Declined(_) if outcome.payment_failed() => c.failed += 1,
             Outcome::Declined(_) => c.declined += 1,
             Outcome::Failed(_) => c.failed += 1,
             Outcome::Unknown => c.unknown += 1,
@@ -194,7 +195,7 @@ impl<A: PaymentApi> Journey<A> {
             plan.customer_issuers
                 .get(params.customer.0 as usize)
                 .copied(),
-            matches!(outcome, Outcome::Failed(_) | Outcome::Unknown),
+            matches!(outcome, Outcome::Failed(_) | Outcome::Unknown) || outcome.payment_failed(),
         );
         // The merchant goes on (captures, refunds) while the second click is
         // still being retried: its replay may come after the status changed.

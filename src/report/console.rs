@@ -93,6 +93,56 @@ pub fn chaos_header(plans: &[crate::chaos::Plan]) -> String {
     s
 }
 
+/// The gateway's declines by reason, when there were any.
+fn declines_line(g: &crate::stack::gateway::GatewayStats) -> Option<String> {
+    let parts: Vec<String> = g
+        .declines
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| format!("{} {n}", r.as_str()))
+        .collect();
+    (!parts.is_empty()).then(|| format!("declines: {}\n", parts.join("  ")))
+}
+
+/// What the resilience layer refused, when it refused anything: a run whose
+/// bulkheads or quotas are smaller than its load fails payments for that
+/// reason alone, and this line says so rather than leaving a user to find
+/// it in results.json.
+fn refusals_line(r: &crate::resilience::ResilienceReport) -> Option<String> {
+    let f = &r.frontline;
+    let rate_limited = f.rate_limited_top_1pct
+        + f.rate_limited_next_9pct
+        + f.rate_limited_rest
+        + f.rate_limited_global;
+    let mut parts = Vec::new();
+    if r.shed > 0 {
+        parts.push(format!("shed {}", r.shed));
+    }
+    if rate_limited > 0 {
+        parts.push(format!("rate-limited {rate_limited}"));
+    }
+    for d in &r.downstreams {
+        if d.bulkhead_rejected > 0 {
+            parts.push(format!("bulkhead {} {}", d.name, d.bulkhead_rejected));
+        }
+        if let Some(b) = d.breaker.as_ref().filter(|b| b.rejected > 0) {
+            parts.push(format!("breaker {} {}", d.name, b.rejected));
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let hint = if r.downstreams.iter().any(|d| d.bulkhead_rejected > 0) {
+        "\n  (bulkhead refusals fail payments: size [resilience.bulkhead] for the load, or lower the rate)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "refused by resilience: {}{hint}\n",
+        parts.join("  ")
+    ))
+}
+
 fn shape_name(l: &crate::load::spec::LoadSpec) -> String {
     let base = if !l.stages.is_empty() {
         format!("{} ramping stages", l.stages.len())
@@ -120,6 +170,12 @@ pub fn summary(o: &RunOutcome, exit_code: i32, out: &str) -> String {
         "payments: attempted {}  succeeded {}  declined {}  failed {}  unknown {}  retries {}",
         c.attempted, c.succeeded, c.declined, c.failed, c.unknown, c.retries
     );
+    if let Some(line) = declines_line(&o.stack.gateway) {
+        s.push_str(&line);
+    }
+    if let Some(line) = refusals_line(&o.resilience) {
+        s.push_str(&line);
+    }
     let _ = writeln!(
         s,
         "behaviours: double-submits {}  key reuse {}  keyless {}  timeouts {}  captures {}  voids {}  refunds {}",

@@ -72,8 +72,18 @@ fn line(ev: &HistoryEvent) -> String {
             r.amount_minor,
             r.replayed
         ),
-        HistoryKind::Fail(Failure::Declined { reply, reason }) => format!(
+        HistoryKind::Fail(Failure::Declined {
+            reply,
+            reason: Some(reason),
+        }) => format!(
             r#","type":"fail","payment":"{}","error":"declined","reason":"{reason:?}""#,
+            reply.payment
+        ),
+        HistoryKind::Fail(Failure::Declined {
+            reply,
+            reason: None,
+        }) => format!(
+            r#","type":"fail","payment":"{}","error":"payment_failed""#,
             reply.payment
         ),
         HistoryKind::Fail(Failure::Api(e)) => format!(r#","type":"fail","error":"{}""#, e.as_str()),

@@ -304,7 +304,7 @@ fn consistent_replies_compares_declined_bodies_too() {
     let decline = |reply| {
         HistoryKind::Fail(Failure::Declined {
             reply,
-            reason: DeclineReason::InsufficientFunds,
+            reason: Some(DeclineReason::InsufficientFunds),
         })
     };
     s.complete(op, decline(reply));
@@ -390,7 +390,7 @@ fn mismatch_catches_a_declined_mismatched_attempt_and_its_row() {
         op,
         HistoryKind::Fail(Failure::Declined {
             reply,
-            reason: DeclineReason::InsufficientFunds,
+            reason: Some(DeclineReason::InsufficientFunds),
         }),
     );
     s.settle();
