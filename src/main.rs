@@ -14,7 +14,7 @@ use paystorm::slo::SloFile;
 use paystorm::stack::sabotage::{Sabotage, Sabotages};
 use paystorm::workload::Workload;
 
-use paystorm::cli::{say, EXIT_INPUT};
+use paystorm::cli::{say, EXIT_INPUT, EXIT_INVALID};
 
 #[derive(Parser)]
 #[command(
@@ -421,7 +421,11 @@ fn run_command(args: RunArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(EXIT_INPUT);
+            let code = match e {
+                paystorm::sim::run::RunError::Stalled(_) => EXIT_INVALID,
+                _ => EXIT_INPUT,
+            };
+            return ExitCode::from(code);
         }
     };
     let code = match report::write_outputs(&out, &workload, seed, &names, &outcome) {

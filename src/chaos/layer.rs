@@ -131,7 +131,7 @@ impl FaultLayer {
         if let Some(after) = d.duplicate_after {
             let copy = make();
             let clock = self.clock;
-            tokio::spawn(async move {
+            crate::sim::task::spawn_detached(async move {
                 clock.sleep(after).await;
                 let _ = copy.await;
             });

@@ -28,7 +28,7 @@ pub struct Journey<A> {
     pub keys_used: u64,
     /// Requests running beside the journey (the second click of a
     /// double-submit), awaited when the journey ends so the run waits for them.
-    pub beside: Vec<tokio::task::JoinHandle<()>>,
+    pub beside: Vec<crate::sim::task::Task<()>>,
     /// Set when replaying a trace: the payment to make instead of a draw.
     pub fixed: Option<FixedPayment>,
 }
@@ -149,7 +149,7 @@ impl<A: PaymentApi> Journey<A> {
             rng.unit(); // diverge from the first submit's stream
             let client = self.client.clone();
             let attempts = plan.clients.attempts_max;
-            tokio::spawn(async move {
+            crate::sim::task::spawn(async move {
                 client
                     .clock
                     .sleep(Duration::from_micros((delay_ms * 1000.0) as u64))
@@ -365,7 +365,7 @@ impl<A: PaymentApi> Journey<A> {
                 let mut rng2 = SimRng::clone(&self.rng);
                 rng2.unit();
                 let client = self.client.clone();
-                tokio::spawn(async move {
+                crate::sim::task::spawn(async move {
                     client.send(&mut rng2, second).await;
                 })
             });

@@ -145,7 +145,7 @@ pub async fn run<A: PaymentApi>(
             fixed: arrival.payment,
         };
         let (live, idle) = (live.clone(), idle.clone());
-        tokio::spawn(async move {
+        crate::sim::task::spawn_detached(async move {
             journey.run().await;
             if live.fetch_sub(1, Ordering::Relaxed) == 1 {
                 idle.notify_one();

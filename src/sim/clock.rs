@@ -1,13 +1,26 @@
 //! The run's clock. Everything that needs "now" or a delay asks it; nothing
-//! else reads `Instant::now`. Under a paused tokio runtime this is virtual
-//! time; under a normal runtime it is the wall clock — the same code path.
+//! else reads `Instant::now`. On the sim executor this is virtual time;
+//! under a tokio runtime it is tokio's time (the wall clock in live mode,
+//! paused time in unit tests) — the same code path either way.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
+
+use super::executor;
+
+pub use super::executor::Elapsed;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     start: Instant,
+    /// In sim mode, the executor's instant the run started at.
+    start_us: u64,
+    /// Whether this clock runs on the sim executor (else on tokio's time:
+    /// the wall clock in live mode, paused time in tokio unit tests).
+    sim: bool,
     /// Unix time at the start of the run: a fixed date in sim mode (so
     /// signed timestamps are reproducible), the real one in live mode.
     epoch_unix_s: u64,
@@ -17,11 +30,13 @@ pub struct Clock {
 pub const SIM_EPOCH_UNIX_S: u64 = 1_605_052_800;
 
 impl Clock {
-    /// Starts the run's clock at the runtime's current instant. Must be called
-    /// inside a tokio runtime.
+    /// Starts the run's clock now: on the sim executor's virtual time when
+    /// this thread runs one, else on tokio's time.
     pub fn start() -> Clock {
         Clock {
             start: Instant::now(),
+            start_us: executor::now_us(),
+            sim: executor::active(),
             epoch_unix_s: SIM_EPOCH_UNIX_S,
         }
     }
@@ -34,8 +49,8 @@ impl Clock {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(SIM_EPOCH_UNIX_S, |d| d.as_secs());
         Clock {
-            start: Instant::now(),
             epoch_unix_s,
+            ..Clock::start()
         }
     }
 
@@ -51,20 +66,40 @@ impl Clock {
 
     /// Microseconds since the run started.
     pub fn now_us(&self) -> u64 {
+        if self.sim {
+            return executor::now_us().saturating_sub(self.start_us);
+        }
         Instant::now()
             .saturating_duration_since(self.start)
             .as_micros() as u64
     }
 
-    pub async fn sleep(&self, d: Duration) {
-        if !d.is_zero() {
-            tokio::time::sleep(d).await;
+    /// Sleeps for `d` (a zero sleep returns at once, without yielding).
+    pub fn sleep(&self, d: Duration) -> Delay {
+        if d.is_zero() {
+            Delay::Done
+        } else if self.sim {
+            Delay::Sim {
+                sleep: executor::Sleep::after(d),
+            }
+        } else {
+            Delay::Tokio {
+                sleep: tokio::time::sleep(d),
+            }
         }
     }
 
     /// Sleeps until `at_us` microseconds after the start of the run.
-    pub async fn sleep_until_us(&self, at_us: u64) {
-        tokio::time::sleep_until(self.start + Duration::from_micros(at_us)).await;
+    pub fn sleep_until_us(&self, at_us: u64) -> Delay {
+        if self.sim {
+            Delay::Sim {
+                sleep: executor::sleep_until_us(self.start_us + at_us),
+            }
+        } else {
+            Delay::Tokio {
+                sleep: tokio::time::sleep_until(self.start + Duration::from_micros(at_us)),
+            }
+        }
     }
 
     /// Runs `fut` with a deadline; `Err` if it did not finish in time
@@ -74,8 +109,58 @@ impl Clock {
     ///
     /// Not an `async fn`: that would store `fut` twice (the argument and the
     /// awaited copy), and these wrappers nest, so the copies multiply.
-    pub fn timeout<F: std::future::Future>(&self, d: Duration, fut: F) -> tokio::time::Timeout<F> {
-        tokio::time::timeout(d, fut)
+    pub fn timeout<F: Future>(&self, d: Duration, fut: F) -> Timeout<F> {
+        Timeout {
+            future: fut,
+            delay: self.sleep(d),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A sleep on whichever engine the clock runs on.
+    #[project = DelayProj]
+    #[must_use = "a sleep does nothing unless awaited"]
+    pub enum Delay {
+        Sim { sleep: executor::Sleep },
+        Tokio { #[pin] sleep: tokio::time::Sleep },
+        Done,
+    }
+}
+
+impl Future for Delay {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project() {
+            DelayProj::Sim { sleep } => Pin::new(sleep).poll(cx),
+            DelayProj::Tokio { sleep } => sleep.poll(cx),
+            DelayProj::Done => Poll::Ready(()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future with a deadline; see [`Clock::timeout`].
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        #[pin]
+        delay: Delay,
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    /// The future is polled first, so one that is ready at the deadline
+    /// still wins (as with tokio's `timeout`).
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.future.poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        this.delay.poll(cx).map(|()| Err(Elapsed))
     }
 }
 

@@ -1,6 +1,6 @@
-//! The run driver: builds the world and the stack on a paused current-thread
-//! runtime, runs the load to its end, drains the stack, reads it back, and
-//! lets the checker judge. Returns everything the reports need.
+//! The run driver: builds the world and the stack on the sim executor, runs
+//! the load to its end, drains the stack, reads it back, and lets the
+//! checker judge. Returns everything the reports need.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +82,10 @@ pub enum RunError {
     Config(String),
     #[error("cannot write the history file: {0}")]
     History(std::io::Error),
+    /// The run is invalid (exit 3): the engine found every task waiting on
+    /// something that can never happen. A bug in paystorm, not in the input.
+    #[error("{0} (a bug in paystorm: please report it with the workload and the seed)")]
+    Stalled(#[from] crate::sim::executor::Stalled),
 }
 
 /// An observer that feeds the checker and, optionally, the history file.
@@ -128,12 +132,7 @@ pub fn run_instrumented(
 ) -> Result<RunOutcome, RunError> {
     let wall = std::time::Instant::now();
     let mut prepared = prepare(workload, opts)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;
-    let result = runtime.block_on(async {
+    let result = crate::sim::executor::block_on(async {
         let started = start(
             workload,
             opts,
@@ -156,9 +155,8 @@ pub fn run_instrumented(
             None => started.load(api, live).await,
         };
         Ok::<_, RunError>(running.finish(report).await)
-    });
-    // Dropping the runtime drops every task still holding the observer.
-    drop(runtime);
+    })?;
+    // block_on has dropped every task still holding the observer.
     conclude(workload, opts, prepared, result?, wall)
 }
 
@@ -267,9 +265,9 @@ pub(crate) struct Running {
     clock: Clock,
     drain_max: Duration,
     stop: crate::sim::signal::Signal,
-    background: Vec<tokio::task::JoinHandle<()>>,
+    background: Vec<crate::sim::task::Task<()>>,
     load_done: crate::sim::signal::Signal,
-    sampler: tokio::task::JoinHandle<crate::metrics::gauges::Gauges>,
+    sampler: crate::sim::task::Task<crate::metrics::gauges::Gauges>,
     /// Frozen with the run's final figures once the stack is read.
     telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }

@@ -53,10 +53,10 @@ impl Drop for Detached {
     fn drop(&mut self) {
         // Outside a runtime (it is being torn down) there is nowhere to
         // finish the work, and nobody left to observe it: let it go.
-        if let (Some(handler), Ok(rt)) =
-            (self.handler.take(), tokio::runtime::Handle::try_current())
-        {
-            rt.spawn(handler);
+        if let Some(handler) = self.handler.take() {
+            crate::sim::task::spawn_if_running(async move {
+                let _ = handler.await;
+            });
         }
     }
 }

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use crate::sim::task::{spawn, Task};
 
 use crate::chaos::{Chaos, Crash, FaultLayer, Target};
 use crate::domain::audit::{Account, BankRailKind, Observer};
@@ -349,13 +349,14 @@ impl Stack {
 
     /// Starts the periodic work: webhook dispatch, settlement batches, hold
     /// expiry sweeps, the bank batch window and idempotency pruning. Each task
-    /// stops when `shutdown` flips, so a paused runtime can finish.
-    pub fn spawn_background(&self, shutdown: &Signal) -> Vec<JoinHandle<()>> {
-        let mut tasks = vec![tokio::spawn(
+    /// stops when `shutdown` flips, so a run can finish.
+    pub fn spawn_background(&self, shutdown: &Signal) -> Vec<Task<()>> {
+        let mut tasks = vec![spawn(
             self.webhooks.clone().run_dispatcher(shutdown.clone()),
         )];
         let acquirer = self.acquirer.clone();
         tasks.push(every(
+            self.clock,
             self.cfg.acquirer.settlement_interval_s,
             shutdown.clone(),
             move || {
@@ -365,6 +366,7 @@ impl Stack {
         ));
         let (issuers, gateway, clock) = (self.issuers.clone(), self.gateway.clone(), self.clock);
         tasks.push(every(
+            self.clock,
             self.cfg.issuers.expiry_sweep_interval_s,
             shutdown.clone(),
             move || {
@@ -378,6 +380,7 @@ impl Stack {
         ));
         let gateway = self.gateway.clone();
         tasks.push(every(
+            self.clock,
             self.cfg.bank.batch_interval_s,
             shutdown.clone(),
             move || {
@@ -390,6 +393,7 @@ impl Stack {
         if self.resilience.stand_ins() {
             let networks = self.networks.clone();
             tasks.push(every(
+                self.clock,
                 self.resilience.stand_in.advice_interval_ms / 1000.0,
                 shutdown.clone(),
                 move || {
@@ -404,6 +408,7 @@ impl Stack {
         }
         let gateway = self.gateway.clone();
         tasks.push(every(
+            self.clock,
             self.cfg.gateway.idempotency.prune_interval_s,
             shutdown.clone(),
             move || {
@@ -412,7 +417,7 @@ impl Stack {
             },
         ));
         if !self.crashes.is_empty() {
-            tasks.push(tokio::spawn(crash_and_restart(
+            tasks.push(spawn(crash_and_restart(
                 self.gateway.clone(),
                 self.crashes.clone(),
                 self.clock,
@@ -428,7 +433,7 @@ impl Stack {
             );
             let recovered = self.recovered_at_us.clone();
             let shutdown = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(spawn(async move {
                 clock.sleep_until_us(end_us).await;
                 // Polls at 100 ms of simulated time: the recovery figure's
                 // resolution.
@@ -450,14 +455,14 @@ impl Stack {
 
     /// Samples the stack's depths once a simulated second (see
     /// `metrics::gauges`) until `stop` fires; returns what it sampled.
-    pub fn spawn_sampler(&self, stop: &Signal) -> JoinHandle<crate::metrics::gauges::Gauges> {
+    pub fn spawn_sampler(&self, stop: &Signal) -> Task<crate::metrics::gauges::Gauges> {
         let (gateway, webhooks, clock, stop) = (
             self.gateway.clone(),
             self.webhooks.clone(),
             self.clock,
             stop.clone(),
         );
-        tokio::spawn(async move {
+        spawn(async move {
             let mut gauges = crate::metrics::gauges::Gauges::default();
             loop {
                 gauges.sample(
@@ -600,21 +605,27 @@ fn advices_pending(networks: &[Arc<Network>]) -> usize {
 }
 
 /// Runs `tick` every `interval_s` (first after one interval) until shutdown.
-fn every<F, Fut>(interval_s: f64, shutdown: Signal, mut tick: F) -> JoinHandle<()>
+///
+/// A tick that runs late (the previous one took longer than the interval)
+/// pushes the next one a whole interval past it, as tokio's
+/// `MissedTickBehavior::Delay` does, rather than firing a burst to catch up.
+fn every<F, Fut>(clock: Clock, interval_s: f64, shutdown: Signal, mut tick: F) -> Task<()>
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
-    let period = Duration::from_secs_f64(interval_s.max(0.001));
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let period_us = ((interval_s.max(0.001)) * 1e6) as u64;
+    spawn(async move {
+        let mut next_us = clock.now_us() + period_us;
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => break,
-                _ = interval.tick() => tick().await,
+                _ = clock.sleep_until_us(next_us) => {},
             }
+            let now = clock.now_us();
+            next_us = now.max(next_us) + period_us;
+            tick().await;
         }
     })
 }

@@ -186,7 +186,7 @@ impl Network {
         let Some(stand_in) = &self.stand_in else {
             return;
         };
-        let mut sends = tokio::task::JoinSet::new();
+        let mut sends = Vec::new();
         // To an issuer whose breaker is not closed, one advice a round: a
         // probe (the rest would be refused at once).
         let mut probed = Vec::new();
@@ -199,11 +199,13 @@ impl Network {
                 probed.push(advice.issuer);
             }
             let me = self.clone();
-            sends.spawn(async move {
+            sends.push(crate::sim::task::spawn(async move {
                 let _ = me.advise(advice).await;
-            });
+            }));
         }
-        while sends.join_next().await.is_some() {}
+        for send in sends {
+            let _ = send.await;
+        }
     }
 
     /// Advices not yet acknowledged by their issuers.

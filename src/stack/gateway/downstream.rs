@@ -212,7 +212,7 @@ impl Gateway {
     /// Starts reconciling `p` in a task of its own.
     pub(super) fn reconcile_later(&self, p: Pending) {
         if let Some(me) = self.me.get().and_then(std::sync::Weak::upgrade) {
-            tokio::spawn(async move {
+            crate::sim::task::spawn_detached(async move {
                 let _ = me.clone().crash_guarded(me.reconcile(p)).await;
             });
         }

@@ -202,7 +202,7 @@ impl Webhooks {
                 break;
             };
             let me = self.clone();
-            tokio::spawn(async move {
+            crate::sim::task::spawn_detached(async move {
                 me.deliver(event).await;
                 drop(permit);
             });

@@ -1,0 +1,326 @@
+//! Sim mode's engine: a single-threaded executor with virtual time.
+//!
+//! Why not tokio's paused runtime, which sim mode used first: every hop of a
+//! payment is a sleep, and tokio pays for machinery a simulation does not
+//! need — atomic task states and reference counts, a sharded list of owned
+//! tasks, a timer wheel built for wall-clock drivers, a budget per poll. Its
+//! floor (`cargo bench --bench tokio_floor`) was under 100,000 payments per
+//! wall-second before any payment work. Here a task is a slot in a vector,
+//! a waker is the slot's number (no allocation, no reference count), and
+//! timers sit in one binary heap ordered by (deadline, sequence).
+//!
+//! Determinism: ready tasks run first in, first out; timers fire in deadline
+//! order, ties in the order they were set. Nothing reads the wall clock.
+//!
+//! The executor is entered with [`block_on`]; inside it, [`spawn`],
+//! [`sleep_until_us`] and [`now_us`] use it ([`crate::sim::Clock`] and
+//! [`crate::sim::task`] pick it or tokio, so the stack's code serves both). Wakers are plain
+//! integers: a wake from another thread (none happens in a sim run) is
+//! ignored rather than routed, and a run whose tasks all wait on nothing is
+//! reported as [`Stalled`] instead of hanging.
+
+mod join;
+mod timer;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+pub use join::JoinHandle;
+pub use timer::{sleep_until_us, Elapsed, Sleep};
+
+use timer::Timers;
+
+type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+/// One task's place: its future (out of the slot while it is being polled),
+/// a generation that makes stale wakers harmless, and whether it is queued.
+struct Slot {
+    future: Option<Task>,
+    generation: u32,
+    queued: bool,
+}
+
+/// The executor's state, reachable from this thread while [`block_on`] runs.
+struct Core {
+    now_us: Cell<u64>,
+    ready: RefCell<VecDeque<u64>>,
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<u32>>,
+    timers: RefCell<Timers>,
+    /// Whether the future given to [`block_on`] is queued.
+    main_woken: Cell<bool>,
+    /// Tasks spawned and not yet finished.
+    live: Cell<usize>,
+}
+
+/// The waker's number for the future given to [`block_on`].
+const MAIN: u64 = u64::MAX;
+
+thread_local! {
+    static CURRENT: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with this thread's executor, if one is running.
+fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    CURRENT.with(|c| {
+        let p = c.get();
+        // SAFETY: CURRENT points at the Core owned by the `block_on` frame
+        // on this thread, set on entry and cleared (by a guard) before that
+        // frame ends; nothing else stores the pointer.
+        (!p.is_null()).then(|| f(unsafe { &*p }))
+    })
+}
+
+/// Whether this thread is inside [`block_on`].
+pub fn active() -> bool {
+    CURRENT.with(|c| !c.get().is_null())
+}
+
+/// Virtual microseconds since the executor started (0 outside one).
+pub fn now_us() -> u64 {
+    with_core(|c| c.now_us.get()).unwrap_or(0)
+}
+
+/// The run ended with tasks still waiting and nothing left that could wake
+/// them: no task ready, no timer set.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the simulation stalled at {at_us} us: {waiting} tasks wait on something that can never happen"
+)]
+pub struct Stalled {
+    pub at_us: u64,
+    pub waiting: usize,
+}
+
+fn pack(index: u32, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(index)
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_raw, drop_raw);
+
+fn raw(id: u64) -> RawWaker {
+    RawWaker::new(id as usize as *const (), &VTABLE)
+}
+
+unsafe fn clone_raw(data: *const ()) -> RawWaker {
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake_raw(data: *const ()) {
+    let id = data as usize as u64;
+    with_core(|c| c.schedule(id));
+}
+
+unsafe fn drop_raw(_: *const ()) {}
+
+fn waker(id: u64) -> Waker {
+    // SAFETY: the vtable's functions never dereference the data pointer: it
+    // is the task's number, and every function is valid for any number.
+    unsafe { Waker::from_raw(raw(id)) }
+}
+
+impl Core {
+    fn new() -> Core {
+        Core {
+            now_us: Cell::new(0),
+            ready: RefCell::new(VecDeque::from([MAIN])),
+            slots: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            timers: RefCell::new(Timers::default()),
+            main_woken: Cell::new(true),
+            live: Cell::new(0),
+        }
+    }
+
+    fn schedule(&self, id: u64) {
+        if id == MAIN {
+            if !self.main_woken.replace(true) {
+                self.ready.borrow_mut().push_back(MAIN);
+            }
+            return;
+        }
+        let (index, generation) = (id as u32, (id >> 32) as u32);
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(index as usize) else {
+            return;
+        };
+        if slot.generation == generation && !slot.queued {
+            slot.queued = true;
+            self.ready.borrow_mut().push_back(id);
+        }
+    }
+
+    fn spawn(&self, task: Task) -> u64 {
+        let index = self.free.borrow_mut().pop();
+        let mut slots = self.slots.borrow_mut();
+        let index = match index {
+            Some(i) => i,
+            None => {
+                slots.push(Slot {
+                    future: None,
+                    generation: 0,
+                    queued: false,
+                });
+                (slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut slots[index as usize];
+        slot.future = Some(task);
+        slot.queued = true;
+        let id = pack(index, slot.generation);
+        self.ready.borrow_mut().push_back(id);
+        self.live.set(self.live.get() + 1);
+        id
+    }
+
+    /// Polls one queued task. Its future leaves the slot while it runs, so
+    /// the task may spawn, wake and set timers freely.
+    fn run(&self, id: u64) {
+        let index = id as u32 as usize;
+        let future = {
+            let mut slots = self.slots.borrow_mut();
+            let slot = &mut slots[index];
+            if slot.generation != (id >> 32) as u32 {
+                return;
+            }
+            slot.queued = false;
+            slot.future.take()
+        };
+        let Some(mut future) = future else {
+            return;
+        };
+        let waker = waker(id);
+        match future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Pending => self.slots.borrow_mut()[index].future = Some(future),
+            Poll::Ready(()) => {
+                // Dropped before the slot is freed: the drop may wake or
+                // spawn, and must not find its own slot reused.
+                drop(future);
+                let mut slots = self.slots.borrow_mut();
+                let slot = &mut slots[index];
+                slot.generation = slot.generation.wrapping_add(1);
+                slot.queued = false;
+                self.free.borrow_mut().push(index as u32);
+                self.live.set(self.live.get() - 1);
+            }
+        }
+    }
+
+    /// Moves time to the earliest timer and wakes every timer due then.
+    /// False when there is no timer left.
+    fn advance(&self) -> bool {
+        let due = self.timers.borrow_mut().pop_due(self.now_us.get());
+        match due {
+            Some((at_us, wakers)) => {
+                self.now_us.set(at_us);
+                for w in wakers {
+                    w.wake();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Clears CURRENT when `block_on` ends, however it ends.
+struct Entered;
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+}
+
+/// Runs `main` to completion on a fresh executor on this thread, with
+/// virtual time starting at 0, and then drops every task still alive
+/// (background loops that were never stopped).
+///
+/// Panics if called inside another `block_on` on the same thread.
+pub fn block_on<F: Future>(main: F) -> Result<F::Output, Stalled> {
+    let core = Core::new();
+    CURRENT.with(|c| {
+        assert!(c.get().is_null(), "sim executor entered twice");
+        c.set(&core);
+    });
+    let entered = Entered;
+    let mut main = pin!(main);
+    let main_waker = waker(MAIN);
+    let result = loop {
+        let next = core.ready.borrow_mut().pop_front();
+        match next {
+            Some(MAIN) => {
+                core.main_woken.set(false);
+                if let Poll::Ready(out) = main.as_mut().poll(&mut Context::from_waker(&main_waker))
+                {
+                    break Ok(out);
+                }
+            }
+            Some(id) => core.run(id),
+            None => {
+                if !core.advance() {
+                    break Err(Stalled {
+                        at_us: core.now_us.get(),
+                        waiting: core.live.get(),
+                    });
+                }
+            }
+        }
+    };
+    // Drop the leftover tasks while CURRENT still points here: their drops
+    // cancel timers and may wake each other.
+    let leftover: Vec<Task> = core
+        .slots
+        .borrow_mut()
+        .iter_mut()
+        .filter_map(|s| {
+            s.generation = s.generation.wrapping_add(1);
+            s.future.take()
+        })
+        .collect();
+    drop(leftover);
+    drop(entered);
+    result
+}
+
+/// Starts `future` as a task on this thread's executor.
+///
+/// Panics outside [`block_on`]: callers that may run under tokio too go
+/// through [`crate::sim::rt::spawn`].
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let (handle, task) = join::wrap(future);
+    with_core(|c| c.spawn(Box::pin(task))).expect("sim::executor::spawn outside block_on");
+    handle
+}
+
+/// Spawns `future` and forgets it: no join state, one allocation.
+pub fn spawn_detached<F>(future: F)
+where
+    F: Future<Output = ()> + 'static,
+{
+    with_core(|c| c.spawn(Box::pin(future))).expect("sim::executor::spawn outside block_on");
+}
+
+/// Lets every other ready task run before this one continues.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::*;
+use crate::sim::Clock;
+
+fn timeout<F: Future>(d: Duration, f: F) -> crate::sim::clock::Timeout<F> {
+    Clock::start().timeout(d, f)
+}
+
+fn log() -> Rc<RefCell<Vec<(u64, &'static str)>>> {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+#[test]
+fn timers_fire_in_deadline_order_and_ties_in_the_order_they_were_set() {
+    let seen = log();
+    let s = seen.clone();
+    block_on(async move {
+        for (at, name) in [(300, "c"), (100, "a"), (300, "d"), (200, "b")] {
+            let s = s.clone();
+            spawn_detached(async move {
+                sleep_until_us(at).await;
+                s.borrow_mut().push((now_us(), name));
+            });
+        }
+        sleep_until_us(1_000).await;
+    })
+    .unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        vec![(100, "a"), (200, "b"), (300, "c"), (300, "d")]
+    );
+}
+
+#[test]
+fn time_jumps_straight_to_the_next_timer() {
+    let wall = std::time::Instant::now();
+    let at = block_on(async {
+        Sleep::after(Duration::from_secs(86_400)).await;
+        now_us()
+    })
+    .unwrap();
+    assert_eq!(at, 86_400_000_000);
+    assert!(wall.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_timeout_fires_at_its_deadline_and_a_faster_future_wins() {
+    block_on(async {
+        let slow = timeout(
+            Duration::from_millis(5),
+            Sleep::after(Duration::from_millis(9)),
+        )
+        .await;
+        assert_eq!(slow, Err(Elapsed));
+        assert_eq!(now_us(), 5_000);
+        let fast = timeout(Duration::from_millis(5), async { 7 }).await;
+        assert_eq!(fast, Ok(7));
+        assert_eq!(now_us(), 5_000);
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_dropped_timer_wakes_nobody() {
+    let polls = Rc::new(RefCell::new(0u32));
+    let p = polls.clone();
+    block_on(async move {
+        let h = spawn(async move {
+            // The 1 s timeout is dropped when the 1 ms sleep wins; the task
+            // then sleeps 10 s and must be polled only when that ends.
+            let _ = timeout(
+                Duration::from_secs(1),
+                Sleep::after(Duration::from_millis(1)),
+            )
+            .await;
+            let mut long = sleep_until_us(10_000_000);
+            std::future::poll_fn(|cx| {
+                *p.borrow_mut() += 1;
+                std::pin::Pin::new(&mut long).poll(cx)
+            })
+            .await;
+        });
+        h.await;
+    })
+    .unwrap();
+    // Once when first waiting, once at 10 s: the stale 1 s entry skipped.
+    assert_eq!(*polls.borrow(), 2);
+}
+
+#[test]
+fn join_handles_return_outputs_and_tasks_run_in_spawn_order() {
+    let seen = log();
+    let s = seen.clone();
+    let total = block_on(async move {
+        let handles: Vec<_> = (0..4u64)
+            .map(|i| {
+                let s = s.clone();
+                spawn(async move {
+                    s.borrow_mut().push((i, "ran"));
+                    yield_now().await;
+                    i * 10
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for h in handles {
+            total += h.await;
+        }
+        total
+    })
+    .unwrap();
+    assert_eq!(total, 60);
+    let order: Vec<u64> = seen.borrow().iter().map(|(i, _)| *i).collect();
+    assert_eq!(order, vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn tokio_sync_primitives_work_on_it() {
+    let got = block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
+        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let s2 = sem.clone();
+        spawn_detached(async move {
+            for i in 0..3 {
+                let _permit = s2.acquire().await.unwrap();
+                Sleep::after(Duration::from_millis(1)).await;
+                tx.send(i).await.unwrap();
+            }
+        });
+        let mut got = Vec::new();
+        while let Some(v) = rx.recv().await {
+            got.push(v);
+        }
+        got
+    })
+    .unwrap();
+    assert_eq!(got, vec![0, 1, 2]);
+}
+
+#[test]
+fn waiting_on_nothing_is_reported_as_a_stall_not_a_hang() {
+    let err = block_on(async {
+        Sleep::after(Duration::from_millis(3)).await;
+        let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+        spawn_detached(async {
+            std::future::pending::<()>().await;
+        });
+        let _ = rx.await;
+    })
+    .unwrap_err();
+    assert_eq!(err.at_us, 3_000);
+    assert_eq!(err.waiting, 1);
+}
+
+#[test]
+fn leftover_tasks_are_dropped_when_main_returns() {
+    struct Flag(Rc<RefCell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = true;
+        }
+    }
+    let dropped = Rc::new(RefCell::new(false));
+    let d = dropped.clone();
+    block_on(async move {
+        spawn_detached(async move {
+            let _flag = Flag(d);
+            Sleep::after(Duration::from_secs(3_600)).await;
+        });
+        yield_now().await;
+    })
+    .unwrap();
+    assert!(*dropped.borrow());
+    assert!(!active());
+}
