@@ -373,6 +373,9 @@ fn run_command(args: RunArgs) -> ExitCode {
     say(&report::console::header(
         &workload, seed, rate_scale, &names, &out_str,
     ));
+    for warning in paystorm::workload::capacity::warnings(&workload, rate_scale) {
+        say(&format!("  {warning}"));
+    }
     if !plans.is_empty() {
         say(&report::console::chaos_header(&plans));
     }

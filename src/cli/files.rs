@@ -63,7 +63,12 @@ pub fn validate(files: &[PathBuf]) -> ExitCode {
             continue;
         }
         match Workload::from_path(f) {
-            Ok(w) => say(&format!("ok: {} (workload `{}`)", f.display(), w.name())),
+            Ok(w) => {
+                say(&format!("ok: {} (workload `{}`)", f.display(), w.name()));
+                for warning in crate::workload::capacity::warnings(&w, 1.0) {
+                    say(&format!("  {warning}"));
+                }
+            }
             Err(e) => {
                 eprintln!("{e}");
                 bad = true;

@@ -110,6 +110,22 @@ pub enum CappedInner {
 impl LatencyModel {
     pub const ZERO: LatencyModel = LatencyModel::Fixed { ms: 0.0 };
 
+    /// The mean in milliseconds, ignoring the cap except as an upper bound
+    /// (for capacity estimates, not for sampling).
+    pub fn mean_ms(&self) -> f64 {
+        let mean = |inner: CappedInner| match inner {
+            CappedInner::Fixed(ms) => ms,
+            CappedInner::Uniform(lo, hi) => (lo + hi) / 2.0,
+            CappedInner::LogNormal(mu, sigma) => (mu + sigma * sigma / 2.0).exp(),
+        };
+        match *self {
+            LatencyModel::Fixed { ms } => ms,
+            LatencyModel::Uniform { min_ms, max_ms } => mean(CappedInner::Uniform(min_ms, max_ms)),
+            LatencyModel::LogNormal { mu, sigma } => mean(CappedInner::LogNormal(mu, sigma)),
+            LatencyModel::Capped { inner, cap_ms } => mean(inner).min(cap_ms),
+        }
+    }
+
     fn capped(self, cap_ms: f64) -> LatencyModel {
         let inner = match self {
             LatencyModel::Fixed { ms } => CappedInner::Fixed(ms),

@@ -2,6 +2,7 @@
 //! how its clients behave. Every section has defaults, so a workload only
 //! states what it changes; unknown fields are errors, not silently ignored.
 
+pub mod capacity;
 mod locate;
 mod validate;
 
