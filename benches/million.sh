@@ -31,4 +31,8 @@ print(f"payments per wall second:  {med('payments_per_wall_second'):,.0f}  (medi
 print(f"peak RSS:                  {med('peak_rss_bytes')/2**20:,.0f} MiB")
 print(f"retained idempotency keys: {perf[0]['retained_idempotency_keys']:,}")
 print(f"store bytes per key:       {perf[0]['idempotency_bytes_per_key']} (entry + table slot + prune queue)")
+n = res['counts']['attempted']
+e = perf[0]['engine']
+print(f"engine per payment:        {e['tasks_spawned']/n:.2f} tasks, {e['polls']/n:.2f} polls, "
+      f"{e['timers_set']/n:.2f} timers set ({e['timers_fired']/n:.2f} fired); peak {e['peak_tasks']:,} tasks alive")
 PY

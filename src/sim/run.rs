@@ -74,6 +74,9 @@ pub struct Perf {
     pub peak_rss_bytes: u64,
     pub retained_idempotency_keys: usize,
     pub idempotency_bytes_per_key: usize,
+    /// What the sim executor did (sim mode only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::sim::executor::EngineStats>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,10 +157,14 @@ pub fn run_instrumented(
             }
             None => started.load(api, live).await,
         };
-        Ok::<_, RunError>(running.finish(report).await)
+        let driven = running.finish(report).await;
+        Ok::<_, RunError>((driven, crate::sim::executor::stats()))
     })?;
     // block_on has dropped every task still holding the observer.
-    conclude(workload, opts, prepared, result?, wall)
+    let (driven, engine) = result?;
+    let mut outcome = conclude(workload, opts, prepared, driven, wall)?;
+    outcome.perf.engine = Some(engine);
+    Ok(outcome)
 }
 
 /// What a run sets up before its runtime starts: the checker on its own
@@ -453,6 +460,7 @@ pub(crate) fn conclude(
             retained_idempotency_keys: stats.retained_idempotency_keys,
             idempotency_bytes_per_key:
                 crate::stack::gateway::idempotency::IdempotencyStore::bytes_per_key(),
+            engine: None,
         },
         stack: stats,
         drain,

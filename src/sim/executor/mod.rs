@@ -54,6 +54,35 @@ struct Core {
     main_woken: Cell<bool>,
     /// Tasks spawned and not yet finished.
     live: Cell<usize>,
+    stats: Cell<EngineStats>,
+}
+
+/// What the engine did: the cost of a run in the units the engine pays in
+/// (perf.json `engine`; divide by the payments for a cost per payment).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    pub tasks_spawned: u64,
+    /// Tasks polled (each wake that found its task alive).
+    pub polls: u64,
+    pub timers_set: u64,
+    /// Timers that fired (the rest were dropped first: timeouts that
+    /// lost their race, sleeps cut short by a shutdown).
+    pub timers_fired: u64,
+    /// The most tasks alive at once.
+    pub peak_tasks: u64,
+}
+
+/// This thread's executor's figures so far (zero outside one).
+pub fn stats() -> EngineStats {
+    with_core(|c| c.stats.get()).unwrap_or_default()
+}
+
+impl Core {
+    fn count(&self, f: impl FnOnce(&mut EngineStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
 }
 
 /// The waker's number for the future given to [`block_on`].
@@ -132,6 +161,7 @@ impl Core {
             timers: RefCell::new(Timers::default()),
             main_woken: Cell::new(true),
             live: Cell::new(0),
+            stats: Cell::new(EngineStats::default()),
         }
     }
 
@@ -173,6 +203,11 @@ impl Core {
         let id = pack(index, slot.generation);
         self.ready.borrow_mut().push_back(id);
         self.live.set(self.live.get() + 1);
+        let live = self.live.get() as u64;
+        self.count(|s| {
+            s.tasks_spawned += 1;
+            s.peak_tasks = s.peak_tasks.max(live);
+        });
         id
     }
 
@@ -192,6 +227,7 @@ impl Core {
         let Some(mut future) = future else {
             return;
         };
+        self.count(|s| s.polls += 1);
         let waker = waker(id);
         match future.as_mut().poll(&mut Context::from_waker(&waker)) {
             Poll::Pending => self.slots.borrow_mut()[index].future = Some(future),
@@ -216,6 +252,7 @@ impl Core {
         match due {
             Some((at_us, wakers)) => {
                 self.now_us.set(at_us);
+                self.count(|s| s.timers_fired += wakers.len() as u64);
                 for w in wakers {
                     w.wake();
                 }

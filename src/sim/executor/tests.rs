@@ -176,3 +176,29 @@ fn leftover_tasks_are_dropped_when_main_returns() {
     assert!(*dropped.borrow());
     assert!(!active());
 }
+
+#[test]
+fn stats_count_spawns_polls_and_timers() {
+    let s = block_on(async {
+        for _ in 0..3 {
+            spawn_detached(async {
+                Sleep::after(Duration::from_millis(2)).await;
+            });
+        }
+        // A timeout that loses its race: set, never fired.
+        let _ = timeout(Duration::from_secs(1), async {}).await;
+        Sleep::after(Duration::from_millis(5)).await;
+        stats()
+    })
+    .unwrap();
+    assert_eq!(s.tasks_spawned, 3);
+    assert_eq!(s.peak_tasks, 3);
+    // Each task: polled once to set its timer, once when it fires.
+    assert_eq!(s.polls, 6);
+    // 3 tasks' sleeps and main's 5 ms sleep; the timeout's sleep is never
+    // polled (its future was ready first), so never set.
+    assert_eq!(s.timers_set, 4);
+    // The tasks' sleeps and main's all fire.
+    assert_eq!(s.timers_fired, 4);
+    assert_eq!(stats(), EngineStats::default(), "zero outside an executor");
+}

@@ -214,7 +214,10 @@ impl Future for Sleep {
                     }
                     (false, Some(t))
                 }
-                None => (false, Some(timers.set(at_us, cx.waker().clone()))),
+                None => {
+                    core.count(|s| s.timers_set += 1);
+                    (false, Some(timers.set(at_us, cx.waker().clone())))
+                }
             }
         })
         .expect("a sim sleep polled outside the sim executor");
