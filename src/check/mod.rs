@@ -20,7 +20,7 @@
 //! `lifecycle.rs` (7-9), `settlement.rs` (10-11), `webhooks.rs` (12-14), `announced.rs` (15),
 //! `verdict.rs` (the result types), `tally.rs` (counterexample choice),
 //! `packed.rs` (the compact, lossless storage of the per-record state),
-//! `background.rs` (the checker on its own thread) and `testkit.rs` (a
+//! `background.rs` (the checker on its own thread) and `testkit/` (a
 //! correct mini-stack for tests to plant bugs in).
 //!
 //! Counting: a violation is one key, payment, account, event or (batch,

@@ -15,132 +15,35 @@
 //! invocation seen) count for 1 and 2; the others are "mismatched" and are
 //! judged by 3. An attempt still open at the end of the history counts as
 //! unknown, as in Jepsen.
+//!
+//! Layout: this file follows keys through the history and judges them;
+//! `slot.rs` holds the per-key records, `packed_slot.rs` their compact form
+//! and `expected.rs` the rule for how many effects a key's attempts allow.
 
-use std::fmt;
+mod expected;
+mod packed_slot;
+mod slot;
+
+pub(super) use slot::Target;
+
+use expected::{is_definitive, Expected};
+#[cfg(test)]
+use packed_slot::PackedSlot;
+use slot::{Body, Counts, Effects, KeyState, OpKind, Slot};
 
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::history::{Failure, HistoryEvent, HistoryKind, ReplySummary};
-use crate::domain::{ApiError, IdemKey, MerchantId, OpId, Operation, PaymentId, RefundId, Status};
+use crate::domain::{ApiError, IdemKey, MerchantId, OpId, Operation, PaymentId, Status};
 
 use super::tally::Tally;
 use super::verdict::{
     InvariantResult, UnknownResolution, IDEMPOTENCY_CONSISTENT_REPLIES,
     IDEMPOTENCY_MISMATCH_NOT_EXECUTED, IDEMPOTENCY_SINGLE_EFFECT,
 };
-use crate::packed::{narrow_i, narrow_u, Bits, Pack, PackedMap};
-
-/// What a journal entry did, for counting the effects of a key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Target {
-    Payment(PaymentId),
-    Refund(RefundId),
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Payment(p) => p.fmt(f),
-            Target::Refund(r) => r.fmt(f),
-        }
-    }
-}
-
-/// The reply body fields that must agree across attempts (not `replayed`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Body {
-    payment: PaymentId,
-    refund: Option<RefundId>,
-    amount_minor: i64,
-    status: Status,
-}
-
-impl Body {
-    fn of(r: &ReplySummary) -> Body {
-        Body {
-            payment: r.payment,
-            refund: r.refund,
-            amount_minor: r.amount_minor,
-            status: r.status,
-        }
-    }
-}
-
-impl fmt::Display for Body {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.payment)?;
-        if let Some(r) = self.refund {
-            write!(f, "/{r}")?;
-        }
-        write!(f, " amount {} {:?}", self.amount_minor, self.status)
-    }
-}
-
-/// Which operation a key was first used for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum OpKind {
-    Create,
-    Capture,
-    Void,
-    Refund,
-}
-
-/// Attempt outcomes of one key (attempts with the original fingerprint only,
-/// except `mismatched`). Saturating: a key with 65k attempts is already absurd.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Counts {
-    ok: u16,
-    ok_processing: u16,
-    declined: u16,
-    /// Definitive API errors: the request was refused and had no effect.
-    failed: u16,
-    /// Retryable or idempotency errors: the outcome is not known from them.
-    errors: u16,
-    info: u16,
-    /// Invoked but never completed by the end of the history.
-    unfinished: u16,
-    mismatched: u16,
-}
-
-impl fmt::Display for Counts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts = [
-            (self.ok, "ok"),
-            (self.ok_processing, "ok processing"),
-            (self.declined, "declined"),
-            (self.failed, "failed"),
-            (self.errors, "retryable error"),
-            (self.info, "info"),
-            (self.unfinished, "unfinished"),
-            (self.mismatched, "mismatched"),
-        ];
-        let mut first = true;
-        for (n, what) in parts.into_iter().filter(|(n, _)| *n > 0) {
-            if !first {
-                f.write_str(", ")?;
-            }
-            first = false;
-            write!(f, "{n} {what}")?;
-        }
-        if first {
-            f.write_str("none")?;
-        }
-        Ok(())
-    }
-}
+use crate::packed::PackedMap;
 
 fn bump(n: &mut u16) {
     *n = n.saturating_add(1);
-}
-
-/// History state of one (merchant, key).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct KeyState {
-    /// Fingerprint of the first invocation seen: the key's "original" request.
-    fingerprint: u64,
-    kind: OpKind,
-    counts: Counts,
-    /// The first reply body seen for an attempt with the original fingerprint.
-    body: Option<Body>,
 }
 
 /// An invocation waiting for its completion; removed when it completes.
@@ -149,257 +52,6 @@ struct Pending {
     merchant: MerchantId,
     key: IdemKey,
     original: bool,
-}
-
-/// Ledger effects under one key value. Exact up to two distinct targets;
-/// anything beyond is a violation whatever its exact count, so only "more"
-/// is kept to stay bounded. They are claimed by a history key iff their
-/// [`Slot`] has history state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Effects {
-    first: Target,
-    second: Option<Target>,
-    /// Entries whose target is neither `first` nor `second`.
-    more: bool,
-}
-
-/// Everything known about one key value: the history state of the first
-/// merchant seen using it (other merchants' are in [`Keys::others`]: keys are
-/// unique per run in practice) and the ledger effects posted under it. One
-/// map entry per key value instead of one in each of two maps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Slot {
-    hist: Option<(MerchantId, KeyState)>,
-    effects: Option<Effects>,
-}
-
-/// A [`Slot`] whose ids fit in 32 bits, whose attempt counts are below 8,
-/// whose effects have one target and whose reply amount fits in 32 bits.
-#[derive(Clone, Copy)]
-pub(super) struct PackedSlot {
-    fingerprint: u64,
-    merchant: u32,
-    /// Bits 0-23: the eight attempt counts, 3 bits each, in [`Counts`]
-    /// order; 24-26: 0 no history, 1-4 the [`OpKind`], 7 spilled; 27-29:
-    /// the body's status, 7 no body; 30-31: effects 0 none, 1 on a payment,
-    /// 2 on a refund.
-    bits: Bits,
-    payment: u32,
-    /// `u32::MAX`: no refund.
-    refund: u32,
-    amount: i32,
-    effect: u32,
-}
-
-const OP_KINDS: [OpKind; 4] = [
-    OpKind::Create,
-    OpKind::Capture,
-    OpKind::Void,
-    OpKind::Refund,
-];
-const STATUSES: [Status; 7] = Status::ALL;
-const KIND_SHIFT: u32 = 24;
-const STATUS_SHIFT: u32 = 27;
-const EFFECT_SHIFT: u32 = 30;
-const NO_BODY: u32 = 7;
-
-impl Counts {
-    fn all(&self) -> [u16; 8] {
-        [
-            self.ok,
-            self.ok_processing,
-            self.declined,
-            self.failed,
-            self.errors,
-            self.info,
-            self.unfinished,
-            self.mismatched,
-        ]
-    }
-
-    fn from_all(n: [u16; 8]) -> Counts {
-        let [ok, ok_processing, declined, failed, errors, info, unfinished, mismatched] = n;
-        Counts {
-            ok,
-            ok_processing,
-            declined,
-            failed,
-            errors,
-            info,
-            unfinished,
-            mismatched,
-        }
-    }
-}
-
-impl Pack for Slot {
-    type Packed = PackedSlot;
-    const SPILLED: PackedSlot = PackedSlot {
-        fingerprint: 0,
-        merchant: 0,
-        bits: Bits(7 << KIND_SHIFT),
-        payment: 0,
-        refund: 0,
-        amount: 0,
-        effect: 0,
-    };
-
-    fn is_spilled(p: &PackedSlot) -> bool {
-        p.bits.get(KIND_SHIFT, 3) == 7
-    }
-
-    fn pack(&self) -> Option<PackedSlot> {
-        let mut p = PackedSlot {
-            fingerprint: 0,
-            merchant: 0,
-            bits: Bits(0),
-            payment: 0,
-            refund: u32::MAX,
-            amount: 0,
-            effect: 0,
-        };
-        p.bits.put(STATUS_SHIFT, 3, NO_BODY)?;
-        if let Some((merchant, st)) = self.hist {
-            p.fingerprint = st.fingerprint;
-            p.merchant = merchant.0;
-            let kind = OP_KINDS.iter().position(|&k| k == st.kind)? as u32;
-            p.bits.put(KIND_SHIFT, 3, kind + 1)?;
-            for (i, n) in st.counts.all().into_iter().enumerate() {
-                p.bits.put(3 * i as u32, 3, u32::from(n))?;
-            }
-            if let Some(b) = st.body {
-                let status = STATUSES.iter().position(|&s| s == b.status)? as u32;
-                p.bits.put(STATUS_SHIFT, 3, status)?;
-                p.payment = narrow_u(b.payment.0)?;
-                p.refund = b.refund.map_or(Some(u32::MAX), |r| narrow_u(r.0))?;
-                p.amount = narrow_i(b.amount_minor)?;
-            }
-        }
-        if let Some(e) = self.effects {
-            let (code, id) = match e.first {
-                Target::Payment(p) => (1, p.0),
-                Target::Refund(r) => (2, r.0),
-            };
-            p.bits.put(EFFECT_SHIFT, 2, code)?;
-            p.effect = narrow_u(id)?;
-        }
-        Some(p)
-    }
-
-    fn unpack(p: &PackedSlot) -> Slot {
-        let b = p.bits;
-        let hist = match b.get(KIND_SHIFT, 3) {
-            0 => None,
-            kind => {
-                let body = match b.get(STATUS_SHIFT, 3) {
-                    NO_BODY => None,
-                    status => Some(Body {
-                        payment: PaymentId(u64::from(p.payment)),
-                        refund: (p.refund != u32::MAX).then_some(RefundId(u64::from(p.refund))),
-                        amount_minor: i64::from(p.amount),
-                        status: STATUSES[status as usize],
-                    }),
-                };
-                let counts =
-                    Counts::from_all(std::array::from_fn(|i| b.get(3 * i as u32, 3) as u16));
-                Some((
-                    MerchantId(p.merchant),
-                    KeyState {
-                        fingerprint: p.fingerprint,
-                        kind: OP_KINDS[kind as usize - 1],
-                        counts,
-                        body,
-                    },
-                ))
-            }
-        };
-        let first = match b.get(EFFECT_SHIFT, 2) {
-            0 => None,
-            1 => Some(Target::Payment(PaymentId(u64::from(p.effect)))),
-            _ => Some(Target::Refund(RefundId(u64::from(p.effect)))),
-        };
-        Slot {
-            hist,
-            effects: first.map(|first| Effects {
-                first,
-                second: None,
-                more: false,
-            }),
-        }
-    }
-}
-
-impl Effects {
-    fn count(&self) -> u64 {
-        1 + u64::from(self.second.is_some()) + u64::from(self.more)
-    }
-
-    fn describe(&self) -> String {
-        let n = self.count();
-        let mut targets = [Some(self.first), self.second];
-        targets.sort();
-        let list: Vec<String> = targets.iter().flatten().map(|t| t.to_string()).collect();
-        let more = if self.more { ", ..." } else { "" };
-        let plural = if n == 1 { "effect" } else { "effects" };
-        let at_least = if self.more { "at least " } else { "" };
-        format!("{at_least}{n} ledger {plural} ({}{more})", list.join(", "))
-    }
-}
-
-/// What the key's attempts allow, from the strongest evidence down.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Expected {
-    ExactlyOne,
-    ZeroOrOne,
-    Zero,
-}
-
-impl Expected {
-    fn of(c: &Counts) -> Expected {
-        if c.ok > 0 {
-            Expected::ExactlyOne
-        } else if c.ok_processing > 0 {
-            // Accepted on a batch rail: the batch may still have bounced it.
-            Expected::ZeroOrOne
-        } else if c.declined > 0 || c.failed > 0 {
-            Expected::Zero
-        } else {
-            Expected::ZeroOrOne
-        }
-    }
-
-    fn allows(self, effects: u64) -> bool {
-        match self {
-            Expected::ExactlyOne => effects == 1,
-            Expected::ZeroOrOne => effects <= 1,
-            Expected::Zero => effects == 0,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Expected::ExactlyOne => "exactly 1",
-            Expected::ZeroOrOne => "0 or 1",
-            Expected::Zero => "0",
-        }
-    }
-}
-
-/// An error reply that settles the question "did it execute?" with "no".
-fn is_definitive(e: ApiError) -> bool {
-    match e {
-        ApiError::InvalidState
-        | ApiError::AmountTooLarge
-        | ApiError::InvalidRequest
-        | ApiError::NotFound
-        | ApiError::Internal => true,
-        ApiError::InFlight
-        | ApiError::Unavailable
-        | ApiError::RateLimited { .. }
-        | ApiError::UpstreamTimeout
-        | ApiError::DuplicateRequest
-        | ApiError::IdempotencyMismatch => false,
-    }
 }
 
 /// Sort key of a key-level counterexample: key value first, then merchant
