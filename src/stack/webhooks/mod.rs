@@ -231,12 +231,14 @@ impl Webhooks {
                     for route in pending {
                         let (h, body) = (h.clone(), event.body.clone());
                         let r = route.clone();
-                        let sent = self
-                            .guarded(move || {
-                                let (h, body, r) = (h.clone(), body.clone(), r.clone());
-                                async move { h.post(&r, t_s, body).await }
-                            })
-                            .await;
+                        // Boxed: the HTTP client's future is kilobytes, and
+                        // unboxed it would size every delivery task, in sim
+                        // runs too, where this branch never runs.
+                        let sent = Box::pin(self.guarded(move || {
+                            let (h, body, r) = (h.clone(), body.clone(), r.clone());
+                            async move { h.post(&r, t_s, body).await }
+                        }))
+                        .await;
                         if sent.is_err() {
                             failed.push(route);
                         }
@@ -258,10 +260,14 @@ impl Webhooks {
                         signature: signature::sign(&secret, t_s, &event.body),
                     };
                     let endpoint = self.endpoint.clone();
-                    self.guarded(move || {
+                    // Boxed too: the guard and fault layers' futures are
+                    // kilobytes, held only while an attempt is under way, and
+                    // the task (one per event) is copied into place when it
+                    // is spawned.
+                    Box::pin(self.guarded(move || {
                         let (endpoint, delivery) = (endpoint.clone(), delivery.clone());
                         async move { endpoint.deliver(delivery).await }
-                    })
+                    }))
                     .await
                 }
             };
