@@ -55,6 +55,8 @@ struct Core {
     /// Tasks spawned and not yet finished.
     live: Cell<usize>,
     stats: Cell<EngineStats>,
+    /// The wakers of the timers due at one instant, reused.
+    due: RefCell<Vec<Waker>>,
 }
 
 /// What the engine did: the cost of a run in the units the engine pays in
@@ -162,6 +164,7 @@ impl Core {
             main_woken: Cell::new(true),
             live: Cell::new(0),
             stats: Cell::new(EngineStats::default()),
+            due: RefCell::new(Vec::new()),
         }
     }
 
@@ -248,18 +251,23 @@ impl Core {
     /// Moves time to the earliest timer and wakes every timer due then.
     /// False when there is no timer left.
     fn advance(&self) -> bool {
-        let due = self.timers.borrow_mut().pop_due(self.now_us.get());
-        match due {
-            Some((at_us, wakers)) => {
-                self.now_us.set(at_us);
-                self.count(|s| s.timers_fired += wakers.len() as u64);
-                for w in wakers {
-                    w.wake();
-                }
-                true
-            }
-            None => false,
+        // Out of its cell while the wakers run: a wake only queues a task,
+        // but nothing here should depend on that.
+        let mut wakers = std::mem::take(&mut *self.due.borrow_mut());
+        let due = self
+            .timers
+            .borrow_mut()
+            .pop_due(self.now_us.get(), &mut wakers);
+        let Some(at_us) = due else {
+            return false;
+        };
+        self.now_us.set(at_us);
+        self.count(|s| s.timers_fired += wakers.len() as u64);
+        for w in wakers.drain(..) {
+            w.wake();
         }
+        *self.due.borrow_mut() = wakers;
+        true
     }
 }
 

@@ -145,10 +145,11 @@ impl Timers {
         }
     }
 
-    /// The earliest live deadline (never before `now_us`) and the wakers of
-    /// every live timer due then, in the order they were set.
-    pub(super) fn pop_due(&mut self, now_us: u64) -> Option<(u64, Vec<Waker>)> {
-        let mut due: Option<(u64, Vec<Waker>)> = None;
+    /// The earliest live deadline (never before `now_us`), with the wakers
+    /// of every live timer due then pushed onto `wakers` in the order they
+    /// were set (a vector the caller reuses: no allocation per instant).
+    pub(super) fn pop_due(&mut self, now_us: u64, wakers: &mut Vec<Waker>) -> Option<u64> {
+        let mut due: Option<u64> = None;
         loop {
             let Some(&(at_us, _, index, generation)) = self.current.last() else {
                 if due.is_some() || !self.next_bucket() {
@@ -156,18 +157,15 @@ impl Timers {
                 }
                 continue;
             };
-            if let Some((when, _)) = &due {
-                if at_us > *when {
-                    return due;
-                }
+            if due.is_some_and(|when| at_us > when) {
+                return due;
             }
             self.current.pop();
             let Some(waker) = self.live((index, generation)).and_then(|s| s.waker.take()) else {
                 continue;
             };
-            due.get_or_insert_with(|| (at_us.max(now_us), Vec::new()))
-                .1
-                .push(waker);
+            due.get_or_insert(at_us.max(now_us));
+            wakers.push(waker);
         }
     }
 }
