@@ -79,26 +79,20 @@ impl Clock {
         if d.is_zero() {
             Delay::Done
         } else if self.sim {
-            Delay::Sim {
-                sleep: executor::Sleep::after(d),
-            }
+            Delay::Sim(executor::Sleep::after(d))
         } else {
-            Delay::Tokio {
-                sleep: tokio::time::sleep(d),
-            }
+            Delay::Tokio(Box::pin(tokio::time::sleep(d)))
         }
     }
 
     /// Sleeps until `at_us` microseconds after the start of the run.
     pub fn sleep_until_us(&self, at_us: u64) -> Delay {
         if self.sim {
-            Delay::Sim {
-                sleep: executor::sleep_until_us(self.start_us + at_us),
-            }
+            Delay::Sim(executor::sleep_until_us(self.start_us + at_us))
         } else {
-            Delay::Tokio {
-                sleep: tokio::time::sleep_until(self.start + Duration::from_micros(at_us)),
-            }
+            Delay::Tokio(Box::pin(tokio::time::sleep_until(
+                self.start + Duration::from_micros(at_us),
+            )))
         }
     }
 
@@ -117,25 +111,25 @@ impl Clock {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A sleep on whichever engine the clock runs on.
-    #[project = DelayProj]
-    #[must_use = "a sleep does nothing unless awaited"]
-    pub enum Delay {
-        Sim { sleep: executor::Sleep },
-        Tokio { #[pin] sleep: tokio::time::Sleep },
-        Done,
-    }
+/// A sleep on whichever engine the clock runs on. tokio's sleep is boxed:
+/// it is several times the size of the sim's, and inline it would size
+/// every future that sleeps, in sim runs too (live mode pays one
+/// allocation a sleep, beside a network round trip).
+#[must_use = "a sleep does nothing unless awaited"]
+pub enum Delay {
+    Sim(executor::Sleep),
+    Tokio(Pin<Box<tokio::time::Sleep>>),
+    Done,
 }
 
 impl Future for Delay {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.project() {
-            DelayProj::Sim { sleep } => Pin::new(sleep).poll(cx),
-            DelayProj::Tokio { sleep } => sleep.poll(cx),
-            DelayProj::Done => Poll::Ready(()),
+        match self.get_mut() {
+            Delay::Sim(sleep) => Pin::new(sleep).poll(cx),
+            Delay::Tokio(sleep) => sleep.as_mut().poll(cx),
+            Delay::Done => Poll::Ready(()),
         }
     }
 }
@@ -145,7 +139,6 @@ pin_project_lite::pin_project! {
     pub struct Timeout<F> {
         #[pin]
         future: F,
-        #[pin]
         delay: Delay,
     }
 }
@@ -160,7 +153,7 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        this.delay.poll(cx).map(|()| Err(Elapsed))
+        Pin::new(this.delay).poll(cx).map(|()| Err(Elapsed))
     }
 }
 
