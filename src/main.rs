@@ -16,6 +16,9 @@ use paystorm::workload::Workload;
 
 use paystorm::cli::{say, EXIT_INPUT, EXIT_INVALID};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "paystorm",
