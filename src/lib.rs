@@ -5,6 +5,7 @@ pub mod chaos;
 pub mod check;
 pub mod cli;
 pub mod domain;
+pub mod exit_code;
 pub mod live;
 pub mod load;
 pub mod lock;

@@ -5,11 +5,7 @@
 pub mod files;
 pub mod run_dirs;
 
-/// Exit code for bad input or usage.
-pub const EXIT_INPUT: u8 = 4;
-/// Exit code for a run that is invalid (DESIGN.md): it could not be carried
-/// out as asked.
-pub const EXIT_INVALID: u8 = 3;
+pub use crate::exit_code::{INPUT as EXIT_INPUT, INVALID as EXIT_INVALID};
 
 /// Writes to stdout; a closed pipe (`paystorm run | head`) is not an error
 /// worth a panic, so write failures are ignored.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{say, EXIT_INPUT};
+use super::{say, EXIT_INPUT, EXIT_INVALID};
 use crate::report;
 use crate::slo::SloFile;
 use crate::workload::Workload;
@@ -29,7 +29,7 @@ pub fn shrink(run_dir: &std::path::Path, max_runs: u32) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(3);
+            return ExitCode::from(EXIT_INVALID);
         }
     };
     let cmd = match failing.write(&shrunk) {
@@ -178,9 +178,9 @@ pub fn diff(
             return ExitCode::from(EXIT_INPUT);
         }
     }
-    // 1 is the budget-breached code: a regression is NEW over BASE's budget.
+    // A regression is NEW over BASE's budget: the budget-breached code.
     if diff.regressions() > 0 {
-        ExitCode::from(1)
+        ExitCode::from(crate::exit_code::SLO_BREACHED)
     } else {
         ExitCode::SUCCESS
     }

@@ -110,10 +110,7 @@ fn declines_line(g: &crate::stack::gateway::GatewayStats) -> Option<String> {
 /// it in results.json.
 fn refusals_line(r: &crate::resilience::ResilienceReport) -> Option<String> {
     let f = &r.frontline;
-    let rate_limited = f.rate_limited_top_1pct
-        + f.rate_limited_next_9pct
-        + f.rate_limited_rest
-        + f.rate_limited_global;
+    let rate_limited = f.rate_limited();
     let mut parts = Vec::new();
     if r.shed > 0 {
         parts.push(format!("shed {}", r.shed));

@@ -38,15 +38,17 @@ pub fn exit_code_of(
     dropped_share_max: f64,
     slos_met: bool,
 ) -> i32 {
-    if !invariants_held {
-        2
+    use crate::exit_code::{INVALID, INVARIANT_VIOLATED, PASS, SLO_BREACHED};
+    let code = if !invariants_held {
+        INVARIANT_VIOLATED
     } else if missed as f64 / arrivals.max(1) as f64 > dropped_share_max {
-        3
+        INVALID
     } else if !slos_met {
-        1
+        SLO_BREACHED
     } else {
-        0
-    }
+        PASS
+    };
+    i32::from(code)
 }
 
 /// A run directory's results.json, checked to be JSON of this schema

@@ -254,6 +254,16 @@ pub struct GuardReport {
     pub call_timeouts: u64,
 }
 
+impl FrontlineStats {
+    /// Every quota refusal: the three merchant classes and the global quota.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited_top_1pct
+            + self.rate_limited_next_9pct
+            + self.rate_limited_rest
+            + self.rate_limited_global
+    }
+}
+
 /// The gateway's own mechanisms: its door (shedding, rate limits) and its
 /// retries.
 pub struct Frontline {
