@@ -165,6 +165,53 @@ async fn a_replay_returns_the_stored_status_and_body_marked_replayed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_stored_error_is_marked_replayed_too() {
+    // Stripe stores an error once execution started and replays it, marked,
+    // like a success: a client must not read the replay as a fresh failure.
+    let s = start(|_, _| {}, ServerConfig::default()).await;
+    let k = s.key(0);
+    let p = send(
+        s.addr,
+        "POST",
+        "/v1/payments",
+        &[JSON, ("authorization", &k), ("idempotency-key", "pay-9")],
+        qr_body(9, 1_000),
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let id = p.json()["id"].as_str().unwrap().to_string();
+    let refund = |key: &'static str| {
+        let (addr, k, path) = (s.addr, k.clone(), format!("/v1/payments/{id}/refunds"));
+        async move {
+            let h = [
+                JSON,
+                ("authorization", k.as_str()),
+                ("idempotency-key", key),
+            ];
+            send(addr, "POST", &path, &h, r#"{"amount":5000}"#).await
+        }
+    };
+    let first = refund("too-much").await;
+    assert_eq!(
+        (first.status, first.error().1.as_str()),
+        (400, "amount_too_large"),
+        "{}",
+        first.body
+    );
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = refund("too-much").await;
+    assert_eq!(
+        (again.status, again.body.as_str()),
+        (400, first.body.as_str())
+    );
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let other_key = refund("too-much-2").await;
+    assert_eq!(other_key.status, 400);
+    assert_eq!(other_key.header("idempotent-replayed"), None);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_key_other_parameters_is_400_idempotency_error_and_nothing_runs() {
     let s = start(|_, _| {}, ServerConfig::default()).await;
     let k = s.key(0);

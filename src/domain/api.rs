@@ -78,6 +78,38 @@ pub struct ApiReply {
     pub replayed: bool,
 }
 
+/// What the gateway served for one request: its reply or its error, and
+/// whether that came from the idempotency store instead of executing.
+/// Stripe marks a replayed error (a stored 400 or 500) with
+/// `Idempotent-Replayed: true` just as it marks a replayed success, so the
+/// mark sits beside the result rather than inside [`ApiReply`] alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    pub result: Result<ApiReply, ApiError>,
+    pub replayed: bool,
+}
+
+impl Served {
+    /// An answer that executed (or was refused) now.
+    pub fn fresh(result: Result<ApiReply, ApiError>) -> Served {
+        Served {
+            replayed: matches!(result, Ok(ApiReply { replayed: true, .. })),
+            result,
+        }
+    }
+
+    /// A stored answer replayed: marked on the reply and beside the error.
+    pub fn replay(stored: Result<ApiReply, ApiError>) -> Served {
+        Served {
+            result: stored.map(|reply| ApiReply {
+                replayed: true,
+                ..reply
+            }),
+            replayed: true,
+        }
+    }
+}
+
 /// Error replies, with the HTTP status each maps to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -197,6 +229,14 @@ pub trait PaymentApi: Send + Sync + 'static {
         &self,
         req: Request,
     ) -> impl std::future::Future<Output = Result<ApiReply, ApiError>> + Send;
+
+    /// [`PaymentApi::call`], with whether the answer was a replay even when
+    /// it is an error. Transports that cannot tell a replayed error from a
+    /// fresh one keep this default, which marks replayed successes only.
+    fn serve(&self, req: Request) -> impl std::future::Future<Output = Served> + Send {
+        let call = self.call(req);
+        async move { Served::fresh(call.await) }
+    }
 
     /// One authentication attempt in the customer's wallet; `None` if it
     /// failed (the customer may try again).

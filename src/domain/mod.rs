@@ -17,7 +17,7 @@ pub mod ids;
 pub mod money;
 pub mod payment;
 
-pub use api::{ApiError, ApiReply, Operation};
+pub use api::{ApiError, ApiReply, Operation, Served};
 pub use card::{DeviceId, Pan, Token};
 pub use fees::{FeeSchedule, FeeTable};
 pub use ids::*;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::chaos::FaultLayer;
 use crate::domain::api::{PaymentApi, Request, WalletPresentation};
-use crate::domain::{ApiError, ApiReply, CustomerId};
+use crate::domain::{ApiError, ApiReply, CustomerId, Served};
 
 use super::gateway::Gateway;
 use super::wallet::Wallet;
@@ -24,7 +24,7 @@ pub struct InProcess {
     pub(super) faults: Option<Arc<FaultLayer>>,
 }
 
-type Handler = std::pin::Pin<Box<dyn Future<Output = Result<ApiReply, ApiError>> + Send>>;
+type Handler = std::pin::Pin<Box<dyn Future<Output = Served> + Send>>;
 
 /// A server-side handler that finishes on its own if abandoned.
 struct Detached {
@@ -32,14 +32,14 @@ struct Detached {
 }
 
 impl Future for Detached {
-    type Output = Result<ApiReply, ApiError>;
+    type Output = Served;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let Some(handler) = self.handler.as_mut() else {
-            return std::task::Poll::Ready(Err(ApiError::Internal));
+            return std::task::Poll::Ready(Served::fresh(Err(ApiError::Internal)));
         };
         let out = handler.as_mut().poll(cx);
         if out.is_ready() {
@@ -63,6 +63,11 @@ impl Drop for Detached {
 
 impl PaymentApi for InProcess {
     fn call(&self, req: Request) -> impl Future<Output = Result<ApiReply, ApiError>> + Send {
+        let served = self.serve(req);
+        async move { served.await.result }
+    }
+
+    fn serve(&self, req: Request) -> impl Future<Output = Served> + Send {
         let (gateway, faults) = (self.gateway.clone(), self.faults.clone());
         let make = move || {
             let gateway = gateway.clone();
@@ -73,12 +78,13 @@ impl PaymentApi for InProcess {
         async move {
             // The client times out by itself, so a fault that eats the
             // answer simply never answers.
-            match crate::chaos::through(faults.as_deref(), make).await {
-                Ok(reply) => reply,
-                Err(crate::chaos::CallFault::Failed(e)) => Err(e.unwrap_or(ApiError::Unavailable)),
-                Err(crate::chaos::CallFault::Rejected) => Err(ApiError::Unavailable),
+            let refused = match crate::chaos::through(faults.as_deref(), make).await {
+                Ok(served) => return served,
+                Err(crate::chaos::CallFault::Failed(e)) => e.unwrap_or(ApiError::Unavailable),
+                Err(crate::chaos::CallFault::Rejected) => ApiError::Unavailable,
                 Err(crate::chaos::CallFault::TimedOut) => std::future::pending().await,
-            }
+            };
+            Served::fresh(Err(refused))
         }
     }
 

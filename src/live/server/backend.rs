@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::domain::api::{PaymentApi, Request, WalletPresentation};
-use crate::domain::{ApiError, ApiReply, CustomerId, MerchantId, PaymentId, PaymentView};
+use crate::domain::{CustomerId, MerchantId, PaymentId, PaymentView, Served};
 use crate::stack::gateway::Gateway;
 use crate::stack::{InProcess, Stack};
 
@@ -16,7 +16,7 @@ pub trait Backend: Send + Sync + 'static {
     /// One request to the gateway. Dropping the future (the HTTP client hung
     /// up) must not cancel the gateway's work: the in-process transport
     /// finishes it on a task of its own.
-    fn call(&self, req: Request) -> BoxFuture<Result<ApiReply, ApiError>>;
+    fn call(&self, req: Request) -> BoxFuture<Served>;
 
     /// One authentication on the customer's phone (the device simulator).
     fn authenticate(&self, customer: CustomerId) -> BoxFuture<Option<WalletPresentation>>;
@@ -64,9 +64,9 @@ pub fn stack_backend(
 }
 
 impl<A: PaymentApi + Clone> Backend for StackBackend<A> {
-    fn call(&self, req: Request) -> BoxFuture<Result<ApiReply, ApiError>> {
+    fn call(&self, req: Request) -> BoxFuture<Served> {
         let api = self.api.clone();
-        Box::pin(async move { api.call(req).await })
+        Box::pin(async move { api.serve(req).await })
     }
 
     fn authenticate(&self, customer: CustomerId) -> BoxFuture<Option<WalletPresentation>> {

@@ -391,16 +391,21 @@ async fn call(
     key: Option<IdemKey>,
     op: Operation,
 ) -> Step<Response<Body>> {
-    match state.app.backend.call(Request { merchant, key, op }).await {
-        Ok(r) => {
-            let mut resp = reply::json(200, &wire::Payment::from_reply(&r));
-            if r.replayed {
-                resp.headers_mut()
-                    .insert(reply::IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-            }
-            Ok(resp)
-        }
-        Err(e) => Err(reply::api_error(e)),
+    let served = state.app.backend.call(Request { merchant, key, op }).await;
+    let mut resp = match served.result {
+        Ok(r) => reply::json(200, &wire::Payment::from_reply(&r)),
+        Err(e) => reply::api_error(e),
+    };
+    // Stripe marks a replayed stored error (a 400 or a 500) as it marks a
+    // replayed success: a client must not take it for a fresh failure.
+    if served.replayed {
+        resp.headers_mut()
+            .insert(reply::IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    if served.result.is_ok() {
+        Ok(resp)
+    } else {
+        Err(resp)
     }
 }
 

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::chaos::{Durability, FaultLayer, Skew};
 
-use crate::domain::api::Request;
+use crate::domain::api::{Request, Served};
 use crate::domain::audit::{AuditRecord, Observer};
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{
@@ -269,22 +269,22 @@ impl Gateway {
 
     /// Serves one API request (refused while the process is down; cut if it
     /// crashes meanwhile, which the client sees as a dropped connection).
-    pub async fn handle(&self, req: Request) -> Result<ApiReply, ApiError> {
+    pub async fn handle(&self, req: Request) -> Served {
         if self.crash.enabled {
             if self.clock.now_us() < self.crash.down_until_us.load(Ordering::Relaxed) {
                 self.stats.locked().refused_while_down += 1;
-                return Err(ApiError::Unavailable);
+                return Served::fresh(Err(ApiError::Unavailable));
             }
             let out = self.crash_guarded(Box::pin(self.serve(req))).await;
             return out.unwrap_or_else(|| {
                 self.stats.locked().requests_cut_by_crash += 1;
-                Err(ApiError::Unavailable)
+                Served::fresh(Err(ApiError::Unavailable))
             });
         }
         self.serve(req).await
     }
 
-    async fn serve(&self, req: Request) -> Result<ApiReply, ApiError> {
+    async fn serve(&self, req: Request) -> Served {
         if let Some((start_us, end_us)) = self.cfg.stall_window_us() {
             let now = self.clock.now_us();
             if (start_us..end_us).contains(&now) {
@@ -294,15 +294,17 @@ impl Gateway {
         }
         let _in_progress = match self.front.admit(req.merchant) {
             Ok(guard) => guard,
-            Err(crate::resilience::Refused::Shed) => return Err(ApiError::Unavailable),
+            Err(crate::resilience::Refused::Shed) => {
+                return Served::fresh(Err(ApiError::Unavailable))
+            }
             Err(crate::resilience::Refused::RateLimited(limited)) => {
                 let ms = limited
                     .retry_after()
                     .as_millis()
                     .clamp(1, u128::from(u32::MAX));
-                return Err(ApiError::RateLimited {
+                return Served::fresh(Err(ApiError::RateLimited {
                     retry_after_ms: ms as u32,
-                });
+                }));
             }
         };
         self.component.serve(|| ()).await;
@@ -317,18 +319,18 @@ impl Gateway {
 
     /// The request past the door: a read, or through the idempotency
     /// layer (keyed) or the dedup window (keyless) to execution.
-    async fn route(&self, req: Request) -> Result<ApiReply, ApiError> {
+    async fn route(&self, req: Request) -> Served {
         if let Operation::Get { payment } = req.op {
-            return self.get(req.merchant, payment);
+            return Served::fresh(self.get(req.merchant, payment));
         }
         let Some(key) = req.key else {
-            return self.execute_keyless(req).await;
+            return Served::fresh(self.execute_keyless(req).await);
         };
         if let Some(store) = &self.store_faults {
             // The store failed or did not answer: nothing ran, safe to retry.
             if store.pass().await.is_err() {
                 self.stats.locked().store_failures += 1;
-                return Err(ApiError::Unavailable);
+                return Served::fresh(Err(ApiError::Unavailable));
             }
         }
         let now = self.store_clock.read(self.clock.now_us());
@@ -343,18 +345,15 @@ impl Gateway {
                 } else {
                     stored
                 };
-                stored.map(|reply| ApiReply {
-                    replayed: true,
-                    ..reply
-                })
+                Served::replay(stored)
             }
             Begin::Mismatch => {
                 self.stats.locked().idempotency_mismatches += 1;
-                Err(ApiError::IdempotencyMismatch)
+                Served::fresh(Err(ApiError::IdempotencyMismatch))
             }
             Begin::InFlight => {
                 self.stats.locked().in_flight_conflicts += 1;
-                Err(ApiError::InFlight)
+                Served::fresh(Err(ApiError::InFlight))
             }
             Begin::Execute => {
                 let reply = self.execute(req).await;
@@ -366,7 +365,7 @@ impl Gateway {
                     Err(ApiError::UpstreamTimeout) => {}
                     _ => self.idempotency.complete(req.merchant, key, reply),
                 }
-                reply
+                Served::fresh(reply)
             }
         }
     }

@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 use prometheus::{Histogram, HistogramOpts, HistogramVec};
 
 use crate::domain::api::{PaymentApi, Request, WalletPresentation};
-use crate::domain::{ApiError, ApiReply, CustomerId, Operation, Status};
+use crate::domain::{ApiError, ApiReply, CustomerId, Operation, Served, Status};
 use crate::metrics::OpKind;
 use crate::sim::Clock;
 
@@ -228,6 +228,16 @@ impl<A: PaymentApi> PaymentApi for Timed<A> {
             let guard = self.metrics.begin(op, self.clock.now_us());
             let out = self.inner.call(req).await;
             guard.finish(Answer::of(&out), self.clock.now_us());
+            out
+        }
+    }
+
+    fn serve(&self, req: Request) -> impl Future<Output = Served> + Send {
+        let op = op_of(&req.op);
+        async move {
+            let guard = self.metrics.begin(op, self.clock.now_us());
+            let out = self.inner.serve(req).await;
+            guard.finish(Answer::of(&out.result), self.clock.now_us());
             out
         }
     }
