@@ -439,6 +439,61 @@ async fn rate_limited_requests_are_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_answered_404_or_403_at_the_edge_still_spend_the_quota() {
+    let s = start(
+        |_, res| {
+            res.rate_limit.per_merchant_per_s = 1.0;
+            res.rate_limit.per_merchant_burst = 1;
+        },
+        ServerConfig::default(),
+    )
+    .await;
+    let k0 = s.key(0);
+    let p = send(
+        s.addr,
+        "POST",
+        "/v1/payments",
+        &[JSON, ("authorization", &k0)],
+        qr_body(9, 100),
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let theirs = format!("/v1/payments/{}", p.json()["id"].as_str().unwrap());
+    // Merchant 1 probes merchant 0's payment (403), merchant 2 a missing
+    // one (404): each has a burst of one, so the second probe within the
+    // second is refused by the quota, as any other request would be.
+    for (merchant, path, first_status) in [
+        (1, theirs.as_str(), 403),
+        (2, "/v1/payments/pay_999999", 404),
+    ] {
+        let k = s.key(merchant);
+        let statuses: Vec<u16> = edge_probe_statuses(s.addr, &k, path).await;
+        assert_eq!(
+            statuses[0], first_status,
+            "merchant {merchant}: {statuses:?}"
+        );
+        assert!(
+            statuses.contains(&429),
+            "merchant {merchant}: 5 edge answers within a second at 1/s were never rate-limited: {statuses:?}"
+        );
+    }
+    s.stop().await;
+}
+
+/// Five GETs of `path` in a row, their statuses.
+async fn edge_probe_statuses(addr: std::net::SocketAddr, key: &str, path: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..5 {
+        out.push(
+            send(addr, "GET", path, &[("authorization", key)], "")
+                .await
+                .status,
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_payment_through_the_device_simulator_and_its_lifecycle() {
     let s = start(|_, _| {}, ServerConfig::default()).await;
     let (k, d) = (s.key(0), s.device());

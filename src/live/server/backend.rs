@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::domain::api::{PaymentApi, Request, WalletPresentation};
-use crate::domain::{CustomerId, MerchantId, PaymentId, PaymentView, Served};
+use crate::domain::{ApiError, CustomerId, MerchantId, PaymentId, PaymentView, Served};
 use crate::stack::gateway::Gateway;
 use crate::stack::{InProcess, Stack};
 
@@ -24,6 +24,10 @@ pub trait Backend: Send + Sync + 'static {
     /// A payment's owner and current view, for 403 versus 404 and default
     /// amounts; a read that takes no gateway hop.
     fn peek(&self, payment: PaymentId) -> Option<(MerchantId, PaymentView)>;
+
+    /// Charges a request answered at the edge (404, 403) to the merchant's
+    /// quotas; `Err` is the refusal (429, 503) to send instead.
+    fn charge_edge_request(&self, merchant: MerchantId) -> Result<(), ApiError>;
 }
 
 /// The real stack: requests go through the same in-process transport sim
@@ -76,5 +80,9 @@ impl<A: PaymentApi + Clone> Backend for StackBackend<A> {
 
     fn peek(&self, payment: PaymentId) -> Option<(MerchantId, PaymentView)> {
         self.gateway.peek(payment)
+    }
+
+    fn charge_edge_request(&self, merchant: MerchantId) -> Result<(), ApiError> {
+        self.gateway.charge_edge_request(merchant)
     }
 }

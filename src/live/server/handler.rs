@@ -374,12 +374,22 @@ fn owned_payment(
     merchant: MerchantId,
     text: &str,
 ) -> Step<(PaymentId, PaymentView)> {
+    // A 404 or 403 never reaches the gateway's door, so it is charged to
+    // the merchant's quota here: probing ids is not free of rate limits.
+    let refused_at_edge = |answer: Response<Body>| {
+        Err(match state.app.backend.charge_edge_request(merchant) {
+            Ok(()) => answer,
+            Err(refusal) => reply::api_error(refusal),
+        })
+    };
     let not_found = || reply::api_error(crate::domain::ApiError::NotFound);
-    let payment = ids::payment_id(text).ok_or_else(not_found)?;
+    let Some(payment) = ids::payment_id(text) else {
+        return refused_at_edge(not_found());
+    };
     match state.app.backend.peek(payment) {
-        None => Err(not_found()),
+        None => refused_at_edge(not_found()),
         Some((owner, _)) if owner != merchant => {
-            Err(forbidden("this payment belongs to another merchant"))
+            refused_at_edge(forbidden("this payment belongs to another merchant"))
         }
         Some((_, view)) => Ok((payment, view)),
     }

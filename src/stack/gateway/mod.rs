@@ -294,18 +294,7 @@ impl Gateway {
         }
         let _in_progress = match self.front.admit(req.merchant) {
             Ok(guard) => guard,
-            Err(crate::resilience::Refused::Shed) => {
-                return Served::fresh(Err(ApiError::Unavailable))
-            }
-            Err(crate::resilience::Refused::RateLimited(limited)) => {
-                let ms = limited
-                    .retry_after()
-                    .as_millis()
-                    .clamp(1, u128::from(u32::MAX));
-                return Served::fresh(Err(ApiError::RateLimited {
-                    retry_after_ms: ms as u32,
-                }));
-            }
+            Err(refused) => return Served::fresh(Err(refusal_error(refused))),
         };
         self.component.serve(|| ()).await;
         self.stats.locked().requests += 1;
@@ -442,6 +431,14 @@ impl Gateway {
         }
     }
 
+    /// Charges one request that ends at the HTTP edge (a 404 or a 403: it
+    /// never reaches [`Gateway::handle`]) to the door's quotas, so probing
+    /// for payment ids costs a merchant its quota like any other request.
+    /// `Err` is the refusal to answer with instead.
+    pub fn charge_edge_request(&self, merchant: crate::domain::MerchantId) -> Result<(), ApiError> {
+        self.front.admit(merchant).map(drop).map_err(refusal_error)
+    }
+
     /// The owner and current view of a payment, without a request: the HTTP
     /// edge tells 403 (another merchant's payment) from 404 with it, and
     /// fills a capture's or refund's default amount. Never on the sim path.
@@ -508,5 +505,22 @@ impl Gateway {
             .values()
             .filter(|r| matches!(r.status, Status::Authorized | Status::Processing))
             .count()
+    }
+}
+
+/// The answer for a request the door refused: 503 when shed, 429 with the
+/// quota's wait when rate-limited.
+fn refusal_error(refused: crate::resilience::Refused) -> ApiError {
+    match refused {
+        crate::resilience::Refused::Shed => ApiError::Unavailable,
+        crate::resilience::Refused::RateLimited(limited) => {
+            let ms = limited
+                .retry_after()
+                .as_millis()
+                .clamp(1, u128::from(u32::MAX));
+            ApiError::RateLimited {
+                retry_after_ms: ms as u32,
+            }
+        }
     }
 }
