@@ -178,13 +178,13 @@ pub fn load(
     }
     let offered = report.arrivals.max(1) as f64;
     let missed = (report.counts.dropped_arrivals + report.counts.late_arrivals) as f64 / offered;
-    let exit_code = if checks.iter().any(|c| !c.passed) {
-        2
+    let exit_code = i32::from(if checks.iter().any(|c| !c.passed) {
+        crate::exit_code::INVARIANT_VIOLATED
     } else if missed > w.load.dropped_share_max {
-        3
+        crate::exit_code::INVALID
     } else {
-        0
-    };
+        crate::exit_code::PASS
+    });
     Ok(RemoteReport {
         target: opts.target.base.clone(),
         seed: opts.seed,
