@@ -8,10 +8,17 @@
 //! bulkhead had 2,500 slots against ~7,700 calls in flight. `run` and
 //! `validate` print these warnings so the mistake shows before the run.
 //!
+//! The same arithmetic covers the capacities that queue rather than refuse:
+//! a component's slots (`capacity`) and a network's links to its issuers.
+//! Demand above them does not fail payments; it makes them wait, and the
+//! wait grows for as long as the peak lasts, so latency objectives fail
+//! instead. Those get a warning too.
+//!
 //! The estimate uses the peak rate of the curve, each route's share of the
 //! mix and the models' mean latencies; it leaves out the bank batch rail
 //! (its calls come in bursts at each batch), retries and captures, so it is
-//! a floor on the demand: a warning means refusals are all but certain.
+//! a floor on the demand: a warning means refusals (or queues) are all but
+//! certain.
 
 use crate::sim::LatencySpec;
 
@@ -27,22 +34,20 @@ pub fn warnings(w: &Workload, rate_scale: f64) -> Vec<String> {
     let Some(curve) = w.curve(rate_scale) else {
         return Vec::new();
     };
-    if !f.resilience.bulkheads() {
-        return Vec::new();
-    }
     let peak = curve.peak_rate();
     let mean = |spec: &LatencySpec| spec.to_model().map_or(0.0, |m| m.mean_ms());
     let issuer_ms = mean(&f.stack.issuers.latency);
     let network_ms = mean(&f.stack.networks.latency);
     let cards = f.mix.card_online + f.mix.card_nfc;
     let mut out = Vec::new();
-    let mut check = |what: String, per_s: f64, latency_ms: f64, slots: u32, field: &str| {
+    let mut check = |what: String, per_s: f64, latency_ms: f64, limit: Limit| {
         let in_flight = per_s * latency_ms / 1000.0;
+        let slots = limit.slots();
         if in_flight > HEADROOM * f64::from(slots) {
+            let (whose, then) = limit.describe();
             out.push(format!(
                 "warning: at the peak of {peak:.0} payments/s, {what} can expect about {in_flight:.0} calls in flight \
-                 (Little's law: {per_s:.0} calls/s x {latency_ms:.0} ms mean latency), more than {:.0}% of its \
-                 bulkhead's {slots} slots ([resilience.bulkhead] {field}): expect refusals, and each refusal fails a payment",
+                 (Little's law: {per_s:.0} calls/s x {latency_ms:.0} ms mean latency), more than {:.0}% of {whose}: {then}",
                 HEADROOM * 100.0
             ));
         }
@@ -50,23 +55,88 @@ pub fn warnings(w: &Workload, rate_scale: f64) -> Vec<String> {
     let issuers = f.stack.issuers.count.max(1);
     // Cards reach an issuer through their network; QR wallets and instant
     // transfers debit the linked account at the issuer directly.
-    let to_issuers = peak * (cards + f.mix.qr_wallet + f.mix.bank_instant);
-    check(
-        format!("each of the {issuers} issuers"),
-        to_issuers / f64::from(issuers),
-        issuer_ms,
-        f.resilience.bulkhead.max_concurrent,
-        "max_concurrent",
-    );
+    let per_issuer = peak * (cards + f.mix.qr_wallet + f.mix.bank_instant) / f64::from(issuers);
     let networks = f.stack.networks.first_digits.len().max(1) as u32;
+    let per_network = peak * cards / f64::from(networks);
+    let each_issuer = || format!("each of the {issuers} issuers");
+    let each_network = || format!("each of the {networks} card networks");
+    if f.resilience.bulkheads() {
+        check(
+            each_issuer(),
+            per_issuer,
+            issuer_ms,
+            Limit::Bulkhead(f.resilience.bulkhead.max_concurrent, "max_concurrent"),
+        );
+        check(
+            each_network(),
+            per_network,
+            network_ms + issuer_ms,
+            Limit::Bulkhead(
+                f.resilience.bulkhead.network_max_concurrent,
+                "network_max_concurrent",
+            ),
+        );
+    }
+    // Every payment passes the gateway's own processing.
     check(
-        format!("each of the {networks} card networks"),
-        peak * cards / f64::from(networks),
-        network_ms + issuer_ms,
-        f.resilience.bulkhead.network_max_concurrent,
-        "network_max_concurrent",
+        "the gateway".into(),
+        peak,
+        mean(&f.stack.gateway.latency),
+        Limit::Queue(f.stack.gateway.capacity, "[stack.gateway] capacity"),
+    );
+    check(
+        each_issuer(),
+        per_issuer,
+        issuer_ms,
+        Limit::Queue(f.stack.issuers.capacity, "[stack.issuers] capacity"),
+    );
+    check(
+        each_network(),
+        per_network,
+        network_ms,
+        Limit::Queue(f.stack.networks.capacity, "[stack.networks] capacity"),
+    );
+    // A link is held from the network's hand-off until the issuer answers.
+    check(
+        format!("the links of each of the {networks} card networks"),
+        per_network,
+        issuer_ms,
+        Limit::Queue(f.stack.networks.links, "[stack.networks] links"),
     );
     out
+}
+
+/// What bounds the calls in flight into a downstream.
+#[derive(Clone, Copy)]
+enum Limit {
+    /// A bulkhead: slots, and its field under `[resilience.bulkhead]`.
+    /// Full, it refuses.
+    Bulkhead(u32, &'static str),
+    /// A component's slots or a network's links, and where they are set.
+    /// Full, calls wait.
+    Queue(u32, &'static str),
+}
+
+impl Limit {
+    fn slots(self) -> u32 {
+        match self {
+            Limit::Bulkhead(n, _) | Limit::Queue(n, _) => n,
+        }
+    }
+
+    /// Whose slots, and what happens when they run out.
+    fn describe(self) -> (String, &'static str) {
+        match self {
+            Limit::Bulkhead(n, field) => (
+                format!("its bulkhead's {n} slots ([resilience.bulkhead] {field})"),
+                "expect refusals, and each refusal fails a payment",
+            ),
+            Limit::Queue(n, field) => (
+                format!("its {n} slots ({field})"),
+                "calls will queue for a slot and the wait grows while the peak lasts; expect latency objectives to fail",
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -102,5 +172,30 @@ mod tests {
         // Without bulkheads nothing refuses, so nothing is flagged.
         w.file.resilience.bulkhead.enabled = false;
         assert!(warnings(&w, 1.0).is_empty());
+    }
+
+    #[test]
+    fn queues_too_small_for_the_peak_are_flagged_as_queues() {
+        let mut w = workload("singles-day-peak.toml");
+        // Each issuer expects about 7,700 calls in flight at the peak.
+        w.file.stack.issuers.capacity = 5_000;
+        let got = warnings(&w, 1.0);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].contains("each of the 4 issuers"), "{}", got[0]);
+        assert!(got[0].contains("[stack.issuers] capacity"), "{}", got[0]);
+        assert!(got[0].contains("queue"), "{}", got[0]);
+        // Queues wait whether or not bulkheads are on.
+        w.file.resilience.bulkhead.enabled = false;
+        assert_eq!(warnings(&w, 1.0), got);
+        // The links are held for the issuer's latency, all issuers together.
+        let mut w = workload("singles-day-peak.toml");
+        w.file.stack.networks.links = 1_000;
+        let got = warnings(&w, 1.0);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("the links of each of the 2 card networks"),
+            "{}",
+            got[0]
+        );
     }
 }
