@@ -99,6 +99,7 @@ fn serve_answers_load_and_shuts_down_on_sigterm_with_exit_0() {
     let key = keys["merchants"]["mer_0"].as_str().unwrap();
     assert!(key.starts_with("sk_test_"));
     let out_dir = dir.path().join("load");
+    let metrics = dir.path().join("load-metrics.prom");
     let load = Command::new(BIN)
         .args([
             "load",
@@ -107,8 +108,12 @@ fn serve_answers_load_and_shuts_down_on_sigterm_with_exit_0() {
             "0.5",
             "--target",
             &url,
-            "--out",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-out",
         ])
+        .arg(&metrics)
+        .arg("--out")
         .arg(&out_dir)
         .output()
         .unwrap();
@@ -129,6 +134,18 @@ fn serve_answers_load_and_shuts_down_on_sigterm_with_exit_0() {
     assert!(
         remote["checks"][1]["checked"].as_u64().unwrap() > 20,
         "{remote}"
+    );
+    // The generator's own metrics: every logical request it sent, counted.
+    let text = std::fs::read_to_string(&metrics).expect("load --metrics-out wrote its file");
+    let creates: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("paystorm_requests_total{") && l.contains("operation=\"create\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    let attempted = remote["counts"]["attempted"].as_f64().unwrap();
+    assert!(
+        creates >= attempted && attempted > 0.0,
+        "paystorm_requests_total counts {creates} creates for {attempted} attempted:\n{text}"
     );
     // A second load with another seed is refused: the keys differ.
     let wrong = Command::new(BIN)

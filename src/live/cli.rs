@@ -60,6 +60,15 @@ pub struct LoadArgs {
     /// Also write the client history to <out>/history.jsonl.
     #[arg(long)]
     pub history: bool,
+    /// Write the generator's final Prometheus metrics (every logical
+    /// request and its latency from the intended send time, and the
+    /// objectives' budgets and burn rates) to FILE; docs/metrics.md lists them.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+    /// Serve the generator's metrics on ADDR (`/metrics`, `/healthz`,
+    /// `/readyz`) while it runs, for Prometheus to scrape beside the server's.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn workload_or_default(path: Option<&PathBuf>) -> Result<Workload, String> {
@@ -209,11 +218,23 @@ pub fn load_command(
         target.base,
         args.rate_scale
     ));
+    let telemetry = match (args.metrics_out.is_some() || args.metrics_listen.is_some())
+        .then(|| crate::telemetry::Telemetry::for_workload(&workload))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INPUT;
+        }
+    };
     let opts = LoadOptions {
         seed,
         rate_scale: args.rate_scale,
         target,
         history: args.history.then(|| out.join("history.jsonl")),
+        telemetry: telemetry.clone(),
+        metrics_listen: args.metrics_listen,
     };
     let report = match remote::load(&workload, &opts, live) {
         Ok(r) => r,
@@ -222,6 +243,15 @@ pub fn load_command(
             return EXIT_INPUT;
         }
     };
+    if let (Some(t), Some(path)) = (&telemetry, &args.metrics_out) {
+        if let Err(e) = t.write(path) {
+            eprintln!(
+                "error: cannot write the metrics to `{}` (option --metrics-out): {e}",
+                path.display()
+            );
+            return EXIT_INPUT;
+        }
+    }
     let path = out.join("remote.json");
     let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
     if let Err(e) = std::fs::write(&path, json) {

@@ -45,6 +45,10 @@ pub struct LoadOptions {
     pub target: Target,
     /// Write the client history here (JSON lines).
     pub history: Option<PathBuf>,
+    /// The generator's metrics (every logical request, the objectives).
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+    /// Serve those metrics here while the load runs.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// One remote check, judged.
@@ -112,6 +116,61 @@ impl Observer for Recorder {
     }
 }
 
+/// A `/metrics` (and probes) listener for the generator: there is no API
+/// behind it, so its backend refuses everything, and a probes-only server
+/// never routes a request there anyway.
+async fn metrics_listener(
+    addr: std::net::SocketAddr,
+    telemetry: &Arc<crate::telemetry::Telemetry>,
+    workload: &Workload,
+    seed: u64,
+) -> Result<super::server::Running, String> {
+    use super::server::{App, Server, ServerConfig};
+    let app = App {
+        backend: Arc::new(NoApi),
+        keys: ApiKeys::derive(seed, workload.file.population.merchants),
+        webhooks: Arc::new(super::webhooks::Registry::new(seed)),
+        metrics: telemetry.renderer(),
+        currency: workload.currency,
+        customers: workload.file.population.customers,
+    };
+    let cfg = ServerConfig {
+        probes_only: true,
+        ..ServerConfig::default()
+    };
+    let cannot =
+        |e: std::io::Error| format!("cannot listen on {addr} (option --metrics-listen): {e}");
+    Server::bind(addr, app, cfg)
+        .await
+        .map_err(cannot)?
+        .spawn()
+        .map_err(cannot)
+}
+
+/// The backend of a metrics-only listener: no stack to call.
+struct NoApi;
+
+impl super::server::Backend for NoApi {
+    fn call(&self, _: Request) -> super::server::backend::BoxFuture<crate::domain::Served> {
+        Box::pin(async { crate::domain::Served::fresh(Err(ApiError::Unavailable)) })
+    }
+
+    fn authenticate(
+        &self,
+        _: crate::domain::CustomerId,
+    ) -> super::server::backend::BoxFuture<Option<crate::domain::api::WalletPresentation>> {
+        Box::pin(async { None })
+    }
+
+    fn peek(&self, _: PaymentId) -> Option<(MerchantId, crate::domain::PaymentView)> {
+        None
+    }
+
+    fn charge_edge_request(&self, _: MerchantId) -> Result<(), ApiError> {
+        Err(ApiError::Unavailable)
+    }
+}
+
 /// Runs the workload against the target and checks what it can.
 pub fn load(
     workload: &Workload,
@@ -147,8 +206,22 @@ pub fn load(
     let api = HttpApi::new(&opts.target, keys);
     let outcome = runtime.block_on(async {
         api.probe().await?;
-        // The served stack exports the metrics (`serve`'s /metrics).
-        let plan = Plan::new(workload, &world, slos, None);
+        // The served stack exports its own metrics (`serve`'s /metrics);
+        // these are the generator's: what the clients saw.
+        let clock = Clock::start_live();
+        if let Some(t) = &opts.telemetry {
+            t.watch_clock(clock);
+        }
+        let listener = match (&opts.telemetry, opts.metrics_listen) {
+            (Some(t), Some(addr)) => Some(metrics_listener(addr, t, workload, opts.seed).await?),
+            _ => None,
+        };
+        let plan = Plan::new(
+            workload,
+            &world,
+            slos,
+            opts.telemetry.as_ref().map(|t| t.client()),
+        );
         let model = load::OpenModel {
             in_flight_max: w.load.in_flight_max,
             late_tolerance_us: (w.load.late_tolerance_ms * 1000.0) as u64,
@@ -160,12 +233,18 @@ pub fn load(
             model,
             plan,
             seed,
-            Clock::start_live(),
+            clock,
             observer,
             live,
         )
         .await;
         let (checks, resolution) = check(&api, &book).await;
+        if let Some(t) = &opts.telemetry {
+            t.freeze();
+        }
+        if let Some(l) = listener {
+            l.stop().await;
+        }
         Ok::<_, String>((report, checks, resolution))
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
