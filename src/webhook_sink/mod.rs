@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use crate::domain::audit::{AuditRecord, Observer};
-use crate::domain::fingerprint::{hash_bytes, FxHashSet};
+use crate::domain::fingerprint::{hash_payload, FxHashSet};
 use crate::domain::EventId;
 use crate::lock::Locked;
 use crate::stack::webhooks::endpoint::SIGNATURE_TOLERANCE_S;
@@ -169,7 +169,7 @@ impl Sink {
         if let Some(o) = &self.observer {
             o.audit(AuditRecord::EventReceived {
                 event,
-                payload_hash: hash_bytes(body),
+                payload_hash: hash_payload(body),
                 signature_valid: fresh && valid,
                 applied,
             });

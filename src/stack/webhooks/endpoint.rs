@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::domain::audit::{AuditRecord, Observer};
-use crate::domain::fingerprint::{hash_bytes, FxHashSet};
+use crate::domain::fingerprint::{hash_payload, FxHashSet};
 use crate::domain::{EventId, MerchantId};
 use crate::lock::Locked;
 use crate::stack::component::Component;
@@ -81,7 +81,7 @@ impl MerchantEndpoint {
                 let applied = valid && self.seen.locked().insert(d.event);
                 self.observer.audit(AuditRecord::EventReceived {
                     event: d.event,
-                    payload_hash: hash_bytes(&d.body),
+                    payload_hash: hash_payload(&d.body),
                     signature_valid: valid,
                     applied,
                 });

@@ -22,7 +22,7 @@ use crate::sim::signal::Signal;
 use crate::chaos::{FaultLayer, Stalls};
 
 use crate::domain::audit::{AuditRecord, EventKind, Observer};
-use crate::domain::fingerprint::hash_bytes;
+use crate::domain::fingerprint::hash_payload;
 use crate::domain::{EventId, MerchantId, PaymentView};
 use crate::lock::Locked;
 use crate::sim::rng::SharedRng;
@@ -142,7 +142,7 @@ impl Webhooks {
             merchant,
             payment: payment.id,
             kind,
-            payload_hash: hash_bytes(body.as_bytes()),
+            payload_hash: hash_payload(body.as_bytes()),
         });
         self.outstanding.fetch_add(1, Ordering::Relaxed);
         self.stats.locked().emitted += 1;
