@@ -12,7 +12,7 @@ use std::time::Duration;
 use paystorm::live::server::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use live_support::{qr_body, send, start};
+use live_support::{qr_body, send, start, TestServer};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
@@ -398,16 +398,21 @@ async fn malformed_json_is_400_naming_the_problem_with_line_and_column() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limited_requests_are_429_with_retry_after() {
-    let s = start(
+/// A server whose merchants may make one request a second (burst of one).
+async fn start_with_one_request_a_second_per_merchant() -> TestServer {
+    start(
         |_, res| {
             res.rate_limit.per_merchant_per_s = 1.0;
             res.rate_limit.per_merchant_burst = 1;
         },
         ServerConfig::default(),
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_requests_are_429_with_retry_after() {
+    let s = start_with_one_request_a_second_per_merchant().await;
     let k = s.key(0);
     let mut limited = None;
     for i in 0..5 {
@@ -440,14 +445,7 @@ async fn rate_limited_requests_are_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_answered_404_or_403_at_the_edge_still_spend_the_quota() {
-    let s = start(
-        |_, res| {
-            res.rate_limit.per_merchant_per_s = 1.0;
-            res.rate_limit.per_merchant_burst = 1;
-        },
-        ServerConfig::default(),
-    )
-    .await;
+    let s = start_with_one_request_a_second_per_merchant().await;
     let k0 = s.key(0);
     let p = send(
         s.addr,
