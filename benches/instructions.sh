@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# What one payment costs, counted rather than timed: instructions and level-1
+# data-cache misses per payment, both threads together, from cachegrind.
+#
+# Wall-clock figures on a shared VM drift by ±40% within an hour, so two
+# commits compare only when run side by side, many times. cachegrind counts
+# exactly: the same binary and seed give the same count, so a change of 1%
+# shows. It runs `benches/million.toml` twice under cachegrind, at A and at
+# 2A simulated seconds (default A = 3: 30,000 and 60,000 payments), and
+# divides the difference by the difference in payments, so start-up and the
+# end-of-run read cancel out. About 3 minutes.
+#
+#   benches/instructions.sh               # the marginal cost per payment
+#   SECONDS_A=2 benches/instructions.sh   # smaller runs, quicker
+#   TOP=25 benches/instructions.sh        # and the 25 costliest functions
+#
+# Caveat: valgrind's CPU has no SHA extensions, so the webhook signatures
+# run sha2's software fallback under it (about half the count); natively
+# they take SHA-NI and are about 2% of a profile. The script reports the
+# count with and without SHA-256.
+#
+# Needs valgrind (Debian: apt-get install valgrind).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind > /dev/null || { echo "error: valgrind is not installed (Debian: apt-get install valgrind)" >&2; exit 4; }
+a="${SECONDS_A:-3}"
+top="${TOP:-0}"
+cargo build --release --quiet
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+for s in "$a" "$((2 * a))"; do
+  sed "s/^duration_s = 100$/duration_s = $s/" benches/million.toml > "$tmp/b$s.toml"
+  valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file="$tmp/cg$s.out" \
+    ./target/release/paystorm run "$tmp/b$s.toml" --quiet --out "$tmp/run$s" > /dev/null 2> "$tmp/vg$s.log" \
+    || { cat "$tmp/vg$s.log" >&2; exit 1; }
+done
+cg_diff "$tmp/cg$a.out" "$tmp/cg$((2 * a)).out" > "$tmp/diff.out" 2> /dev/null
+cg_annotate --show=Ir,D1mr,D1mw --threshold=0 "$tmp/diff.out" > "$tmp/diff.txt" 2> /dev/null
+python3 - "$tmp" "$a" "$top" <<'PY'
+import json, re, sys
+tmp, a, top = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+paid = [json.load(open(f"{tmp}/run{s}/results.json"))["counts"]["attempted"] for s in (a, 2 * a)]
+n = paid[1] - paid[0]
+rows, started = [], False
+for line in open(f"{tmp}/diff.txt"):
+    m = re.match(r"\s*(-?[\d,]+)\s+(?:\(\s*-?[\d.]+%\)\s+)?(-?[\d,]+|\.)\s+(?:\(\s*-?[\d.]+%\)\s+)?(-?[\d,]+|\.)\s+(?:\(\s*-?[\d.]+%\)\s+)?(\S.*)", line)
+    if m and "PROGRAM TOTALS" not in line:
+        started = True
+        num = lambda x: 0 if x == "." else int(x.replace(",", ""))
+        rows.append((num(m.group(1)), num(m.group(2)) + num(m.group(3)), m.group(4)))
+    elif started and (not line.strip() or line.startswith("--")):
+        break
+ir = sum(r[0] for r in rows)
+miss = sum(r[1] for r in rows)
+sha = sum(r[0] for r in rows if "sha2::" in r[2])
+print(f"payments: {paid[0]:,} and {paid[1]:,} ({a} and {2 * a} simulated seconds); per payment of the difference:")
+print(f"  instructions:            {ir / n:,.0f}")
+print(f"  without SHA-256:         {(ir - sha) / n:,.0f}  (SHA-256 {sha / n:,.0f}: software under valgrind)")
+print(f"  L1 data-cache misses:    {miss / n:,.0f}")
+if top:
+    print(f"costliest functions (instructions per payment, L1 misses per payment):")
+    for r in sorted(rows, key=lambda r: -r[0])[:top]:
+        print(f"  {r[0] / n:9,.0f} {r[1] / n:7,.0f}  {r[2][:150]}")
+PY
