@@ -8,7 +8,7 @@
 # shows. It runs `benches/million.toml` twice under cachegrind, at A and at
 # 2A simulated seconds (default A = 3: 30,000 and 60,000 payments), and
 # divides the difference by the difference in payments, so start-up and the
-# end-of-run read cancel out. About 3 minutes.
+# end-of-run read cancel out. About 4 minutes.
 #
 #   benches/instructions.sh               # the marginal cost per payment
 #   SECONDS_A=2 benches/instructions.sh   # smaller runs, quicker
@@ -35,14 +35,17 @@ for s in "$a" "$((2 * a))"; do
     || { cat "$tmp/vg$s.log" >&2; exit 1; }
 done
 cg_diff "$tmp/cg$a.out" "$tmp/cg$((2 * a)).out" > "$tmp/diff.out" 2> /dev/null
-cg_annotate --show=Ir,D1mr,D1mw --threshold=0 "$tmp/diff.out" > "$tmp/diff.txt" 2> /dev/null
+cg_annotate --show=Ir,D1mr,D1mw --threshold=0 --auto=no "$tmp/diff.out" > "$tmp/diff.txt" 2> /dev/null
 python3 - "$tmp" "$a" "$top" <<'PY'
 import json, re, sys
 tmp, a, top = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 paid = [json.load(open(f"{tmp}/run{s}/results.json"))["counts"]["attempted"] for s in (a, 2 * a)]
 n = paid[1] - paid[0]
-rows, started = [], False
+rows, started, totals = [], False, None
 for line in open(f"{tmp}/diff.txt"):
+    if "PROGRAM TOTALS" in line:
+        totals = int(line.split()[0].replace(",", ""))
+        continue
     m = re.match(r"\s*(-?[\d,]+)\s+(?:\(\s*-?[\d.]+%\)\s+)?(-?[\d,]+|\.)\s+(?:\(\s*-?[\d.]+%\)\s+)?(-?[\d,]+|\.)\s+(?:\(\s*-?[\d.]+%\)\s+)?(\S.*)", line)
     if m and "PROGRAM TOTALS" not in line:
         started = True
@@ -52,7 +55,12 @@ for line in open(f"{tmp}/diff.txt"):
         break
 ir = sum(r[0] for r in rows)
 miss = sum(r[1] for r in rows)
-sha = sum(r[0] for r in rows if "sha2::" in r[2])
+# This parser reads valgrind 3.19's cg_annotate table; a newer layout
+# (3.21+ rewrote cg_annotate) must not give a quietly wrong answer.
+if totals is None or abs(ir - totals) > max(1, totals // 1000):
+    sys.exit(f"error: could not read cg_annotate's table (rows sum to {ir:,}, PROGRAM TOTALS {totals}); "
+             f"this script reads valgrind 3.19's layout, see {tmp}/diff.txt")
+sha = sum(r[0] for r in rows if "sha2::" in r[2] or "/sha2-" in r[2])
 print(f"payments: {paid[0]:,} and {paid[1]:,} ({a} and {2 * a} simulated seconds); per payment of the difference:")
 print(f"  instructions:            {ir / n:,.0f}")
 print(f"  without SHA-256:         {(ir - sha) / n:,.0f}  (SHA-256 {sha / n:,.0f}: software under valgrind)")

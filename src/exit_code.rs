@@ -1,4 +1,4 @@
-//! The documented exit codes (DESIGN.md), in one place: CI jobs gate merges
+//! The documented exit codes (README, "Exit codes"), in one place: CI jobs gate merges
 //! on them, so `run`, `merge`, `diff`, `shrink` and the input checks must
 //! agree on every number.
 

@@ -47,6 +47,22 @@ fn run_live_passes_the_checker_over_http() {
     }
 }
 
+/// One GET over a fresh connection; the whole response as text.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    response
+}
+
 /// Starts `serve` on a free port; returns the child and its address.
 fn serve(
     dir: &std::path::Path,
@@ -100,7 +116,7 @@ fn serve_answers_load_and_shuts_down_on_sigterm_with_exit_0() {
     assert!(key.starts_with("sk_test_"));
     let out_dir = dir.path().join("load");
     let metrics = dir.path().join("load-metrics.prom");
-    let load = Command::new(BIN)
+    let mut load = Command::new(BIN)
         .args([
             "load",
             &workload(),
@@ -115,9 +131,46 @@ fn serve_answers_load_and_shuts_down_on_sigterm_with_exit_0() {
         .arg(&metrics)
         .arg("--out")
         .arg(&out_dir)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&load.stdout);
+    // While the load runs, its own /metrics answers (the line comes before
+    // the first payment is sent; the load lasts seconds).
+    let mut out_lines = BufReader::new(load.stdout.take().unwrap());
+    let mut stdout = String::new();
+    let mut scraped = None;
+    let mut line = String::new();
+    while out_lines.read_line(&mut line).unwrap() > 0 {
+        stdout.push_str(&line);
+        if let Some(at) = line.trim().strip_prefix("the generator's metrics: http://") {
+            // Scraped until the first finished requests show (a counter
+            // with labels appears with its first count), as Prometheus
+            // would see them mid-run.
+            let addr = at.trim_end_matches("/metrics").to_string();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let got = http_get(&addr, "/metrics");
+                if got.contains("paystorm_requests_total{") || Instant::now() > deadline {
+                    scraped = Some(got);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            line.clear();
+            break;
+        }
+        line.clear();
+    }
+    let scraped =
+        scraped.unwrap_or_else(|| panic!("load never said where its metrics are:\n{stdout}"));
+    assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
+    assert!(
+        scraped.contains("# TYPE paystorm_requests_total counter"),
+        "{scraped}"
+    );
+    std::io::Read::read_to_string(&mut out_lines, &mut stdout).unwrap();
+    let load = load.wait_with_output().unwrap();
     assert_eq!(
         load.status.code(),
         Some(0),

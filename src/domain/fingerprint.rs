@@ -18,9 +18,9 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 
 /// A fingerprint of a webhook body, eight bytes a step: the checker only
 /// compares two of them for equality (was the payload delivered as
-/// emitted?), and every event is hashed twice (emitted, then received), so
-/// the byte-at-a-time [`hash_bytes`] cost about 1,800 instructions a
-/// payment. Kept apart from `hash_bytes` because that one also derives the
+/// emitted?), and every event is hashed twice (emitted, then received);
+/// byte at a time, with [`hash_bytes`], that cost 1,200 to 1,900 more
+/// instructions a payment (`benches/instructions.sh`). Kept apart from `hash_bytes` because that one also derives the
 /// random streams: changing it would change every run's draws.
 pub fn hash_payload(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;

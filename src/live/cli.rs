@@ -228,6 +228,19 @@ pub fn load_command(
             return EXIT_INPUT;
         }
     };
+    let cannot_write_metrics = |path: &std::path::Path, e: std::io::Error| {
+        eprintln!(
+            "error: cannot write the metrics to `{}` (option --metrics-out): {e}",
+            path.display()
+        );
+    };
+    // Found out now, not after a long load whose results it would hold up.
+    if let Some(path) = &args.metrics_out {
+        if let Err(e) = std::fs::write(path, "") {
+            cannot_write_metrics(path, e);
+            return EXIT_INPUT;
+        }
+    }
     let opts = LoadOptions {
         seed,
         rate_scale: args.rate_scale,
@@ -235,6 +248,9 @@ pub fn load_command(
         history: args.history.then(|| out.join("history.jsonl")),
         telemetry: telemetry.clone(),
         metrics_listen: args.metrics_listen,
+        on_metrics_listening: Some(&|addr| {
+            say(&format!("  the generator's metrics: http://{addr}/metrics"))
+        }),
     };
     let report = match remote::load(&workload, &opts, live) {
         Ok(r) => r,
@@ -243,15 +259,6 @@ pub fn load_command(
             return EXIT_INPUT;
         }
     };
-    if let (Some(t), Some(path)) = (&telemetry, &args.metrics_out) {
-        if let Err(e) = t.write(path) {
-            eprintln!(
-                "error: cannot write the metrics to `{}` (option --metrics-out): {e}",
-                path.display()
-            );
-            return EXIT_INPUT;
-        }
-    }
     let path = out.join("remote.json");
     let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
     if let Err(e) = std::fs::write(&path, json) {
@@ -259,5 +266,15 @@ pub fn load_command(
         return EXIT_INPUT;
     }
     say(&remote::summary(&report, &path.display().to_string()));
+    if let (Some(t), Some(metrics)) = (&telemetry, &args.metrics_out) {
+        if let Err(e) = t.write(metrics) {
+            cannot_write_metrics(metrics, e);
+            // The results are written; a failed verdict is not hidden.
+            return match report.exit_code as u8 {
+                crate::exit_code::PASS => EXIT_INPUT,
+                verdict => verdict,
+            };
+        }
+    }
     report.exit_code as u8
 }

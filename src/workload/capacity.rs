@@ -84,25 +84,35 @@ pub fn warnings(w: &Workload, rate_scale: f64) -> Vec<String> {
         mean(&f.stack.gateway.latency),
         Limit::Queue(f.stack.gateway.capacity, "[stack.gateway] capacity"),
     );
-    check(
-        each_issuer(),
-        per_issuer,
-        issuer_ms,
-        Limit::Queue(f.stack.issuers.capacity, "[stack.issuers] capacity"),
-    );
-    check(
-        each_network(),
-        per_network,
-        network_ms,
-        Limit::Queue(f.stack.networks.capacity, "[stack.networks] capacity"),
-    );
+    // Behind a bulkhead no larger than a queue, the bulkhead refuses
+    // before the queue fills: its warning (if any) is the one that holds.
+    let capped_by = |bulkhead: u32, queue: u32| f.resilience.bulkheads() && bulkhead <= queue;
+    let b = &f.resilience.bulkhead;
+    if !capped_by(b.max_concurrent, f.stack.issuers.capacity) {
+        check(
+            each_issuer(),
+            per_issuer,
+            issuer_ms,
+            Limit::Queue(f.stack.issuers.capacity, "[stack.issuers] capacity"),
+        );
+    }
+    if !capped_by(b.network_max_concurrent, f.stack.networks.capacity) {
+        check(
+            each_network(),
+            per_network,
+            network_ms,
+            Limit::Queue(f.stack.networks.capacity, "[stack.networks] capacity"),
+        );
+    }
     // A link is held from the network's hand-off until the issuer answers.
-    check(
-        format!("the links of each of the {networks} card networks"),
-        per_network,
-        issuer_ms,
-        Limit::Queue(f.stack.networks.links, "[stack.networks] links"),
-    );
+    if !capped_by(b.network_max_concurrent, f.stack.networks.links) {
+        check(
+            format!("the links of each of the {networks} card networks"),
+            per_network,
+            issuer_ms,
+            Limit::Queue(f.stack.networks.links, "[stack.networks] links"),
+        );
+    }
     out
 }
 
@@ -184,6 +194,16 @@ mod tests {
         assert!(got[0].contains("each of the 4 issuers"), "{}", got[0]);
         assert!(got[0].contains("[stack.issuers] capacity"), "{}", got[0]);
         assert!(got[0].contains("queue"), "{}", got[0]);
+        // A bulkhead smaller than the queue refuses before it fills: only
+        // the bulkhead's warning is true then.
+        w.file.resilience.bulkhead.max_concurrent = 4_000;
+        let capped = warnings(&w, 1.0);
+        assert_eq!(capped.len(), 1, "{capped:?}");
+        assert!(
+            capped[0].contains("[resilience.bulkhead] max_concurrent"),
+            "{}",
+            capped[0]
+        );
         // Queues wait whether or not bulkheads are on.
         w.file.resilience.bulkhead.enabled = false;
         assert_eq!(warnings(&w, 1.0), got);

@@ -39,7 +39,7 @@ use super::auth::ApiKeys;
 use super::client::{HttpApi, Target};
 use book::{Book, KeyRecord, SeenPayment};
 
-pub struct LoadOptions {
+pub struct LoadOptions<'a> {
     pub seed: u64,
     pub rate_scale: f64,
     pub target: Target,
@@ -49,6 +49,8 @@ pub struct LoadOptions {
     pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     /// Serve those metrics here while the load runs.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Told where the metrics listener listens (port 0 picks one).
+    pub on_metrics_listening: Option<&'a (dyn Fn(std::net::SocketAddr) + Sync)>,
 }
 
 /// One remote check, judged.
@@ -216,6 +218,9 @@ pub fn load(
             (Some(t), Some(addr)) => Some(metrics_listener(addr, t, workload, opts.seed).await?),
             _ => None,
         };
+        if let (Some(l), Some(tell)) = (&listener, opts.on_metrics_listening) {
+            tell(l.addr);
+        }
         let plan = Plan::new(
             workload,
             &world,
