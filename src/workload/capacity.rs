@@ -87,31 +87,39 @@ pub fn warnings(w: &Workload, rate_scale: f64) -> Vec<String> {
     // Behind a bulkhead no larger than a queue, the bulkhead refuses
     // before the queue fills: its warning (if any) is the one that holds.
     let capped_by = |bulkhead: u32, queue: u32| f.resilience.bulkheads() && bulkhead <= queue;
-    let b = &f.resilience.bulkhead;
-    if !capped_by(b.max_concurrent, f.stack.issuers.capacity) {
-        check(
+    let (b, s) = (&f.resilience.bulkhead, &f.stack);
+    // (who, calls/s, mean ms a slot is held, slots, where set, the bulkhead in front)
+    let queues = [
+        (
             each_issuer(),
             per_issuer,
             issuer_ms,
-            Limit::Queue(f.stack.issuers.capacity, "[stack.issuers] capacity"),
-        );
-    }
-    if !capped_by(b.network_max_concurrent, f.stack.networks.capacity) {
-        check(
+            s.issuers.capacity,
+            "[stack.issuers] capacity",
+            b.max_concurrent,
+        ),
+        (
             each_network(),
             per_network,
             network_ms,
-            Limit::Queue(f.stack.networks.capacity, "[stack.networks] capacity"),
-        );
-    }
-    // A link is held from the network's hand-off until the issuer answers.
-    if !capped_by(b.network_max_concurrent, f.stack.networks.links) {
-        check(
+            s.networks.capacity,
+            "[stack.networks] capacity",
+            b.network_max_concurrent,
+        ),
+        // A link is held from the network's hand-off until the issuer answers.
+        (
             format!("the links of each of the {networks} card networks"),
             per_network,
             issuer_ms,
-            Limit::Queue(f.stack.networks.links, "[stack.networks] links"),
-        );
+            s.networks.links,
+            "[stack.networks] links",
+            b.network_max_concurrent,
+        ),
+    ];
+    for (what, per_s, held_ms, slots, field, bulkhead) in queues {
+        if !capped_by(bulkhead, slots) {
+            check(what, per_s, held_ms, Limit::Queue(slots, field));
+        }
     }
     out
 }
