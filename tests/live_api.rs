@@ -444,7 +444,7 @@ async fn rate_limited_requests_are_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_answered_404_or_403_at_the_edge_still_spend_the_quota() {
+async fn requests_refused_at_the_edge_still_spend_the_quota() {
     let s = start_with_one_request_a_second_per_merchant().await;
     let k0 = s.key(0);
     let p = send(
@@ -458,14 +458,21 @@ async fn reads_answered_404_or_403_at_the_edge_still_spend_the_quota() {
     assert_eq!(p.status, 200, "{}", p.body);
     let theirs = format!("/v1/payments/{}", p.json()["id"].as_str().unwrap());
     // Merchant 1 probes merchant 0's payment (403), merchant 2 a missing
-    // one (404): each has a burst of one, so the second probe within the
-    // second is refused by the quota, as any other request would be.
-    for (merchant, path, first_status) in [
-        (1, theirs.as_str(), 403),
-        (2, "/v1/payments/pay_999999", 404),
+    // one (404), merchant 3 sends a malformed body (400): none of them
+    // reaches the gateway, and each merchant has a burst of one, so the
+    // second request within the second is refused by the quota, as any
+    // other request would be.
+    for (merchant, method, path, body, first_status) in [
+        (1, "GET", theirs.as_str(), "", 403),
+        (2, "GET", "/v1/payments/pay_999999", "", 404),
+        (3, "POST", "/v1/payments", "{", 400),
     ] {
         let k = s.key(merchant);
-        let statuses: Vec<u16> = edge_probe_statuses(s.addr, &k, path).await;
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            let h = [JSON, ("authorization", k.as_str())];
+            statuses.push(send(s.addr, method, path, &h, body).await.status);
+        }
         assert_eq!(
             statuses[0], first_status,
             "merchant {merchant}: {statuses:?}"
@@ -476,19 +483,6 @@ async fn reads_answered_404_or_403_at_the_edge_still_spend_the_quota() {
         );
     }
     s.stop().await;
-}
-
-/// Five GETs of `path` in a row, their statuses.
-async fn edge_probe_statuses(addr: std::net::SocketAddr, key: &str, path: &str) -> Vec<u16> {
-    let mut out = Vec::new();
-    for _ in 0..5 {
-        out.push(
-            send(addr, "GET", path, &[("authorization", key)], "")
-                .await
-                .status,
-        );
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

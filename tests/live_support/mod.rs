@@ -29,7 +29,7 @@ use paystorm::stack::sabotage::Sabotages;
 use paystorm::stack::Stack;
 
 pub const SEED: u64 = 11;
-pub const MERCHANTS: u32 = 3;
+pub const MERCHANTS: u32 = 4;
 pub const CUSTOMERS: u32 = 20;
 
 /// Counts every audit record: payments created, postings, events.

@@ -95,6 +95,40 @@ async fn route(state: &State, req: HttpRequest<Incoming>) -> Step<Response<Body>
         _ => {}
     }
     let principal = authenticate(state, &parts.headers)?;
+    match at_the_edge(state, &parts, body, route, id, principal).await {
+        Ok(Edge::Gateway(m, key, op)) => call(state, m, key, op).await,
+        Ok(Edge::Answered(response)) => Ok(response),
+        // A refusal at the edge never reached the gateway's door, so it is
+        // charged to the merchant's quota here: malformed bodies and probes
+        // for payment ids are rate-limited like any other request.
+        Err(answer) => Err(match principal {
+            Principal::Merchant(m) => match state.app.backend.charge_edge_request(m) {
+                Ok(()) => answer,
+                Err(refusal) => reply::api_error(refusal),
+            },
+            Principal::Device => answer,
+        }),
+    }
+}
+
+/// What the edge made of an authenticated request.
+enum Edge {
+    /// An operation for the gateway, on behalf of a merchant.
+    Gateway(MerchantId, Option<IdemKey>, Operation),
+    /// Answered without the gateway (a wallet session, a webhook endpoint).
+    Answered(Response<Body>),
+}
+
+/// Everything between authentication and the gateway: the idempotency key,
+/// the body, the route's parameters and the payment it names.
+async fn at_the_edge(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+    route: RouteId,
+    id: Option<&str>,
+    principal: Principal,
+) -> Step<Edge> {
     let key = if parts.method == HttpMethod::POST {
         idempotency_key(&parts.headers)?
     } else {
@@ -102,7 +136,9 @@ async fn route(state: &State, req: HttpRequest<Incoming>) -> Step<Response<Body>
     };
     let bytes = read_body(state, &parts.headers, body).await?;
     match (route, principal) {
-        (RouteId::CreateWalletSession, Principal::Device) => wallet_session(state, &bytes).await,
+        (RouteId::CreateWalletSession, Principal::Device) => {
+            wallet_session(state, &bytes).await.map(Edge::Answered)
+        }
         (RouteId::CreateWalletSession, Principal::Merchant(_)) => Err(forbidden(
             "wallet sessions are the customer's phone: use the device simulator's key",
         )),
@@ -110,11 +146,11 @@ async fn route(state: &State, req: HttpRequest<Incoming>) -> Step<Response<Body>
             "the device simulator's key cannot call the merchant API",
         )),
         (RouteId::CreateWebhookEndpoint, Principal::Merchant(m)) => {
-            webhook_endpoint(state, m, &bytes)
+            webhook_endpoint(state, m, &bytes).map(Edge::Answered)
         }
         (RouteId::CreatePayment, Principal::Merchant(m)) => {
             let op = Operation::Create(create_params(state, m, &bytes)?);
-            call(state, m, key, op).await
+            Ok(Edge::Gateway(m, key, op))
         }
         (_, Principal::Merchant(m)) => {
             let (payment, view) = owned_payment(state, m, id.unwrap_or(""))?;
@@ -155,7 +191,7 @@ async fn route(state: &State, req: HttpRequest<Incoming>) -> Step<Response<Body>
                     ))
                 }
             };
-            call(state, m, key, op).await
+            Ok(Edge::Gateway(m, key, op))
         }
     }
 }
@@ -374,22 +410,12 @@ fn owned_payment(
     merchant: MerchantId,
     text: &str,
 ) -> Step<(PaymentId, PaymentView)> {
-    // A 404 or 403 never reaches the gateway's door, so it is charged to
-    // the merchant's quota here: probing ids is not free of rate limits.
-    let refused_at_edge = |answer: Response<Body>| {
-        Err(match state.app.backend.charge_edge_request(merchant) {
-            Ok(()) => answer,
-            Err(refusal) => reply::api_error(refusal),
-        })
-    };
     let not_found = || reply::api_error(crate::domain::ApiError::NotFound);
-    let Some(payment) = ids::payment_id(text) else {
-        return refused_at_edge(not_found());
-    };
+    let payment = ids::payment_id(text).ok_or_else(not_found)?;
     match state.app.backend.peek(payment) {
-        None => refused_at_edge(not_found()),
+        None => Err(not_found()),
         Some((owner, _)) if owner != merchant => {
-            refused_at_edge(forbidden("this payment belongs to another merchant"))
+            Err(forbidden("this payment belongs to another merchant"))
         }
         Some((_, view)) => Ok((payment, view)),
     }
