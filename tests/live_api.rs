@@ -208,6 +208,35 @@ async fn a_replayed_stored_error_is_marked_replayed_too() {
     let other_key = refund("too-much-2").await;
     assert_eq!(other_key.status, 400);
     assert_eq!(other_key.header("idempotent-replayed"), None);
+    // paystorm's own HTTP client reads the mark on an error too.
+    use paystorm::domain::api::{PaymentApi, Request};
+    use paystorm::domain::{ApiError, IdemKey, MerchantId, Operation, PaymentId};
+    let api = paystorm::live::client::HttpApi::new(
+        &paystorm::live::client::Target {
+            base: format!("http://{}", s.addr),
+            in_flight_max: 1,
+        },
+        s.keys.clone(),
+    );
+    let payment = PaymentId(id.trim_start_matches("pay_").parse().unwrap());
+    let req = Request {
+        merchant: MerchantId(0),
+        key: Some(IdemKey(77)),
+        op: Operation::Refund {
+            payment,
+            amount_minor: 5_000,
+        },
+    };
+    let first = api.serve(req).await;
+    assert_eq!(
+        (first.result, first.replayed),
+        (Err(ApiError::AmountTooLarge), false)
+    );
+    let again = api.serve(req).await;
+    assert_eq!(
+        (again.result, again.replayed),
+        (Err(ApiError::AmountTooLarge), true)
+    );
     s.stop().await;
 }
 

@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::domain::api::{PaymentApi, Request, WalletPresentation};
-use crate::domain::{ApiError, ApiReply, CustomerId, IdemKey, MerchantId, Operation};
+use crate::domain::{ApiError, ApiReply, CustomerId, IdemKey, MerchantId, Operation, Served};
 use crate::live::auth::ApiKeys;
 use crate::live::wire;
 use crate::lock::Locked;
@@ -320,15 +320,25 @@ fn decode(
 
 impl PaymentApi for HttpApi {
     fn call(&self, req: Request) -> impl Future<Output = Result<ApiReply, ApiError>> + Send {
+        let served = self.serve(req);
+        async move { served.await.result }
+    }
+
+    /// The `Idempotent-Replayed` header marks a replayed stored error as
+    /// well as a replayed success.
+    fn serve(&self, req: Request) -> impl Future<Output = Served> + Send {
         let this = self.clone();
         async move {
             let Some(out) = this.outgoing(&req) else {
-                return Err(ApiError::InvalidRequest);
+                return Served::fresh(Err(ApiError::InvalidRequest));
             };
-            let read = |a: Answer<'_>| decode(a.status, a.replayed, a.retry_after_s, a.body);
+            let read = |a: Answer<'_>| Served {
+                result: decode(a.status, a.replayed, a.retry_after_s, a.body),
+                replayed: a.replayed,
+            };
             match this.exchange(out, read).await {
-                Exchange::Answer(result) => result,
-                Exchange::NotSent => Err(ApiError::Unavailable),
+                Exchange::Answer(served) => served,
+                Exchange::NotSent => Served::fresh(Err(ApiError::Unavailable)),
                 // The client's timeout turns this into an unknown outcome.
                 Exchange::Lost => std::future::pending().await,
             }
