@@ -195,6 +195,10 @@ fn serve_answers_load_and_shuts_down_on_sigterm_with_exit_0() {
         .filter(|l| l.starts_with("paystorm_requests_total{") && l.contains("operation=\"create\""))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
         .sum();
+    assert!(
+        !text.contains("component=\"gateway\""),
+        "the generator exported server-side figures it cannot see:\n{text}"
+    );
     let attempted = remote["counts"]["attempted"].as_f64().unwrap();
     assert!(
         creates >= attempted && attempted > 0.0,

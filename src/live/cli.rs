@@ -219,7 +219,7 @@ pub fn load_command(
         args.rate_scale
     ));
     let telemetry = match (args.metrics_out.is_some() || args.metrics_listen.is_some())
-        .then(|| crate::telemetry::Telemetry::for_workload(&workload))
+        .then(|| crate::telemetry::Telemetry::for_generator(&workload))
         .transpose()
     {
         Ok(t) => t,

@@ -148,17 +148,38 @@ impl Sources {
     }
 }
 
+/// The workload's `[[slo]]` objectives, compiled.
+fn compiled_slos(
+    workload: &crate::workload::Workload,
+) -> Result<Vec<crate::slo::Slo>, TelemetryError> {
+    crate::slo::compile(&workload.file.slo)
+        .map_err(|p| TelemetryError::Config(format!("slo {}: {}", p.index + 1, p.message)))
+}
+
 impl Telemetry {
     /// Metrics for a run judged by `slos` (their latency limits become
     /// histogram buckets, their burn rates are metered).
     pub fn new(slos: &[crate::slo::Slo]) -> Result<Arc<Telemetry>, TelemetryError> {
+        Telemetry::build(slos, true)
+    }
+
+    /// `with_server`: also export the stack's side (the gateway's and
+    /// wallet's per-attempt figures, what the stack counts, the faults):
+    /// off for a generator whose stack is another process, where those
+    /// would read a constant 0 beside the server's real ones.
+    fn build(
+        slos: &[crate::slo::Slo],
+        with_server: bool,
+    ) -> Result<Arc<Telemetry>, TelemetryError> {
         let registry = Registry::new();
         let client = Arc::new(ClientMetrics::new(slos)?);
         let server = Arc::new(ServerMetrics::new()?);
         for c in client.collectors() {
             registry.register(c)?;
         }
-        registry.register(server.collector())?;
+        if with_server {
+            registry.register(server.collector())?;
+        }
         let build = IntGaugeVec::new(
             Opts::new(BUILD_INFO.name, BUILD_INFO.help),
             BUILD_INFO.labels,
@@ -170,7 +191,7 @@ impl Telemetry {
             server,
             sources: Mutex::new(Sources::default()),
         });
-        registry.register(Box::new(Scrape::new(shared.clone())))?;
+        registry.register(Box::new(Scrape::new(shared.clone(), with_server)))?;
         Ok(Arc::new(Telemetry { registry, shared }))
     }
 
@@ -178,9 +199,16 @@ impl Telemetry {
     pub fn for_workload(
         workload: &crate::workload::Workload,
     ) -> Result<Arc<Telemetry>, TelemetryError> {
-        let slos = crate::slo::compile(&workload.file.slo)
-            .map_err(|p| TelemetryError::Config(format!("slo {}: {}", p.index + 1, p.message)))?;
-        Telemetry::new(&slos)
+        Telemetry::build(&compiled_slos(workload)?, true)
+    }
+
+    /// Metrics for a load generator driving a stack in another process
+    /// (`load --target`): the requests as its clients saw them and the
+    /// objectives, without the server-side families.
+    pub fn for_generator(
+        workload: &crate::workload::Workload,
+    ) -> Result<Arc<Telemetry>, TelemetryError> {
+        Telemetry::build(&compiled_slos(workload)?, false)
     }
 
     /// The load generator's recorder: one call per logical request.
@@ -266,10 +294,13 @@ impl Telemetry {
 struct Scrape {
     shared: Arc<Shared>,
     descs: Vec<Desc>,
+    /// Gather the stack's families (the gateway's and wallet's figures,
+    /// what the stack counts, the faults); off for a remote generator.
+    stack_side: bool,
 }
 
 impl Scrape {
-    fn new(shared: Arc<Shared>) -> Scrape {
+    fn new(shared: Arc<Shared>, stack_side: bool) -> Scrape {
         let descs = stack::specs::ALL
             .iter()
             .chain([
@@ -280,7 +311,11 @@ impl Scrape {
             ])
             .filter_map(Spec::desc)
             .collect();
-        Scrape { shared, descs }
+        Scrape {
+            shared,
+            descs,
+            stack_side,
+        }
     }
 }
 
@@ -295,7 +330,11 @@ impl Collector for Scrape {
             s.refresh();
             (s.last_stack.clone(), s.last_faults.clone(), s.now_us())
         };
-        let mut out = stack::families(reading.as_ref(), &self.shared.server, &faults);
+        let mut out = if self.stack_side {
+            stack::families(reading.as_ref(), &self.shared.server, &faults)
+        } else {
+            Vec::new()
+        };
         out.extend(slo::families(&self.shared.client.slo().read(now)));
         out
     }
