@@ -383,16 +383,7 @@ fn mismatch_catches_a_declined_mismatched_attempt_and_its_row() {
     let c = s.customer(9, 10_000);
     let (key, _) = s.create(M, c, 700, Method::CardOnline, CaptureMode::Automatic);
     let other = s.params(M, c, 70_000, Method::CardOnline, CaptureMode::Automatic);
-    let op = s.invoke(M, Some(key), Operation::Create(other), 2);
-    let p2 = s.execute_decline(Some(key), &other);
-    let reply = s.reply(p2, None);
-    s.complete(
-        op,
-        HistoryKind::Fail(Failure::Declined {
-            reply,
-            reason: Some(DeclineReason::InsufficientFunds),
-        }),
-    );
+    s.declined_create(key, other, 2);
     s.settle();
     let v = s.check();
     assert_failed(&v, &[IDEMPOTENCY_MISMATCH_NOT_EXECUTED]);

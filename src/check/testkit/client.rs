@@ -2,13 +2,42 @@
 //! its reply in the history around what the stack does, as one request that
 //! succeeds on its first attempt.
 
+use crate::domain::history::{Failure, HistoryKind, ReplySummary};
 use crate::domain::{
-    CaptureMode, CustomerId, IdemKey, MerchantId, Method, Operation, PaymentId, RefundId,
+    CaptureMode, CreateParams, CustomerId, DeclineReason, IdemKey, MerchantId, Method, Operation,
+    PaymentId, RefundId,
 };
 
 use super::Scenario;
 
 impl Scenario {
+    /// A keyed create the issuer declines for insufficient funds, as
+    /// `attempt` of its key: the stack keeps a declined row, the client
+    /// records the declined reply, which is returned.
+    pub(in crate::check) fn declined_create(
+        &mut self,
+        key: IdemKey,
+        params: CreateParams,
+        attempt: u16,
+    ) -> ReplySummary {
+        let op = self.invoke(
+            params.merchant,
+            Some(key),
+            Operation::Create(params),
+            attempt,
+        );
+        let p = self.execute_decline(Some(key), &params);
+        let reply = self.reply(p, None);
+        self.complete(
+            op,
+            HistoryKind::Fail(Failure::Declined {
+                reply,
+                reason: Some(DeclineReason::InsufficientFunds),
+            }),
+        );
+        reply
+    }
+
     /// One keyed create that succeeds on its first attempt.
     pub(in crate::check) fn create(
         &mut self,

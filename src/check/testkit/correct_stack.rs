@@ -9,12 +9,8 @@ use crate::domain::{CaptureMode, CreateParams, IdemKey, Method, PaymentId, Refun
 use super::{clearing_of, rail_of, Row, Scenario, Unsettled, ISSUER};
 
 impl Scenario {
-    /// Inserts the payment row and posts what creating it moves.
-    pub(in crate::check) fn execute_create(
-        &mut self,
-        key: Option<IdemKey>,
-        p: &CreateParams,
-    ) -> PaymentId {
+    /// A new payment id, its row announced as the stack announces it.
+    fn insert_payment(&mut self, key: Option<IdemKey>, p: &CreateParams) -> PaymentId {
         let id = self.new_payment_id();
         self.audit(AuditRecord::PaymentCreated {
             payment: id,
@@ -24,6 +20,16 @@ impl Scenario {
             amount: p.amount,
             method: p.method,
         });
+        id
+    }
+
+    /// Inserts the payment row and posts what creating it moves.
+    pub(in crate::check) fn execute_create(
+        &mut self,
+        key: Option<IdemKey>,
+        p: &CreateParams,
+    ) -> PaymentId {
+        let id = self.insert_payment(key, p);
         let a = p.amount.minor;
         let c = p.customer;
         let mut row = Row {
@@ -88,15 +94,7 @@ impl Scenario {
         key: Option<IdemKey>,
         p: &CreateParams,
     ) -> PaymentId {
-        let id = self.new_payment_id();
-        self.audit(AuditRecord::PaymentCreated {
-            payment: id,
-            merchant: p.merchant,
-            key,
-            params_fingerprint: p.fingerprint(),
-            amount: p.amount,
-            method: p.method,
-        });
+        let id = self.insert_payment(key, p);
         self.rows.insert(
             id,
             Row {

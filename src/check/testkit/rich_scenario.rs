@@ -2,8 +2,7 @@
 //! something to check and nothing to find; tests plant a bug in it.
 
 use crate::domain::audit::{AuditRecord, EventKind};
-use crate::domain::history::{Failure, HistoryKind};
-use crate::domain::{CaptureMode, DeclineReason, MerchantId, Method, Operation};
+use crate::domain::{CaptureMode, MerchantId, Method};
 
 use super::Scenario;
 
@@ -46,16 +45,7 @@ pub(in crate::check) fn rich_scenario() -> Scenario {
     // A declined create.
     let key = s.new_key();
     let params = s.params(m1, c2, 99_999, Method::CardOnline, CaptureMode::Automatic);
-    let op = s.invoke(m1, Some(key), Operation::Create(params), 1);
-    let declined = s.execute_decline(Some(key), &params);
-    let reply = s.reply(declined, None);
-    s.complete(
-        op,
-        HistoryKind::Fail(Failure::Declined {
-            reply,
-            reason: Some(DeclineReason::InsufficientFunds),
-        }),
-    );
+    s.declined_create(key, params, 1);
     s.settle();
     s
 }
