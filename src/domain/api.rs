@@ -222,20 +222,19 @@ pub struct WalletPresentation {
 /// How a client reaches the stack, whatever the transport: an in-process call
 /// in sim mode, HTTP in live mode. The load generator sees only this.
 pub trait PaymentApi: Send + Sync + 'static {
-    /// Sends one request and waits for its reply. Dropping the future (a
-    /// client timeout) must not cancel the server's work, as with a real
-    /// network.
+    /// Sends one request and waits for what was served: the reply or
+    /// error, and whether it was a replay (an error included). Dropping the
+    /// future (a client timeout) must not cancel the server's work, as with
+    /// a real network.
+    fn serve(&self, req: Request) -> impl std::future::Future<Output = Served> + Send;
+
+    /// [`PaymentApi::serve`] for callers that need only the result.
     fn call(
         &self,
         req: Request,
-    ) -> impl std::future::Future<Output = Result<ApiReply, ApiError>> + Send;
-
-    /// [`PaymentApi::call`], with whether the answer was a replay even when
-    /// it is an error. Transports that cannot tell a replayed error from a
-    /// fresh one keep this default, which marks replayed successes only.
-    fn serve(&self, req: Request) -> impl std::future::Future<Output = Served> + Send {
-        let call = self.call(req);
-        async move { Served::fresh(call.await) }
+    ) -> impl std::future::Future<Output = Result<ApiReply, ApiError>> + Send {
+        let served = self.serve(req);
+        async move { served.await.result }
     }
 
     /// One authentication attempt in the customer's wallet; `None` if it

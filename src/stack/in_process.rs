@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::chaos::FaultLayer;
 use crate::domain::api::{PaymentApi, Request, WalletPresentation};
-use crate::domain::{ApiError, ApiReply, CustomerId, Served};
+use crate::domain::{ApiError, CustomerId, Served};
 
 use super::gateway::Gateway;
 use super::wallet::Wallet;
@@ -62,11 +62,6 @@ impl Drop for Detached {
 }
 
 impl PaymentApi for InProcess {
-    fn call(&self, req: Request) -> impl Future<Output = Result<ApiReply, ApiError>> + Send {
-        let served = self.serve(req);
-        async move { served.await.result }
-    }
-
     fn serve(&self, req: Request) -> impl Future<Output = Served> + Send {
         let (gateway, faults) = (self.gateway.clone(), self.faults.clone());
         let make = move || {

@@ -319,11 +319,6 @@ fn decode(
 }
 
 impl PaymentApi for HttpApi {
-    fn call(&self, req: Request) -> impl Future<Output = Result<ApiReply, ApiError>> + Send {
-        let served = self.serve(req);
-        async move { served.await.result }
-    }
-
     /// The `Idempotent-Replayed` header marks a replayed stored error as
     /// well as a replayed success.
     fn serve(&self, req: Request) -> impl Future<Output = Served> + Send {

@@ -222,16 +222,6 @@ pub struct Timed<A> {
 }
 
 impl<A: PaymentApi> PaymentApi for Timed<A> {
-    fn call(&self, req: Request) -> impl Future<Output = Result<ApiReply, ApiError>> + Send {
-        let op = op_of(&req.op);
-        async move {
-            let guard = self.metrics.begin(op, self.clock.now_us());
-            let out = self.inner.call(req).await;
-            guard.finish(Answer::of(&out), self.clock.now_us());
-            out
-        }
-    }
-
     fn serve(&self, req: Request) -> impl Future<Output = Served> + Send {
         let op = op_of(&req.op);
         async move {
