@@ -13,6 +13,8 @@
 #   benches/instructions.sh               # the marginal cost per payment
 #   SECONDS_A=2 benches/instructions.sh   # smaller runs, quicker
 #   TOP=25 benches/instructions.sh        # and the 25 costliest functions
+#   CELLS=2 benches/instructions.sh       # split as million.toml is (default:
+#                                         # one stack, the cost of the work)
 #
 # Caveat: valgrind's CPU has no SHA extensions, so the webhook signatures
 # run sha2's software fallback under it (about half the count); natively
@@ -31,7 +33,7 @@ trap 'rm -rf "$tmp"' EXIT
 for s in "$a" "$((2 * a))"; do
   sed "s/^duration_s = 100$/duration_s = $s/" benches/million.toml > "$tmp/b$s.toml"
   valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file="$tmp/cg$s.out" \
-    ./target/release/paystorm run "$tmp/b$s.toml" --quiet --out "$tmp/run$s" > /dev/null 2> "$tmp/vg$s.log" \
+    ./target/release/paystorm run "$tmp/b$s.toml" --cells "${CELLS:-1}" --quiet --out "$tmp/run$s" > /dev/null 2> "$tmp/vg$s.log" \
     || { cat "$tmp/vg$s.log" >&2; exit 1; }
 done
 cg_diff "$tmp/cg$a.out" "$tmp/cg$((2 * a)).out" > "$tmp/diff.out" 2> /dev/null

@@ -5,6 +5,8 @@
 #
 #   benches/million.sh            # 1,000,000 payments
 #   SCALE=0.25 benches/million.sh # 250,000 payments (to see how RSS scales)
+#   CELLS=1 benches/million.sh    # one stack on one thread (million.toml
+#                                 # splits into 2 cells, one per core)
 #   ARGS=--no-resilience benches/million.sh   # extra `run` options
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 sed "s/^duration_s = 100$/duration_s = $(python3 -c "print(100*$scale)")/" benches/million.toml > "$tmp/bench.toml"
 for i in $(seq 1 "$runs"); do
   # shellcheck disable=SC2086 # ARGS is a list of options
-  ./target/release/paystorm run "$tmp/bench.toml" ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
+  ./target/release/paystorm run "$tmp/bench.toml" ${CELLS:+--cells "$CELLS"} ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
 done
 python3 - "$tmp" "$runs" <<'PY'
 import json, statistics, sys
@@ -25,6 +27,7 @@ perf = [json.load(open(f"{tmp}/run{i}/perf.json")) for i in range(1, runs + 1)]
 res = json.load(open(f"{tmp}/run1/results.json"))
 med = lambda k: statistics.median(p[k] for p in perf)
 print(f"payments attempted:        {res['counts']['attempted']:,}")
+print(f"cells (threads):           {perf[0].get('cells', 1)}")
 print(f"invariants passed:         {all(i['passed'] for i in res['invariants'])}")
 print(f"wall seconds (median):     {med('wall_seconds'):.2f}")
 print(f"payments per wall second:  {med('payments_per_wall_second'):,.0f}  (median of {runs})")

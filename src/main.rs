@@ -264,6 +264,11 @@ struct RunArgs {
     /// Multiply the workload's whole rate curve by X (0.1 = a tenth of the traffic).
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     rate_scale: f64,
+    /// Split the traffic across N copies of the stack, one thread each
+    /// (the workload's `cells`): a cell-based deployment, and a run that
+    /// uses N cores. Each cell leaves its own run under <out>/cells/.
+    #[arg(long, value_name = "N")]
+    cells: Option<u32>,
     /// No progress line on stderr (it shows only on a terminal anyway).
     #[arg(long)]
     quiet: bool,
@@ -297,6 +302,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         chaos,
         history,
         rate_scale,
+        cells,
         quiet,
         no_resilience,
         slo,
@@ -318,6 +324,30 @@ fn run_command(args: RunArgs) -> ExitCode {
         },
         None => Workload::default_workload(),
     };
+    if let Some(n) = cells {
+        workload = match workload.with_cells(n) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_INPUT);
+            }
+        };
+    }
+    let cells = workload.file.cells;
+    if cells > 1 {
+        let alone = [
+            ("--live", live),
+            ("--metrics-out", metrics_out.is_some()),
+            ("--metrics-listen", metrics_listen.is_some()),
+        ];
+        if let Some((option, _)) = alone.iter().find(|(_, given)| *given) {
+            eprintln!(
+                "error: option {option} takes a run of one stack, and workload `{}` is split into {cells} cells; pass --cells 1",
+                workload.source
+            );
+            return ExitCode::from(EXIT_INPUT);
+        }
+    }
     for path in &slo {
         match SloFile::from_path(path) {
             Ok(file) => workload.file.slo.extend(file.slo),
@@ -373,10 +403,16 @@ fn run_command(args: RunArgs) -> ExitCode {
         eprintln!("error: cannot create the output directory `{out_str}` (option --out): {e}");
         return ExitCode::from(EXIT_INPUT);
     }
+    if let Err(e) = paystorm::cli::cells::clear(&out) {
+        eprintln!("error: cannot clear the earlier cells in `{out_str}` (option --out): {e}");
+        return ExitCode::from(EXIT_INPUT);
+    }
     say(&report::console::header(
         &workload, seed, rate_scale, &names, &out_str,
     ));
-    for warning in paystorm::workload::capacity::warnings(&workload, rate_scale) {
+    // The stack a warning is about is one cell's.
+    let cell = paystorm::sim::cells::split(&workload, seed, rate_scale).swap_remove(0);
+    for warning in paystorm::workload::capacity::warnings(&cell.workload, 1.0) {
         say(&format!("  {warning}"));
     }
     if !plans.is_empty() {
@@ -393,6 +429,9 @@ fn run_command(args: RunArgs) -> ExitCode {
         chaos: plans,
         no_resilience,
     };
+    if cells > 1 {
+        return paystorm::cli::cells::run(&workload, &opts, &names, &out, quiet);
+    }
     // The progress line (a terminal only) is gone before anything else prints.
     // Metrics are gathered when they go somewhere: a file, or /metrics.
     let telemetry = match (metrics_out.is_some() || metrics_listen.is_some())

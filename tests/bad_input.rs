@@ -69,6 +69,22 @@ const CASES: &[Case] = &[
         mentions: &["p50_ms", "p99_ms"],
     },
     Case {
+        name: "zero_cells",
+        text: "name = \"w\"\ncells = 0\n",
+        field: Some("cells"),
+        line: 2,
+        column: Some(1),
+        mentions: &["between 1 and 256", "got 0"],
+    },
+    Case {
+        name: "more_cells_than_merchants",
+        text: "name = \"w\"\ncells = 8\n[population]\nmerchants = 5\n",
+        field: Some("cells"),
+        line: 2,
+        column: Some(1),
+        mentions: &["population.merchants is 5", "each cell needs at least one"],
+    },
+    Case {
         name: "lower_case_currency",
         text: "name = \"w\"\ncurrency = \"usd\"\n",
         field: Some("currency"),

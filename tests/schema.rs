@@ -121,6 +121,18 @@ fn a_chaos_and_slo_run_validates_with_its_optional_sections() {
 }
 
 #[test]
+fn a_run_in_cells_with_faults_validates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outage = plan("issuer-outage.toml");
+    let r = run_steady(tmp.path(), &["--cells", "2", "--chaos", &outage], 0);
+    assert_eq!(r["merged_from"].as_array().map(Vec::len), Some(2));
+    assert!(r["faults"]["faults"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty()));
+    assert_valid(&r, "a run in two cells under an outage");
+}
+
+#[test]
 fn a_sabotaged_run_with_failing_invariants_validates() {
     let tmp = tempfile::tempdir().unwrap();
     let r = run_steady(tmp.path(), &["--sabotage", "double-settle"], 2);

@@ -95,6 +95,29 @@ impl Failing {
             sabotage_names.push(name.to_string());
         }
         let workload = Workload::from_path(&dir.join("settings.toml"))?;
+        if workload.file.cells > 1 {
+            let failed_cells: Vec<String> = results["merged_from"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["dir"].as_str())
+                .filter(|c| {
+                    std::fs::read_to_string(dir.join(c).join("results.json"))
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                        .is_some_and(|r| r["exit_code"] == 2)
+                })
+                .map(|c| dir.join(c).display().to_string())
+                .collect();
+            return Err(input_error(
+                dir,
+                format!(
+                    "the run was split into {} cells, and each cell is a run of its own: shrink a cell that failed ({})",
+                    workload.file.cells,
+                    failed_cells.join(", ")
+                ),
+            ));
+        }
         let chaos_path = dir.join("chaos.toml");
         let faults = if chaos_path.exists() {
             Plan::from_path(&chaos_path)?.faults

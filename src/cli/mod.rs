@@ -2,6 +2,7 @@
 //! nothing (clap did), calls the library, prints, and returns the
 //! documented exit code. `src/main.rs` only dispatches to them.
 
+pub mod cells;
 pub mod files;
 pub mod run_dirs;
 

@@ -51,6 +51,14 @@ pub fn header(w: &Workload, seed: u64, rate_scale: f64, sabotage: &[&str], out: 
         f.population.customers,
         f.stack.issuers.count
     );
+    if f.cells > 1 {
+        let _ = writeln!(
+            s,
+            "  cells: {n} copies of the stack, one thread each, each with 1/{n} of the load, merchants and customers ({out}/cells/cell-0..{last})",
+            n = f.cells,
+            last = f.cells - 1
+        );
+    }
     if !sabotage.is_empty() {
         let _ = writeln!(s, "  SABOTAGE ON: {}", sabotage.join(", "));
     }

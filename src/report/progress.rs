@@ -42,7 +42,8 @@ pub fn line(sim_us: u64, wall: Duration, payments: u64, errors: u64) -> String {
 
 /// The display; dropping it stops the thread and clears the line.
 pub struct Progress {
-    live: Arc<LiveCounters>,
+    /// One set per cell (`crate::sim::cells`); the line shows their sum.
+    live: Vec<Arc<LiveCounters>>,
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -51,11 +52,17 @@ impl Progress {
     /// Starts the display on stderr if `enabled` (see [`wanted`]); otherwise
     /// only hands out counters nobody reads.
     pub fn start(enabled: bool) -> Progress {
+        Progress::start_cells(enabled, 1)
+    }
+
+    /// [`Progress::start`] for a run of `cells` cells, each storing into
+    /// counters of its own ([`Progress::cells`]).
+    pub fn start_cells(enabled: bool, cells: usize) -> Progress {
         if enabled {
-            Progress::spawn(Box::new(std::io::stderr()), SHOW_AFTER, REFRESH)
+            Progress::spawn(Box::new(std::io::stderr()), SHOW_AFTER, REFRESH, cells)
         } else {
             Progress {
-                live: Arc::new(LiveCounters::default()),
+                live: counters(cells),
                 stop: None,
                 thread: None,
             }
@@ -67,8 +74,9 @@ impl Progress {
         mut out: Box<dyn Write + Send>,
         show_after: Duration,
         refresh: Duration,
+        cells: usize,
     ) -> Progress {
-        let live = Arc::new(LiveCounters::default());
+        let live = counters(cells);
         let (stop, stopped) = mpsc::channel::<()>();
         let counters = live.clone();
         let thread = std::thread::Builder::new()
@@ -83,7 +91,7 @@ impl Progress {
                     if wall < show_after {
                         continue;
                     }
-                    let (sim_us, payments, errors) = counters.read();
+                    let (sim_us, payments, errors) = read_all(&counters);
                     let text = line(sim_us, wall, payments, errors);
                     // \x1b[K clears what a longer previous line left behind.
                     let _ = write!(out, "\r{text}\x1b[K");
@@ -103,10 +111,30 @@ impl Progress {
         }
     }
 
-    /// The counters the run stores into.
+    /// The counters the run stores into (the first cell's).
     pub fn live(&self) -> Arc<LiveCounters> {
-        self.live.clone()
+        self.live[0].clone()
     }
+
+    /// Each cell's counters, in cell order.
+    pub fn cells(&self) -> &[Arc<LiveCounters>] {
+        &self.live
+    }
+}
+
+fn counters(cells: usize) -> Vec<Arc<LiveCounters>> {
+    (0..cells.max(1)).map(|_| Arc::default()).collect()
+}
+
+/// The cells' counters as one run's: payments and errors add up, and
+/// simulated time is the cell furthest behind.
+fn read_all(cells: &[Arc<LiveCounters>]) -> (u64, u64, u64) {
+    cells
+        .iter()
+        .map(|c| c.read())
+        .fold((u64::MAX, 0, 0), |(sim, payments, errors), (s, p, e)| {
+            (sim.min(s), payments + p, errors + e)
+        })
 }
 
 impl Drop for Progress {
@@ -154,11 +182,17 @@ mod tests {
             Box::new(buf.clone()),
             Duration::ZERO,
             Duration::from_millis(5),
+            2,
         );
+        // Two cells: payments and errors add, time is the one behind.
+        let other = p.cells()[1].clone();
+        other.sim_us.store(5_000_000, Ordering::Relaxed);
+        other.payments.store(2, Ordering::Relaxed);
         let live = p.live();
-        live.sim_us.store(4_000_000, Ordering::Relaxed);
         live.payments.store(40, Ordering::Relaxed);
         live.errors.store(1, Ordering::Relaxed);
+        // Last, as the wait below keys on it.
+        live.sim_us.store(4_000_000, Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !String::from_utf8_lossy(&buf.0.lock().unwrap()).contains("simulated 4.0 s") {
             assert!(Instant::now() < deadline, "no progress line drawn");
@@ -168,7 +202,7 @@ mod tests {
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert!(text.starts_with('\r'), "{text:?}");
         assert!(!text.contains('\n'), "one line, redrawn in place: {text:?}");
-        assert!(text.contains("40 payments"), "{text:?}");
+        assert!(text.contains("42 payments"), "{text:?}");
         assert!(text.contains("errors 1"), "{text:?}");
         assert!(
             text.ends_with("\r\x1b[K"),
@@ -183,6 +217,7 @@ mod tests {
             Box::new(buf.clone()),
             Duration::from_secs(3600),
             Duration::from_millis(1),
+            1,
         );
         std::thread::sleep(Duration::from_millis(20));
         drop(p);

@@ -8,6 +8,7 @@
 //! reproduces a run byte for byte. The same code runs on tokio in live mode
 //! ([`Clock`] and [`task`] pick the engine).
 
+pub mod cells;
 pub mod clock;
 pub mod executor;
 pub mod latency;

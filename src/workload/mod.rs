@@ -40,6 +40,13 @@ pub struct WorkloadFile {
     pub currency: String,
     /// Seed used when `--seed` is not given.
     pub seed: u64,
+    /// Copies of the stack the traffic is split across, as a cell-based
+    /// deployment splits it: `[stack]` and `[resilience]` describe one
+    /// cell; `[load]` and `[population]` the whole traffic, shared out
+    /// evenly. Cells share nothing, so they run on separate threads
+    /// (`crate::sim::cells`). `run --cells N` overrides it.
+    #[serde(skip_serializing_if = "is_one_cell")]
+    pub cells: u32,
     pub load: LoadSpec,
     pub mix: Mix,
     pub population: Population,
@@ -54,6 +61,13 @@ pub struct WorkloadFile {
     pub slo: Vec<crate::slo::SloSpec>,
 }
 
+/// Most cells a run may split into (each is a thread and a whole stack).
+pub const MAX_CELLS: u32 = 256;
+
+fn is_one_cell(cells: &u32) -> bool {
+    *cells == 1
+}
+
 impl Default for WorkloadFile {
     fn default() -> WorkloadFile {
         WorkloadFile {
@@ -61,6 +75,7 @@ impl Default for WorkloadFile {
             description: String::new(),
             currency: "USD".into(),
             seed: 1,
+            cells: 1,
             load: LoadSpec::default(),
             mix: Mix::default(),
             population: Population::default(),
@@ -318,6 +333,22 @@ impl Workload {
     /// The compiled rate curve, for the console header (`None` for a trace).
     pub fn curve(&self, cli_scale: f64) -> Option<RateCurve> {
         RateCurve::from_spec(&self.file.load, self.file.load.rate_scale * cli_scale)
+    }
+
+    /// This workload split into `cells` (`run --cells`), checked as the
+    /// `cells` field would be.
+    pub fn with_cells(mut self, cells: u32) -> Result<Workload, InputError> {
+        self.file.cells = cells;
+        match validate::problems(&self.file)
+            .into_iter()
+            .find(|p| p.field == "cells")
+        {
+            Some(p) => Err(InputError(format!(
+                "error: option --cells {cells} for workload `{}`: cells {}",
+                self.source, p.message
+            ))),
+            None => Ok(self),
+        }
     }
 
     pub fn name(&self) -> &str {

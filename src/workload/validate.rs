@@ -172,6 +172,38 @@ fn load_shape(p: &mut Problems, l: &LoadSpec) {
     p.non_negative("load.late_tolerance_ms", l.late_tolerance_ms);
 }
 
+/// Each cell needs at least one merchant, one customer and one payment in
+/// flight, and a trace names its merchants and customers, so it cannot be
+/// shared out.
+fn cells(p: &mut Problems, w: &WorkloadFile) {
+    let n = w.cells;
+    if !(1..=super::MAX_CELLS).contains(&n) {
+        p.add(
+            "cells",
+            format!("must be between 1 and {}, got {n}", super::MAX_CELLS),
+        );
+        return;
+    }
+    for (field, have) in [
+        ("population.merchants", w.population.merchants),
+        ("population.customers", w.population.customers),
+        ("load.in_flight_max", w.load.in_flight_max),
+    ] {
+        if have < n {
+            p.add(
+                "cells",
+                format!("is {n}, but {field} is {have}: each cell needs at least one"),
+            );
+        }
+    }
+    if n > 1 && w.load.trace.is_some() {
+        p.add(
+            "cells",
+            format!("is {n}, but a trace replay names its merchants and customers, so it cannot be split across cells: set cells = 1"),
+        );
+    }
+}
+
 pub fn problems(w: &WorkloadFile) -> Vec<Problem> {
     let mut p = Problems::default();
     if w.name.trim().is_empty() {
@@ -188,6 +220,7 @@ pub fn problems(w: &WorkloadFile) -> Vec<Problem> {
     }
 
     load_shape(&mut p, &w.load);
+    cells(&mut p, w);
     p.at_least("load.in_flight_max", w.load.in_flight_max.into(), 1);
     p.share("load.dropped_share_max", w.load.dropped_share_max);
 

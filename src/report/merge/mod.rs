@@ -84,7 +84,31 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, InputError> {
             "error: `paystorm merge` needs at least two run directories, then --out for the merged one".into(),
         ));
     }
-    let mut runs: Vec<Run> = dirs.iter().map(|d| read_run(d)).collect::<Result<_, _>>()?;
+    let runs: Vec<Run> = dirs.iter().map(|d| read_run(d)).collect::<Result<_, _>>()?;
+    merge_runs(runs, out, None)
+}
+
+/// What a run split into cells says about itself, where a merge of
+/// separate runs would take the first run's word.
+pub struct Whole<'a> {
+    /// The run's seed (each cell has a seed of its own).
+    pub seed: u64,
+    /// The run's settings.toml (with `cells`), which runs the whole again.
+    pub settings: &'a str,
+    /// The cells' directories relative to `out`, named in `merged_from`
+    /// instead of their paths, so results.json does not depend on where
+    /// `--out` pointed.
+    pub labels: &'a [String],
+}
+
+/// Merges the cells of one run (see [`crate::sim::cells`]), written to
+/// `dirs`, into `out`.
+pub fn merge_cells(dirs: &[PathBuf], out: &Path, whole: Whole) -> Result<Merged, InputError> {
+    let runs: Vec<Run> = dirs.iter().map(|d| read_run(d)).collect::<Result<_, _>>()?;
+    merge_runs(runs, out, Some(whole))
+}
+
+fn merge_runs(mut runs: Vec<Run>, out: &Path, whole: Option<Whole>) -> Result<Merged, InputError> {
     let specs = |r: &Run| serde_json::to_value(&r.settings.file.slo).unwrap_or(Value::Null);
     for r in &runs[1..] {
         if specs(r) != specs(&runs[0]) {
@@ -153,9 +177,14 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, InputError> {
     }
     merged["merged_from"] = runs
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
+            let dir = match whole.as_ref().and_then(|w| w.labels.get(i)) {
+                Some(label) => label.clone(),
+                None => r.dir.display().to_string(),
+            };
             json!({
-                "dir": r.dir.display().to_string(),
+                "dir": dir,
                 "seed": r.results["seed"],
                 "workload": r.results["workload"],
                 "start_offset_s": r.offset_us as f64 / 1e6,
@@ -164,6 +193,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, InputError> {
         .collect();
     for k in ["seed", "schema_version"] {
         merged[k] = runs[0].results[k].clone();
+    }
+    if let Some(w) = &whole {
+        merged["seed"] = json!(w.seed);
     }
     let counts = &merged["counts"];
     let missed = counts["dropped_arrivals"].as_u64().unwrap_or(0)
@@ -179,7 +211,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, InputError> {
     );
     merged["exit_code"] = json!(code);
 
-    write(out, &merged, &runs[0].settings_text, |path| {
+    let settings = whole
+        .as_ref()
+        .map_or(&runs[0].settings_text[..], |w| w.settings);
+    write(out, &merged, settings, |path| {
         hlog::write(
             path,
             &latency,
@@ -197,7 +232,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, InputError> {
     })?;
     Ok(Merged {
         exit_code: code,
-        summary: summary(&merged, &judged, book.aborted_at_us(), out),
+        summary: summary(
+            &merged,
+            &judged,
+            book.aborted_at_us(),
+            out,
+            if whole.is_some() { "cell" } else { "run" },
+        ),
     })
 }
 
@@ -206,6 +247,7 @@ fn summary(
     judged: &[crate::slo::SloResult],
     aborted_at_us: Option<u64>,
     out: &Path,
+    part: &str,
 ) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
@@ -213,14 +255,14 @@ fn summary(
     let c = &merged["counts"];
     let _ = writeln!(
         s,
-        "merged {runs} runs: {} arrivals; payments attempted {}, succeeded {}, declined {}, failed {}, unknown {}",
+        "merged {runs} {part}s: {} arrivals; payments attempted {}, succeeded {}, declined {}, failed {}, unknown {}",
         merged["arrivals"], c["attempted"], c["succeeded"], c["declined"], c["failed"], c["unknown"]
     );
     let create = &merged["latency_ms"]["create"];
     if create.is_object() {
         let _ = writeln!(
             s,
-            "payment latency (corrected, all runs' histograms): p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
+            "payment latency (corrected, all {part}s' histograms): p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
             create["p50"], create["p99"], create["p999"], create["max"]
         );
     }
@@ -238,7 +280,7 @@ fn summary(
         })
         .collect();
     if failed.is_empty() {
-        let _ = writeln!(s, "invariants: all held in every run");
+        let _ = writeln!(s, "invariants: all held in every {part}");
     } else {
         let _ = writeln!(s, "invariants VIOLATED: {}", failed.join(", "));
     }

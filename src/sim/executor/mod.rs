@@ -74,6 +74,18 @@ pub struct EngineStats {
     pub peak_tasks: u64,
 }
 
+impl EngineStats {
+    /// Adds another engine's figures (a run's cells): counts add, and so do
+    /// the peaks, as the cells' tasks are alive side by side.
+    pub fn add(&mut self, other: &EngineStats) {
+        self.tasks_spawned += other.tasks_spawned;
+        self.polls += other.polls;
+        self.timers_set += other.timers_set;
+        self.timers_fired += other.timers_fired;
+        self.peak_tasks += other.peak_tasks;
+    }
+}
+
 /// This thread's executor's figures so far (zero outside one).
 pub fn stats() -> EngineStats {
     with_core(|c| c.stats.get()).unwrap_or_default()

@@ -1,0 +1,147 @@
+//! `paystorm run` for a workload split into cells (`cells = N` or
+//! `--cells N`; see [`crate::sim::cells`]): every cell runs on its own
+//! thread and leaves a whole run directory under `<out>/cells/cell-K/`,
+//! then the cells are merged into `<out>` as `paystorm merge` merges runs,
+//! so `<out>` holds the files a run leaves and exits with the merged code.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::{say, EXIT_INPUT, EXIT_INVALID};
+use crate::report;
+use crate::sim::cells::{self, Cell};
+use crate::sim::run::{RunError, RunOptions, RunOutcome};
+use crate::workload::Workload;
+
+/// Where a run keeps its cells' directories, under `--out`.
+pub const DIR: &str = "cells";
+
+/// Removes the cells a run left in `out` before, so a run with fewer cells
+/// (or one) does not leave another run's cells beside its results.
+pub fn clear(out: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(out.join(DIR)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `workload` (more than one cell) with `opts` into `out`, and says
+/// what happened. `history`: each cell writes its own history.jsonl.
+pub fn run(
+    workload: &Workload,
+    opts: &RunOptions,
+    sabotage: &[&'static str],
+    out: &Path,
+    quiet: bool,
+) -> ExitCode {
+    let out_str = out.display().to_string();
+    let cells = cells::split(workload, opts.seed, opts.rate_scale);
+    let dir = |c: &Cell| out.join(DIR).join(c.dir_name());
+    for c in &cells {
+        if let Err(e) = std::fs::create_dir_all(dir(c)) {
+            eprintln!(
+                "error: cannot create the cell directory `{}` (under option --out): {e}",
+                dir(c).display()
+            );
+            return ExitCode::from(EXIT_INPUT);
+        }
+    }
+    let wall = Instant::now();
+    let progress =
+        report::progress::Progress::start_cells(report::progress::wanted(quiet), cells.len());
+    let history = |c: &Cell| opts.history.as_ref().map(|_| dir(c).join("history.jsonl"));
+    let outcomes = cells::run(&cells, opts, history, progress.cells());
+    drop(progress);
+    let outcomes = match outcomes {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let code = match e {
+                RunError::Stalled(_) => EXIT_INVALID,
+                _ => EXIT_INPUT,
+            };
+            return ExitCode::from(code);
+        }
+    };
+    let written = cells.iter().zip(&outcomes).try_for_each(|(c, o)| {
+        report::write_outputs(&dir(c), &c.workload, c.seed, sabotage, o).map(|_| ())
+    });
+    if let Err(e) = written {
+        eprintln!("error: cannot write a cell's results under `{out_str}`: {e}");
+        return ExitCode::from(EXIT_INPUT);
+    }
+    let dirs: Vec<PathBuf> = cells.iter().map(dir).collect();
+    let labels: Vec<String> = cells
+        .iter()
+        .map(|c| format!("{DIR}/{}", c.dir_name()))
+        .collect();
+    let settings = report::settings_toml(
+        workload,
+        opts.seed,
+        opts.rate_scale,
+        outcomes.iter().all(|o| o.resilience.enabled),
+    );
+    let whole = report::merge::Whole {
+        seed: opts.seed,
+        settings: &settings,
+        labels: &labels,
+    };
+    let merged = match report::merge::merge_cells(&dirs, out, whole) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    if let Err(e) = write_perf(out, &outcomes, wall) {
+        eprintln!("error: cannot write perf.json to `{out_str}`: {e}");
+        return ExitCode::from(EXIT_INPUT);
+    }
+    say(&merged.summary);
+    let cell0 = format!("{out_str}/{DIR}/cell-0");
+    let mut again = format!("paystorm run {cell0}/settings.toml");
+    if !opts.chaos.is_empty() {
+        again.push_str(&format!(" --chaos {cell0}/chaos.toml"));
+    }
+    for name in sabotage {
+        again.push_str(&format!(" --sabotage {name}"));
+    }
+    say(&format!(
+        "each cell's own run: {out_str}/{DIR}/cell-K/ (results.json, report.html, settings.toml; `{again}` runs cell 0 alone, to the same results)"
+    ));
+    ExitCode::from(merged.exit_code as u8)
+}
+
+/// perf.json for the whole run: its wall time, every cell's payments over
+/// it, the process's peak memory, the cells' keys and engine work added.
+fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Result<()> {
+    let wall_seconds = wall.elapsed().as_secs_f64();
+    let attempted: u64 = outcomes.iter().map(|o| o.counts.attempted).sum();
+    let mut engine = crate::sim::executor::EngineStats::default();
+    for e in outcomes.iter().filter_map(|o| o.perf.engine) {
+        engine.add(&e);
+    }
+    let perf = crate::sim::run::Perf {
+        wall_seconds,
+        payments_per_wall_second: attempted as f64 / wall_seconds.max(1e-9),
+        peak_rss_bytes: outcomes
+            .iter()
+            .map(|o| o.perf.peak_rss_bytes)
+            .max()
+            .unwrap_or(0),
+        retained_idempotency_keys: outcomes
+            .iter()
+            .map(|o| o.perf.retained_idempotency_keys)
+            .sum(),
+        idempotency_bytes_per_key: outcomes
+            .first()
+            .map_or(0, |o| o.perf.idempotency_bytes_per_key),
+        engine: Some(engine),
+    };
+    let mut value = serde_json::to_value(perf).map_err(std::io::Error::other)?;
+    value["cells"] = outcomes.len().into();
+    let mut text = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)?;
+    text.push('\n');
+    std::fs::write(out.join("perf.json"), text)
+}
