@@ -128,11 +128,16 @@ impl Gateway {
     }
 
     /// Sends `p`, applies its answer, or hands it to reconciliation.
+    ///
+    /// What it calls takes `p` by reference: an async fn stores its
+    /// arguments, so a `Pending` (160 bytes) passed down by value is kept at
+    /// every level of the request's future, which is boxed and copied once
+    /// per request.
     pub(super) async fn dispatch(&self, p: Pending) -> Result<ApiReply, ApiError> {
         if !self.journals {
             // Nothing can fail a call: send and apply.
             return match self.send(&p).await {
-                Ok(answer) => self.apply(p, answer).await,
+                Ok(answer) => self.apply(&p, answer).await,
                 // Only a fault or a resilience layer fails a call, and
                 // either turns journalling on; nothing happened downstream.
                 Err(_) => self.no_effect(p).await,
@@ -140,7 +145,7 @@ impl Gateway {
         }
         self.outbox.locked().insert(p.msg.id(), p);
         match self.send_with_retries(&p).await {
-            Ok(answer) => self.finish(p, answer).await,
+            Ok(answer) => self.finish(&p, answer).await,
             Err(CallFault::Failed(_)) if !self.may_be_duplicated(&p.route) => {
                 self.outbox.locked().remove(&p.msg.id());
                 self.stats.locked().downstream_failures += 1;
@@ -230,7 +235,7 @@ impl Gateway {
                 .sleep(Duration::from_micros((ms * 1000.0) as u64))
                 .await;
             if let Ok(answer) = self.send(&p).await {
-                let reply = self.finish(p, answer).await;
+                let reply = self.finish(&p, answer).await;
                 if let Some(key) = p.key {
                     match reply {
                         Err(ApiError::Unavailable | ApiError::RateLimited { .. }) => {
@@ -255,7 +260,7 @@ impl Gateway {
     /// line, the merchant's webhook and callback, and the reply. Everything
     /// before the first `.await` happens at once, so a crash cannot apply an
     /// answer twice (the outbox entry goes with the state change).
-    async fn finish(&self, p: Pending, answer: Answer) -> Result<ApiReply, ApiError> {
+    async fn finish(&self, p: &Pending, answer: Answer) -> Result<ApiReply, ApiError> {
         if self.outbox.locked().remove(&p.msg.id()).is_none() {
             // Applied already (a reconciliation raced a late answer).
             return self.get(p.merchant, p.payment);
@@ -264,7 +269,7 @@ impl Gateway {
     }
 
     /// Applies an answer (the outbox entry, if any, is gone already).
-    async fn apply(&self, p: Pending, answer: Answer) -> Result<ApiReply, ApiError> {
+    async fn apply(&self, p: &Pending, answer: Answer) -> Result<ApiReply, ApiError> {
         match p.then {
             Then::Create { params } => {
                 let rail = match p.route {
