@@ -165,14 +165,20 @@ impl Guard {
             .is_some_and(|b| b.state() != circuit_breaker::State::Closed)
     }
 
-    /// Makes the call under the breaker, the bulkhead and the timeout. A
-    /// refusal by either is [`CallFault::Rejected`]: nothing was sent.
-    pub async fn call<T>(
-        &self,
-        call: impl Future<Output = Result<T, CallFault>>,
-    ) -> Result<T, CallFault> {
+    /// Makes the call `make` starts under the breaker, the bulkhead and the
+    /// timeout. A refusal by either is [`CallFault::Rejected`]: nothing was
+    /// sent.
+    ///
+    /// It takes a maker, not a future: an async fn stores a future it is
+    /// given twice (the argument, and the value it awaits), and the calls
+    /// through a guard are the deepest futures of the stack. Started here,
+    /// the call's future is stored once.
+    pub async fn call<T, Fut>(&self, make: impl FnOnce() -> Fut) -> Result<T, CallFault>
+    where
+        Fut: Future<Output = Result<T, CallFault>>,
+    {
         if !self.is_active() {
-            return call.await;
+            return make().await;
         }
         // The slot first, then the breaker: a half-open trial the breaker
         // admits always runs and reports, so it cannot stay half-open.
@@ -195,8 +201,8 @@ impl Guard {
             started,
         };
         let out = match self.timeout {
-            None => call.await,
-            Some(t) => match self.clock.timeout(t, call).await.ok() {
+            None => make().await,
+            Some(t) => match self.clock.timeout(t, make()).await.ok() {
                 Some(out) => out,
                 None => {
                     self.timeouts.fetch_add(1, Ordering::Relaxed);

@@ -85,15 +85,16 @@ impl Network {
         self
     }
 
-    /// A call through this network's guard (if any).
-    async fn guarded<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, CallFault>>,
-    ) -> Result<T, CallFault> {
+    /// The call `make` starts, through this network's guard (if any). A
+    /// maker, so the call's future is stored once (see `Guard::call`).
+    async fn guarded<T, Fut>(&self, make: impl FnOnce() -> Fut) -> Result<T, CallFault>
+    where
+        Fut: std::future::Future<Output = Result<T, CallFault>>,
+    {
         // Boxed: the caller's future stays small however deep the layers.
         match &self.guard {
-            Some(g) => Box::pin(g.call(call)).await,
-            None => Box::pin(call).await,
+            Some(g) => Box::pin(g.call(make)).await,
+            None => Box::pin(make()).await,
         }
     }
 
@@ -110,26 +111,27 @@ impl Network {
     /// if the BIN is unknown: declined without a message, or if the network
     /// itself did not answer).
     pub async fn authorize(self: &Arc<Self>, pan: Pan, req: AuthRequest) -> Routed {
-        let me = self.clone();
         let routed = self
-            .guarded(crate::chaos::through(self.inbound.as_deref(), move || {
-                let me = me.clone();
-                async move {
-                    let route = me
-                        .component
-                        .serve(|| me.bin_ranges.get(&bin_range(pan.bin())).copied())
-                        .await;
-                    match route {
-                        None => (
-                            None,
-                            Ok(IssuerReply::Declined(
-                                crate::domain::DeclineReason::UnknownAccount,
-                            )),
-                        ),
-                        Some(issuer) => (Some(issuer), me.authorize_at(issuer, pan, req).await),
+            .guarded(|| {
+                crate::chaos::through(self.inbound.as_deref(), move || {
+                    let me = self.clone();
+                    async move {
+                        let route = me
+                            .component
+                            .serve(|| me.bin_ranges.get(&bin_range(pan.bin())).copied())
+                            .await;
+                        match route {
+                            None => (
+                                None,
+                                Ok(IssuerReply::Declined(
+                                    crate::domain::DeclineReason::UnknownAccount,
+                                )),
+                            ),
+                            Some(issuer) => (Some(issuer), me.authorize_at(issuer, pan, req).await),
+                        }
                     }
-                }
-            }))
+                })
+            })
             .await;
         match routed {
             Ok(r) => r,
@@ -227,23 +229,24 @@ impl Network {
         issuer: IssuerId,
         msg: IssuerMsg,
     ) -> Result<IssuerReply, CallFault> {
-        let me = self.clone();
-        self.guarded(crate::chaos::through(self.inbound.as_deref(), move || {
-            let me = me.clone();
-            async move {
-                me.component.serve(|| ()).await;
-                let advice = me
-                    .stand_in
-                    .as_ref()
-                    .and_then(|s| s.pending_for(msg.payment()));
-                if let Some(advice) = advice {
-                    me.advise(advice).await?;
+        self.guarded(|| {
+            crate::chaos::through(self.inbound.as_deref(), move || {
+                let me = self.clone();
+                async move {
+                    me.component.serve(|| ()).await;
+                    let advice = me
+                        .stand_in
+                        .as_ref()
+                        .and_then(|s| s.pending_for(msg.payment()));
+                    if let Some(advice) = advice {
+                        me.advise(advice).await?;
+                    }
+                    me.issuers[usize::from(issuer.0)]
+                        .receive_over(msg, Some(&me.links))
+                        .await
                 }
-                me.issuers[usize::from(issuer.0)]
-                    .receive_over(msg, Some(&me.links))
-                    .await
-            }
-        }))
+            })
+        })
         .await
         .and_then(|r| r)
     }

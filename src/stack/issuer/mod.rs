@@ -145,23 +145,24 @@ impl Issuer {
         msg: IssuerMsg,
         links: Option<&tokio::sync::Semaphore>,
     ) -> Result<IssuerReply, CallFault> {
-        let me = self.clone();
-        let inner = crate::chaos::through(self.inbound.as_deref(), move || {
-            let me = me.clone();
-            async move { me.handle(msg).await }
-        });
-        let call = async move {
+        // A maker, so the call's future is made where it is awaited and
+        // stored once (see `Guard::call`).
+        let call = move || async move {
             // Never closed: Err cannot happen, and would only mean no wait.
             let _link = match links {
                 Some(l) => l.acquire().await.ok(),
                 None => None,
             };
-            inner.await
+            crate::chaos::through(self.inbound.as_deref(), || {
+                let me = self.clone();
+                async move { me.handle(msg).await }
+            })
+            .await
         };
         // Boxed: the caller's future stays small however deep the layers.
         match &self.guard {
             Some(g) => Box::pin(g.call(call)).await,
-            None => Box::pin(call).await,
+            None => Box::pin(call()).await,
         }
     }
 

@@ -134,7 +134,23 @@ impl Webhooks {
     }
 
     /// Emits an event for a status change; waits while the queue is full.
+    ///
+    /// The wait is boxed: every operation that changes a payment awaits
+    /// this, so whatever its future holds is held at every level of every
+    /// request's future, and the queue is almost never full.
     pub async fn emit(&self, merchant: MerchantId, payment: &PaymentView, kind: EventKind) {
+        if let Some(event) = self.try_emit(merchant, payment, kind) {
+            Box::pin(self.wait_for_room(event)).await;
+        }
+    }
+
+    /// Emits an event if the queue has room; otherwise returns it.
+    fn try_emit(
+        &self,
+        merchant: MerchantId,
+        payment: &PaymentView,
+        kind: EventKind,
+    ) -> Option<Event> {
         let id = EventId(self.next_event.fetch_add(1, Ordering::Relaxed));
         let body = render(id, kind, self.clock.unix_s(), merchant, payment);
         self.observer.audit(AuditRecord::EventEmitted {
@@ -152,11 +168,18 @@ impl Webhooks {
             body: body.into_bytes().into(),
         };
         // Room in the queue now: no waiting, nothing to cut.
-        let event = match self.queue.try_send(event) {
-            Ok(()) => return,
-            Err(mpsc::error::TrySendError::Full(event)) => event,
-            Err(mpsc::error::TrySendError::Closed(event)) => return self.dead_letter(&event, 0),
-        };
+        match self.queue.try_send(event) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(event)) => Some(event),
+            Err(mpsc::error::TrySendError::Closed(event)) => {
+                self.dead_letter(&event, 0);
+                None
+            }
+        }
+    }
+
+    /// Sends `event` once the queue has room.
+    async fn wait_for_room(&self, event: Event) {
         // Wait for room. If this wait is cut (a gateway crash), the guard
         // hands the event to the dispatcher, so an emitted event is never
         // lost with its emitter.
@@ -305,14 +328,15 @@ impl Webhooks {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), endpoint::DeliveryFailed>> + Send + 'static,
     {
-        let call = crate::chaos::through(self.outbound.as_deref(), make);
-        let call = async move {
-            call.await
+        // A maker, so the call's future is stored once (see `Guard::call`).
+        let call = move || async move {
+            crate::chaos::through(self.outbound.as_deref(), make)
+                .await
                 .and_then(|r| r.map_err(|_| crate::chaos::CallFault::Failed(None)))
         };
         match &self.guard {
             Some(g) => g.call(call).await,
-            None => call.await,
+            None => call().await,
         }
         .map_err(|_| endpoint::DeliveryFailed)
     }
