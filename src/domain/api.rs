@@ -233,8 +233,9 @@ pub trait PaymentApi: Send + Sync + 'static {
         &self,
         req: Request,
     ) -> impl std::future::Future<Output = Result<ApiReply, ApiError>> + Send {
-        let served = self.serve(req);
-        async move { served.await.result }
+        // `serve` is called inside the block: a future made outside and
+        // awaited inside would be stored twice (once captured, once awaited).
+        async move { self.serve(req).await.result }
     }
 
     /// One authentication attempt in the customer's wallet; `None` if it

@@ -275,16 +275,19 @@ impl Gateway {
                 self.stats.locked().refused_while_down += 1;
                 return Served::fresh(Err(ApiError::Unavailable));
             }
-            let out = self.crash_guarded(Box::pin(self.serve(req))).await;
+            let out = self.crash_guarded(Box::pin(self.serve(&req))).await;
             return out.unwrap_or_else(|| {
                 self.stats.locked().requests_cut_by_crash += 1;
                 Served::fresh(Err(ApiError::Unavailable))
             });
         }
-        self.serve(req).await
+        self.serve(&req).await
     }
 
-    async fn serve(&self, req: Request) -> Served {
+    /// The request goes down by reference: each async fn stores its
+    /// arguments, so a `Request` passed by value would be kept at every level
+    /// of the request's future.
+    async fn serve(&self, req: &Request) -> Served {
         if let Some((start_us, end_us)) = self.cfg.stall_window_us() {
             let now = self.clock.now_us();
             if (start_us..end_us).contains(&now) {
@@ -311,7 +314,7 @@ impl Gateway {
 
     /// The request past the door: a read, or through the idempotency
     /// layer (keyed) or the dedup window (keyless) to execution.
-    async fn route(&self, req: Request) -> Served {
+    async fn route(&self, req: &Request) -> Served {
         if let Operation::Get { payment } = req.op {
             return Served::fresh(self.get(req.merchant, payment));
         }
@@ -362,7 +365,7 @@ impl Gateway {
         }
     }
 
-    async fn execute(&self, req: Request) -> Result<ApiReply, ApiError> {
+    async fn execute(&self, req: &Request) -> Result<ApiReply, ApiError> {
         match req.op {
             Operation::Create(params) => self.create(params, req.key, None).await,
             Operation::Capture {
@@ -385,7 +388,7 @@ impl Gateway {
     }
 
     /// A request without an idempotency key: only the dedup window guards it.
-    async fn execute_keyless(&self, req: Request) -> Result<ApiReply, ApiError> {
+    async fn execute_keyless(&self, req: &Request) -> Result<ApiReply, ApiError> {
         let Operation::Create(params) = req.op else {
             return self.execute(req).await;
         };
