@@ -14,7 +14,7 @@ use paystorm::slo::SloFile;
 use paystorm::stack::sabotage::{Sabotage, Sabotages};
 use paystorm::workload::Workload;
 
-use paystorm::cli::{say, EXIT_INPUT, EXIT_INVALID};
+use paystorm::cli::{say, EXIT_INPUT};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -258,7 +258,8 @@ struct RunArgs {
     /// The shipped plans are under chaos/.
     #[arg(long, value_name = "FILE")]
     chaos: Vec<PathBuf>,
-    /// Also write the client history to <out>/history.jsonl.
+    /// Also write the client history to <out>/history.jsonl (in cells:
+    /// each cell's to <out>/cells/cell-K/history.jsonl).
     #[arg(long)]
     history: bool,
     /// Multiply the workload's whole rate curve by X (0.1 = a tenth of the traffic).
@@ -410,9 +411,7 @@ fn run_command(args: RunArgs) -> ExitCode {
     say(&report::console::header(
         &workload, seed, rate_scale, &names, &out_str,
     ));
-    // The stack a warning is about is one cell's.
-    let cell = paystorm::sim::cells::split(&workload, seed, rate_scale).swap_remove(0);
-    for warning in paystorm::workload::capacity::warnings(&cell.workload, 1.0) {
+    for warning in paystorm::workload::capacity::warnings(&workload, rate_scale) {
         say(&format!("  {warning}"));
     }
     if !plans.is_empty() {
@@ -466,11 +465,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
-            let code = match e {
-                paystorm::sim::run::RunError::Stalled(_) => EXIT_INVALID,
-                _ => EXIT_INPUT,
-            };
-            return ExitCode::from(code);
+            return ExitCode::from(e.exit_code());
         }
     };
     let code = match report::write_outputs(&out, &workload, seed, &names, &outcome) {

@@ -85,6 +85,15 @@ const CASES: &[Case] = &[
         mentions: &["population.merchants is 5", "each cell needs at least one"],
     },
     Case {
+        // One cell: the field at fault is named, not `cells`.
+        name: "no_payments_in_flight",
+        text: "name = \"w\"\n[load]\nin_flight_max = 0\n",
+        field: Some("load.in_flight_max"),
+        line: 3,
+        column: Some(1),
+        mentions: &["at least 1"],
+    },
+    Case {
         name: "lower_case_currency",
         text: "name = \"w\"\ncurrency = \"usd\"\n",
         field: Some("currency"),

@@ -39,14 +39,7 @@ fn a_run_in_cells_is_the_sum_of_its_cells() {
     let cells: Vec<Value> = (0..3)
         .map(|k| json(&cell(&out, k).join("results.json")))
         .collect();
-    for key in [
-        "attempted",
-        "succeeded",
-        "declined",
-        "failed",
-        "unknown",
-        "retries",
-    ] {
+    for key in common::COUNTS {
         let sum: u64 = cells
             .iter()
             .map(|c| c["counts"][key].as_u64().unwrap())
@@ -55,6 +48,8 @@ fn a_run_in_cells_is_the_sum_of_its_cells() {
     }
     assert!(merged["counts"]["attempted"].as_u64().unwrap() > 1_000);
     assert_eq!(merged["seed"], 1, "the run's seed, not a cell's");
+    assert_eq!(merged["workload"], "steady", "the run's name, not a cell's");
+    assert_eq!(cells[2]["workload"], "steady-cell-2");
     let labels: Vec<&str> = merged["merged_from"]
         .as_array()
         .unwrap()
@@ -87,11 +82,13 @@ fn a_run_in_cells_is_the_sum_of_its_cells() {
 #[test]
 fn cells_are_reproducible_from_the_seed_and_a_cell_runs_again_alone() {
     let tmp = tempfile::tempdir().unwrap();
-    let (first, out) = run_steady(tmp.path(), &["--cells", "2"]);
+    // A rate scale too, which each cell's settings.toml must fold in.
+    let scaled = ["--cells", "2", "--rate-scale", "0.5"];
+    let (first, out) = run_steady(tmp.path(), &scaled);
     assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
     let again = tmp.path().join("again");
     std::fs::create_dir_all(&again).unwrap();
-    let (second, out2) = run_steady(&again, &["--cells", "2"]);
+    let (second, out2) = run_steady(&again, &scaled);
     assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
     let bytes = |p: &Path| std::fs::read(p).unwrap();
     assert!(
@@ -110,6 +107,8 @@ fn cells_are_reproducible_from_the_seed_and_a_cell_runs_again_alone() {
             "2",
             "--cells",
             "2",
+            "--rate-scale",
+            "0.5",
             "--quiet",
             "--out",
             out3.to_str().unwrap(),
@@ -122,20 +121,16 @@ fn cells_are_reproducible_from_the_seed_and_a_cell_runs_again_alone() {
         "another seed must give another run"
     );
 
-    // Cell 1's settings.toml runs cell 1 alone, to the same results.
+    // Cell 1's settings.toml runs cell 1 alone, to the same results, and
+    // without --out it writes beside the run, not over it.
     let settings = cell(&out, 1).join("settings.toml");
-    let alone = tmp.path().join("alone");
-    let run = paystorm(
-        tmp.path(),
-        &[
-            "run",
-            settings.to_str().unwrap(),
-            "--quiet",
-            "--out",
-            alone.to_str().unwrap(),
-        ],
-    );
+    let run = paystorm(tmp.path(), &["run", settings.to_str().unwrap(), "--quiet"]);
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    let alone = tmp.path().join("out").join("steady-cell-1");
+    assert!(
+        cell(&out, 1).join("results.json").exists(),
+        "the run is intact"
+    );
     let mut original = json(&cell(&out, 1).join("results.json"));
     let mut rerun = json(&alone.join("results.json"));
     for r in [&mut original, &mut rerun] {
@@ -168,9 +163,16 @@ fn a_planted_bug_is_caught_in_whichever_cell_it_shows() {
 #[test]
 fn fewer_cells_clear_the_cells_of_an_earlier_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let (run, out) = run_steady(tmp.path(), &["--cells", "3"]);
+    let (run, out) = run_steady(tmp.path(), &["--cells", "3", "--history"]);
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
     assert!(cell(&out, 2).exists());
+    for k in 0..3 {
+        let history = std::fs::read_to_string(cell(&out, k).join("history.jsonl")).unwrap();
+        assert!(history.lines().count() > 100, "cell {k} wrote its history");
+    }
+    assert!(!out.join("history.jsonl").exists());
+    // Something of the user's in `cells/` is not a cell and stays.
+    std::fs::write(out.join("cells").join("notes.txt"), "mine").unwrap();
     let (run, out) = run_steady(tmp.path(), &["--cells", "2"]);
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
     assert!(cell(&out, 1).exists());
@@ -178,10 +180,40 @@ fn fewer_cells_clear_the_cells_of_an_earlier_run() {
         !cell(&out, 2).exists(),
         "cell-2 is left from the earlier run"
     );
+    assert!(out.join("cells").join("notes.txt").exists());
     let (run, out) = run_steady(tmp.path(), &[]);
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
-    assert!(!out.join("cells").exists());
+    assert!(!cell(&out, 0).exists());
+    assert!(out.join("cells").join("notes.txt").exists());
     assert!(json(&out.join("results.json")).get("merged_from").is_none());
+}
+
+#[test]
+fn the_command_line_overrides_the_workloads_cells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let steady = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/steady.toml");
+    let text = std::fs::read_to_string(steady).unwrap();
+    let four = tmp.path().join("four.toml");
+    std::fs::write(&four, text.replacen("\n[load]", "\ncells = 4\n\n[load]", 1)).unwrap();
+    let out = tmp.path().join("one");
+    let args = [
+        "run",
+        four.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run = paystorm(tmp.path(), &[&args[..], &["--cells", "1"]].concat());
+    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    assert!(!out.join("cells").exists());
+    let settings = std::fs::read_to_string(out.join("settings.toml")).unwrap();
+    assert!(!settings.contains("cells ="), "{settings}");
+    let run = paystorm(tmp.path(), &args);
+    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    assert!(
+        cell(&out, 3).exists(),
+        "the file's cells = 4 holds without --cells"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! results.json is a pure function of workload and seed, and carries the
 //! documented schema; perf.json carries the wall-clock figures.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -141,17 +143,10 @@ fn results_and_perf_json_have_the_documented_keys() {
         "results.json exit_code disagrees with the process exit code"
     );
 
-    let counts: Vec<u64> = [
-        "attempted",
-        "succeeded",
-        "declined",
-        "failed",
-        "unknown",
-        "retries",
-    ]
-    .iter()
-    .map(|k| u64_at(&r, &format!("counts.{k}")))
-    .collect();
+    let counts: Vec<u64> = common::COUNTS
+        .iter()
+        .map(|k| u64_at(&r, &format!("counts.{k}")))
+        .collect();
     let [attempted, succeeded, declined, failed, unknown, _retries] = counts[..] else {
         unreachable!()
     };

@@ -109,14 +109,12 @@ impl Failing {
                 })
                 .map(|c| dir.join(c).display().to_string())
                 .collect();
-            return Err(input_error(
-                dir,
-                format!(
-                    "the run was split into {} cells, and each cell is a run of its own: shrink a cell that failed ({})",
-                    workload.file.cells,
-                    failed_cells.join(", ")
-                ),
-            ));
+            return Err(InputError(format!(
+                "error: cannot shrink run directory `{}` as a whole: the run was split into {} cells, and each cell is a run of its own. Shrink a cell that failed: `paystorm shrink DIR` with DIR one of {}.",
+                dir.display(),
+                workload.file.cells,
+                failed_cells.join(", ")
+            )));
         }
         let chaos_path = dir.join("chaos.toml");
         let faults = if chaos_path.exists() {

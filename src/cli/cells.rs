@@ -8,22 +8,41 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::{say, EXIT_INPUT, EXIT_INVALID};
+use super::{say, EXIT_INPUT};
 use crate::report;
 use crate::sim::cells::{self, Cell};
-use crate::sim::run::{RunError, RunOptions, RunOutcome};
+use crate::sim::run::{RunOptions, RunOutcome};
 use crate::workload::Workload;
 
 /// Where a run keeps its cells' directories, under `--out`.
 pub const DIR: &str = "cells";
 
 /// Removes the cells a run left in `out` before, so a run with fewer cells
-/// (or one) does not leave another run's cells beside its results.
+/// (or one) does not leave another run's cells beside its results. Only
+/// `cells/cell-K` directories go (and `cells` if that empties it): a
+/// folder of the user's that happens to be called `cells` keeps the rest.
 pub fn clear(out: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(out.join(DIR)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+    let dir = out.join(DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let is_cell = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("cell-"))
+            .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
+        if is_cell && entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        }
     }
+    if std::fs::read_dir(&dir)?.next().is_none() {
+        std::fs::remove_dir(&dir)?;
+    }
+    Ok(())
 }
 
 /// Runs `workload` (more than one cell) with `opts` into `out`, and says
@@ -47,6 +66,17 @@ pub fn run(
             return ExitCode::from(EXIT_INPUT);
         }
     }
+    if opts.history.is_some() {
+        // Each cell writes its own; one left by an earlier run of one
+        // stack would look like this run's.
+        match std::fs::remove_file(out.join("history.jsonl")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                eprintln!("error: cannot remove the earlier history.jsonl in `{out_str}`: {e}");
+                return ExitCode::from(EXIT_INPUT);
+            }
+            _ => {}
+        }
+    }
     let wall = Instant::now();
     let progress =
         report::progress::Progress::start_cells(report::progress::wanted(quiet), cells.len());
@@ -57,11 +87,7 @@ pub fn run(
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
-            let code = match e {
-                RunError::Stalled(_) => EXIT_INVALID,
-                _ => EXIT_INPUT,
-            };
-            return ExitCode::from(code);
+            return ExitCode::from(e.exit_code());
         }
     };
     let written = cells.iter().zip(&outcomes).try_for_each(|(c, o)| {
@@ -83,6 +109,7 @@ pub fn run(
         outcomes.iter().all(|o| o.resilience.enabled),
     );
     let whole = report::merge::Whole {
+        name: workload.name(),
         seed: opts.seed,
         settings: &settings,
         labels: &labels,
@@ -107,8 +134,14 @@ pub fn run(
     for name in sabotage {
         again.push_str(&format!(" --sabotage {name}"));
     }
+    let history = if opts.history.is_some() {
+        ", history.jsonl"
+    } else {
+        ""
+    };
     say(&format!(
-        "each cell's own run: {out_str}/{DIR}/cell-K/ (results.json, report.html, settings.toml; `{again}` runs cell 0 alone, to the same results)"
+        "each cell's own run: {out_str}/{DIR}/cell-K/ (results.json, report.html, settings.toml{history}; `{again}` runs cell 0 alone, to the same results, into out/{}-cell-0)",
+        workload.name()
     ));
     ExitCode::from(merged.exit_code as u8)
 }

@@ -91,6 +91,12 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 pub fn serve_command(args: ServeArgs, say: &(dyn Fn(&str) + Sync)) -> u8 {
     let prepared = (|| {
         let workload = workload_or_default(args.workload.as_ref())?;
+        if workload.file.cells > 1 {
+            return Err(format!(
+                "error: workload `{}` is split into {} cells, and `paystorm serve` serves one stack: set cells = 1 for it (cells split sim runs, `paystorm run`)",
+                workload.source, workload.file.cells
+            ));
+        }
         let mut plans = Vec::new();
         for p in &args.chaos {
             plans.push(crate::chaos::Plan::from_path(p).map_err(|e| e.to_string())?);

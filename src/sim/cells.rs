@@ -2,7 +2,8 @@
 //! as a cell-based payment platform splits its merchants. `[stack]` and
 //! `[resilience]` describe one cell; `[load]` and `[population]` describe
 //! the whole traffic, and each cell gets an even share of the rate, the
-//! merchants, the customers and the payments in flight.
+//! merchants, the customers, the payments in flight and the clients'
+//! connections (`[clients]` otherwise describes every client alike).
 //!
 //! Why: one simulation is one thread, because one seed must give one order
 //! of events. Cells share nothing (each has its own gateway, idempotency
@@ -39,8 +40,12 @@ pub struct Cell {
 impl Cell {
     /// The cell's directory under a run's `--out`.
     pub fn dir_name(&self) -> String {
-        format!("cell-{}", self.index)
+        cell_dir_name(self.index)
     }
+}
+
+fn cell_dir_name(index: u32) -> String {
+    format!("cell-{index}")
 }
 
 /// Cell `index`'s share of `total` when `total` is dealt out to `n` cells
@@ -51,9 +56,10 @@ fn share(total: u32, n: u32, index: u32) -> u32 {
 
 /// The seed of cell `index` of a run seeded `seed`: the seed with the
 /// cell's number appended as three digits (42 gives 42000, 42001, ...), so
-/// the cells' seeds read as what they are, every cell of every run draws
-/// its own numbers (the streams mix the seed thoroughly), and no seed is
-/// long enough to look like a card number to a log scanner.
+/// the cells' seeds read as what they are, and every cell of every run
+/// draws its own numbers (the streams mix the seed thoroughly). A hash
+/// would do as well, but gives 20-digit seeds, which log scanners take for
+/// card numbers.
 pub fn cell_seed(seed: u64, index: u32) -> u64 {
     const _: () = assert!(crate::workload::MAX_CELLS <= 1_000, "three digits per cell");
     seed.wrapping_mul(1_000).wrapping_add(index.into())
@@ -79,10 +85,15 @@ pub fn split(workload: &Workload, seed: u64, rate_scale: f64) -> Vec<Cell> {
             let mut cell = workload.clone();
             let f = &mut cell.file;
             f.cells = 1;
+            // A name of its own, so the cell run again alone (from its
+            // settings.toml, without --out) writes to a directory of its
+            // own instead of over the whole run's.
+            f.name = format!("{}-{}", f.name, cell_dir_name(index));
             f.load.rate_scale *= rate_scale / f64::from(n);
             f.population.merchants = share(f.population.merchants, n, index);
             f.population.customers = share(f.population.customers, n, index);
             f.load.in_flight_max = share(f.load.in_flight_max, n, index);
+            f.clients.connections_max = share(f.clients.connections_max, n, index);
             let seed = cell_seed(seed, index);
             f.seed = seed;
             Cell {

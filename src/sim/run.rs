@@ -91,6 +91,17 @@ pub enum RunError {
     Stalled(#[from] crate::sim::executor::Stalled),
 }
 
+impl RunError {
+    /// The documented exit code: a stalled engine makes the run invalid
+    /// (3); anything else is the input's fault (4).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Stalled(_) => crate::exit_code::INVALID,
+            _ => crate::exit_code::INPUT,
+        }
+    }
+}
+
 /// An observer that feeds the checker and, optionally, the history file.
 pub(crate) struct Tee {
     checker: Arc<BackgroundChecker>,

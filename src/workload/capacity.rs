@@ -30,6 +30,15 @@ const HEADROOM: f64 = 0.8;
 
 /// One line per downstream whose bulkhead the expected load overfills.
 pub fn warnings(w: &Workload, rate_scale: f64) -> Vec<String> {
+    if w.file.cells > 1 {
+        // `[stack]` and `[resilience]` describe one cell: judge a cell's
+        // share of the traffic against them.
+        let cell = crate::sim::cells::split(w, w.file.seed, rate_scale).swap_remove(0);
+        return warnings(&cell.workload, 1.0)
+            .into_iter()
+            .map(|warning| format!("in each of {} cells, {warning}", w.file.cells))
+            .collect();
+    }
     let f = &w.file;
     let Some(curve) = w.curve(rate_scale) else {
         return Vec::new();

@@ -184,10 +184,14 @@ fn cells(p: &mut Problems, w: &WorkloadFile) {
         );
         return;
     }
+    if n == 1 {
+        return;
+    }
     for (field, have) in [
         ("population.merchants", w.population.merchants),
         ("population.customers", w.population.customers),
         ("load.in_flight_max", w.load.in_flight_max),
+        ("clients.connections_max", w.clients.connections_max),
     ] {
         if have < n {
             p.add(
@@ -196,10 +200,10 @@ fn cells(p: &mut Problems, w: &WorkloadFile) {
             );
         }
     }
-    if n > 1 && w.load.trace.is_some() {
+    if w.load.trace.is_some() {
         p.add(
             "cells",
-            format!("is {n}, but a trace replay names its merchants and customers, so it cannot be split across cells: set cells = 1"),
+            format!("is {n}, but a trace replay names its merchants and customers, so it cannot be split across cells: use one cell"),
         );
     }
 }

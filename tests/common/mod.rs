@@ -40,6 +40,17 @@ pub fn run_steady(tmp: &Path, extra: &[&str]) -> (Output, std::path::PathBuf) {
     (paystorm(tmp, &args), out)
 }
 
+/// results.json's `counts` that every run has, in the order the summary
+/// prints them.
+pub const COUNTS: [&str; 6] = [
+    "attempted",
+    "succeeded",
+    "declined",
+    "failed",
+    "unknown",
+    "retries",
+];
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
 }

@@ -91,6 +91,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, InputError> {
 /// What a run split into cells says about itself, where a merge of
 /// separate runs would take the first run's word.
 pub struct Whole<'a> {
+    /// The run's workload name (each cell's has `-cell-K` appended).
+    pub name: &'a str,
     /// The run's seed (each cell has a seed of its own).
     pub seed: u64,
     /// The run's settings.toml (with `cells`), which runs the whole again.
@@ -196,6 +198,7 @@ fn merge_runs(mut runs: Vec<Run>, out: &Path, whole: Option<Whole>) -> Result<Me
     }
     if let Some(w) = &whole {
         merged["seed"] = json!(w.seed);
+        merged["workload"] = json!(w.name);
     }
     let counts = &merged["counts"];
     let missed = counts["dropped_arrivals"].as_u64().unwrap_or(0)

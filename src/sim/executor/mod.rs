@@ -76,7 +76,8 @@ pub struct EngineStats {
 
 impl EngineStats {
     /// Adds another engine's figures (a run's cells): counts add, and so do
-    /// the peaks, as the cells' tasks are alive side by side.
+    /// the peaks, which makes the sum an upper bound on the tasks alive at
+    /// once (the cells' peaks need not coincide).
     pub fn add(&mut self, other: &EngineStats) {
         self.tasks_spawned += other.tasks_spawned;
         self.polls += other.polls;
