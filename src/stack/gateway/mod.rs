@@ -319,7 +319,10 @@ impl Gateway {
             return Served::fresh(self.get(req.merchant, payment));
         }
         let Some(key) = req.key else {
-            return Served::fresh(self.execute_keyless(req).await);
+            // Boxed: keyless requests are the legacy few, and their path
+            // (dedup, then a create) is the largest; every keyed request's
+            // future would carry its size.
+            return Served::fresh(Box::pin(self.execute_keyless(req)).await);
         };
         if let Some(store) = &self.store_faults {
             // The store failed or did not answer: nothing ran, safe to retry.
