@@ -85,8 +85,8 @@ pub fn run(
     drop(progress);
     let outcomes = match outcomes {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
+        Err((k, e)) => {
+            eprintln!("error: cell {k} (`{out_str}/{DIR}/cell-{k}`): {e}");
             return ExitCode::from(e.exit_code());
         }
     };

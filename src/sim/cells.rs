@@ -108,13 +108,14 @@ pub fn split(workload: &Workload, seed: u64, rate_scale: f64) -> Vec<Cell> {
 /// Runs every cell on a thread of its own, with `opts` except for the seed
 /// and the rate scale, which are the cell's, and the history file, which
 /// is `history(cell)`. `live` holds one set of progress counters per cell.
-/// Outcomes come back in cell order.
+/// Outcomes come back in cell order; an error comes with the index of the
+/// first cell (in cell order) that failed.
 pub fn run(
     cells: &[Cell],
     opts: &RunOptions,
     history: impl Fn(&Cell) -> Option<PathBuf>,
     live: &[Arc<LiveCounters>],
-) -> Result<Vec<RunOutcome>, RunError> {
+) -> Result<Vec<RunOutcome>, (u32, RunError)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = cells
             .iter()
@@ -139,10 +140,14 @@ pub fn run(
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h?.join().map_err(|_| {
-                    RunError::Config("internal: a cell's simulation panicked".into())
-                })?
+            .zip(cells)
+            .map(|(h, cell)| {
+                let outcome = h.and_then(|h| {
+                    h.join().map_err(|_| {
+                        RunError::Config("internal: a cell's simulation panicked".into())
+                    })?
+                });
+                outcome.map_err(|e| (cell.index, e))
             })
             .collect()
     })
