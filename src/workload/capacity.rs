@@ -36,7 +36,10 @@ pub fn warnings(w: &Workload, rate_scale: f64) -> Vec<String> {
         let cell = crate::sim::cells::split(w, w.file.seed, rate_scale).swap_remove(0);
         return warnings(&cell.workload, 1.0)
             .into_iter()
-            .map(|warning| format!("in each of {} cells, {warning}", w.file.cells))
+            .map(|warning| {
+                let text = warning.strip_prefix("warning: ").unwrap_or(&warning);
+                format!("warning, in each of {} cells: {text}", w.file.cells)
+            })
             .collect();
     }
     let f = &w.file;
@@ -199,6 +202,25 @@ mod tests {
         // Without bulkheads nothing refuses, so nothing is flagged.
         w.file.resilience.bulkhead.enabled = false;
         assert!(warnings(&w, 1.0).is_empty());
+    }
+
+    #[test]
+    fn in_cells_a_warning_judges_one_cells_share_against_one_cells_stack() {
+        let mut w = workload("singles-day-peak.toml");
+        w.file.resilience.bulkhead = Default::default();
+        // About 7,700 in flight per issuer against 2,500 slots: four cells
+        // take it to about 1,900, which fits...
+        w.file.cells = 4;
+        assert!(warnings(&w, 1.0).is_empty(), "{:?}", warnings(&w, 1.0));
+        // ... and two cells to about 3,850, which does not, in each cell.
+        w.file.cells = 2;
+        let got = warnings(&w, 1.0);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("warning, in each of 2 cells: at the peak of 291500 payments/s"),
+            "{}",
+            got[0]
+        );
     }
 
     #[test]
