@@ -31,10 +31,7 @@ pub fn clear(out: &Path) -> std::io::Result<()> {
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
-        let is_cell = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("cell-"))
-            .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
+        let is_cell = name.to_str().is_some_and(cells::is_cell_dir_name);
         if is_cell && entry.file_type()?.is_dir() {
             std::fs::remove_dir_all(entry.path())?;
         }
@@ -69,12 +66,9 @@ pub fn run(
     if opts.history.is_some() {
         // Each cell writes its own; one left by an earlier run of one
         // stack would look like this run's.
-        match std::fs::remove_file(out.join("history.jsonl")) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                eprintln!("error: cannot remove the earlier history.jsonl in `{out_str}`: {e}");
-                return ExitCode::from(EXIT_INPUT);
-            }
-            _ => {}
+        if let Err(e) = report::remove_stale(&out.join("history.jsonl")) {
+            eprintln!("error: cannot remove the earlier history.jsonl in `{out_str}`: {e}");
+            return ExitCode::from(EXIT_INPUT);
         }
     }
     let wall = Instant::now();
@@ -86,7 +80,10 @@ pub fn run(
     let outcomes = match outcomes {
         Ok(o) => o,
         Err((k, e)) => {
-            eprintln!("error: cell {k} (`{out_str}/{DIR}/cell-{k}`): {e}");
+            eprintln!(
+                "error: cell {k} (`{out_str}/{DIR}/{}`): {e}",
+                cells::cell_dir_name(k)
+            );
             return ExitCode::from(e.exit_code());
         }
     };
@@ -126,7 +123,7 @@ pub fn run(
         return ExitCode::from(EXIT_INPUT);
     }
     say(&merged.summary);
-    let cell0 = format!("{out_str}/{DIR}/cell-0");
+    let cell0 = format!("{out_str}/{DIR}/{}", cells::cell_dir_name(0));
     let mut again = format!("paystorm run {cell0}/settings.toml");
     if !opts.chaos.is_empty() {
         again.push_str(&format!(" --chaos {cell0}/chaos.toml"));

@@ -65,12 +65,18 @@ pub fn write_outputs(
     match &outcome.faults {
         Some(f) => std::fs::write(&chaos, &f.effective_plan)?,
         // A stale plan from an earlier run in this directory would mislead.
-        None => match std::fs::remove_file(&chaos) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        },
+        None => remove_stale(&chaos)?,
     }
     Ok(results.exit_code)
+}
+
+/// Removes a file an earlier run left in an output directory, where this
+/// run has none to write in its place (it would mislead); no file is fine.
+pub fn remove_stale(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Every effective setting, defaults filled in, as TOML that `run` accepts

@@ -44,8 +44,15 @@ impl Cell {
     }
 }
 
-fn cell_dir_name(index: u32) -> String {
+/// Cell `index`'s directory name: `cell-K`.
+pub fn cell_dir_name(index: u32) -> String {
     format!("cell-{index}")
+}
+
+/// Whether `name` is what [`cell_dir_name`] makes (`cell-` and digits).
+pub fn is_cell_dir_name(name: &str) -> bool {
+    name.strip_prefix("cell-")
+        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Cell `index`'s share of `total` when `total` is dealt out to `n` cells
@@ -184,6 +191,22 @@ mod tests {
         }
         let seeds: std::collections::BTreeSet<u64> = cells.iter().map(|c| c.seed).collect();
         assert_eq!(seeds.len(), 3, "each cell draws its own numbers");
+    }
+
+    #[test]
+    fn cell_directory_names_are_recognised_and_nothing_else() {
+        assert!(is_cell_dir_name(&cell_dir_name(0)));
+        assert!(is_cell_dir_name(&cell_dir_name(255)));
+        for other in [
+            "cell-",
+            "cell-x",
+            "cells",
+            "notes.txt",
+            "cell-1a",
+            "xcell-1",
+        ] {
+            assert!(!is_cell_dir_name(other), "{other}");
+        }
     }
 
     #[test]

@@ -560,10 +560,7 @@ fn write(
     std::fs::write(out.join("settings.toml"), settings)?;
     // Files of a run that a merge has no counterpart for would mislead.
     for stale in ["perf.json", "chaos.toml"] {
-        match std::fs::remove_file(out.join(stale)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        super::remove_stale(&out.join(stale))?;
     }
     Ok(())
 }
