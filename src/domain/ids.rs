@@ -10,6 +10,11 @@ macro_rules! id_type {
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
         pub struct $name(pub $inner);
 
+        impl $name {
+            /// What the id's rendering starts with.
+            pub const PREFIX: &'static str = $prefix;
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, concat!($prefix, "{}"), self.0)

@@ -13,7 +13,7 @@ use crate::stack::component::Component;
 use crate::stack::config::EndpointConfig;
 use crate::stack::world::MerchantSetup;
 
-use super::signature::{verify, Mac32};
+use super::signature::{Mac32, SigningKey};
 
 /// Signatures older than this are refused (replay protection).
 pub const SIGNATURE_TOLERANCE_S: u64 = 300;
@@ -22,6 +22,8 @@ pub struct MerchantEndpoint {
     component: Component,
     cfg: EndpointConfig,
     merchants: Vec<MerchantSetup>,
+    /// Each merchant's signing key, by merchant id.
+    keys: Vec<SigningKey>,
     seen: Mutex<FxHashSet<EventId>>,
     observer: Arc<dyn Observer>,
 }
@@ -50,6 +52,10 @@ impl MerchantEndpoint {
         MerchantEndpoint {
             component,
             cfg,
+            keys: merchants
+                .iter()
+                .map(|m| SigningKey::new(&m.webhook_secret))
+                .collect(),
             merchants,
             seen: Mutex::new(FxHashSet::with_capacity_and_hasher(
                 expected_events,
@@ -77,7 +83,8 @@ impl MerchantEndpoint {
                     return Err(DeliveryFailed);
                 }
                 let fresh = now_s.saturating_sub(d.t_s) <= SIGNATURE_TOLERANCE_S;
-                let valid = fresh && verify(&merchant.webhook_secret, d.t_s, &d.body, &d.signature);
+                let valid =
+                    fresh && self.keys[d.merchant.0 as usize].verify(d.t_s, &d.body, &d.signature);
                 let applied = valid && self.seen.locked().insert(d.event);
                 self.observer.audit(AuditRecord::EventReceived {
                     event: d.event,
