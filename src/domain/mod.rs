@@ -7,6 +7,7 @@
 //! audit types live here so that the clients can write them and the checker can
 //! read them without either importing the stack.
 
+pub mod account_map;
 pub mod api;
 pub mod audit;
 pub mod card;

@@ -17,7 +17,9 @@ use std::hash::Hash;
 
 use crate::domain::fingerprint::FxHashMap;
 
+mod accounts;
 mod dense;
+pub(crate) use accounts::PackedAccounts;
 pub(crate) use dense::DenseMap;
 
 /// A full-width state with a compact form for the common case.

@@ -9,15 +9,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::domain::account_map::AccountMap;
 use crate::domain::audit::{Account, AuditRecord, EntryKind, JournalEntry, Observer};
-use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{BatchId, Currency, EntryId, IdemKey, PaymentId, RefundId};
 use crate::lock::Locked;
 use crate::sim::Clock;
 
 pub struct Ledger {
     currency: Currency,
-    balances: Mutex<FxHashMap<Account, i64>>,
+    balances: Mutex<AccountMap<i64>>,
     next_entry: AtomicU64,
     observer: Arc<dyn Observer>,
     clock: Clock,
@@ -66,7 +66,7 @@ impl Ledger {
     pub fn new(currency: Currency, observer: Arc<dyn Observer>, clock: Clock) -> Ledger {
         Ledger {
             currency,
-            balances: Mutex::new(FxHashMap::default()),
+            balances: Mutex::new(AccountMap::default()),
             next_entry: AtomicU64::new(1),
             observer,
             clock,
@@ -79,7 +79,7 @@ impl Ledger {
 
     /// Declares an account and the lowest balance it may reach.
     pub fn open(&self, account: Account, floor_minor: Option<i64>) {
-        self.lock().entry(account).or_insert(0);
+        self.lock().get_or_insert_with(account, || 0);
         self.observer.audit(AuditRecord::AccountOpened {
             account,
             currency: self.currency,
@@ -101,7 +101,7 @@ impl Ledger {
         {
             let mut balances = self.lock();
             for leg in entry.legs() {
-                *balances.entry(leg.account).or_insert(0) += leg.minor;
+                *balances.get_or_insert_with(leg.account, || 0) += leg.minor;
             }
         }
         self.observer.audit(AuditRecord::Journal(entry));
@@ -114,8 +114,9 @@ impl Ledger {
 
     /// End-of-run read of every balance, in a stable order.
     pub fn read_balances(&self) {
-        let mut all: Vec<(Account, i64)> = self.lock().iter().map(|(a, b)| (*a, *b)).collect();
-        all.sort_unstable();
+        // Already in account order; collected first so the observer runs
+        // without the lock.
+        let all: Vec<(Account, i64)> = self.lock().iter().map(|(a, b)| (a, *b)).collect();
         for (account, minor) in all {
             self.observer.audit(AuditRecord::Balance {
                 account,
@@ -125,7 +126,7 @@ impl Ledger {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<Account, i64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AccountMap<i64>> {
         self.balances.locked()
     }
 }

@@ -1,0 +1,66 @@
+//! A [`PackedMap`](super::PackedMap) keyed by ledger account, on an
+//! [`AccountMap`]: the checker's record of every account, with the
+//! per-customer and per-merchant ones in vectors by id instead of a hash
+//! table (see `domain::account_map` for why).
+
+use super::{store, Pack};
+use crate::domain::account_map::AccountMap;
+use crate::domain::audit::Account;
+use crate::domain::fingerprint::FxHashMap;
+
+pub(crate) struct PackedAccounts<V: Pack> {
+    map: AccountMap<V::Packed>,
+    wide: FxHashMap<Account, V>,
+}
+
+impl<V: Pack> Default for PackedAccounts<V> {
+    fn default() -> Self {
+        PackedAccounts {
+            map: AccountMap::default(),
+            wide: FxHashMap::default(),
+        }
+    }
+}
+
+impl<V: Pack> PackedAccounts<V> {
+    /// Applies `f` to the state of `account`, created by `new` if absent.
+    pub(crate) fn update<R>(
+        &mut self,
+        account: Account,
+        new: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> R {
+        let mut fresh = None;
+        let slot = self.map.get_or_insert_with(account, || {
+            fresh = Some(new());
+            V::SPILLED
+        });
+        if fresh.is_none() && V::is_spilled(slot) {
+            return f(self
+                .wide
+                .get_mut(&account)
+                .expect("a spilled state is in the side map"));
+        }
+        let mut v = fresh.unwrap_or_else(|| V::unpack(slot));
+        let r = f(&mut v);
+        store(slot, &mut self.wide, account, v);
+        r
+    }
+
+    /// Every state, in account order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Account, V)> + '_ {
+        self.map.iter().map(|(account, p)| {
+            let v = if V::is_spilled(p) {
+                self.wide[&account]
+            } else {
+                V::unpack(p)
+            };
+            (account, v)
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn spilled(&self) -> usize {
+        self.wide.len()
+    }
+}
