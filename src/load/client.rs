@@ -96,7 +96,7 @@ impl<A: PaymentApi> Client<A> {
             // Wait for a free connection (FIFO); the semaphore is never
             // closed. A request whose deadline passed while it waited is
             // never sent: the client has already given up.
-            let connection = self.connections.acquire().await.ok();
+            let connection = crate::lock::permit(&self.connections).await;
             if self.clock.now_us() >= deadline {
                 break;
             }

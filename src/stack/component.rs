@@ -39,8 +39,7 @@ impl Component {
 
     /// Waits for a slot, spends one latency draw, then runs `effect`.
     pub async fn serve<T>(&self, effect: impl FnOnce() -> T) -> T {
-        // The semaphore is never closed, so acquire cannot fail.
-        let _slot = self.slots.acquire().await.ok();
+        let _slot = crate::lock::permit(&self.slots).await;
         let delay = self.rng.with(|r| self.latency.sample(r));
         self.clock.sleep(delay).await;
         self.calls.fetch_add(1, Ordering::Relaxed);

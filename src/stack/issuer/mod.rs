@@ -150,7 +150,7 @@ impl Issuer {
         let call = move || async move {
             // Never closed: Err cannot happen, and would only mean no wait.
             let _link = match links {
-                Some(l) => l.acquire().await.ok(),
+                Some(l) => crate::lock::permit(l).await,
                 None => None,
             };
             crate::chaos::through(self.inbound.as_deref(), || {

@@ -224,7 +224,7 @@ impl Webhooks {
                     ev = rx.recv() => match ev { Some(ev) => ev, None => break },
                 },
             };
-            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+            let Some(permit) = crate::lock::owned_permit(self.in_flight.clone()).await else {
                 break;
             };
             let me = self.clone();
