@@ -77,6 +77,22 @@ fn a_run_in_cells_is_the_sum_of_its_cells() {
     let perf = json(&out.join("perf.json"));
     assert_eq!(perf["cells"], 3);
     assert!(perf["payments_per_wall_second"].as_f64().unwrap() > 0.0);
+    // The whole run's perf.json reads as a cell's does, in the same key
+    // order, with `cells` added.
+    let keys = |p: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("  \""))
+            .map(|l| l.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    let whole_keys = keys(&out.join("perf.json"));
+    let cell_keys = keys(&cell(&out, 0).join("perf.json"));
+    assert!(whole_keys.contains(&"cells".to_string()), "{whole_keys:?}");
+    assert!(!cell_keys.contains(&"cells".to_string()), "{cell_keys:?}");
+    let without: Vec<&String> = whole_keys.iter().filter(|k| *k != "cells").collect();
+    assert_eq!(without, cell_keys.iter().collect::<Vec<_>>());
 }
 
 #[test]

@@ -167,11 +167,10 @@ fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Re
         idempotency_bytes_per_key: outcomes
             .first()
             .map_or(0, |o| o.perf.idempotency_bytes_per_key),
+        cells: Some(outcomes.len()),
         engine: Some(engine),
     };
-    let mut value = serde_json::to_value(perf).map_err(std::io::Error::other)?;
-    value["cells"] = outcomes.len().into();
-    let mut text = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)?;
+    let mut text = serde_json::to_string_pretty(&perf).map_err(std::io::Error::other)?;
     text.push('\n');
     std::fs::write(out.join("perf.json"), text)
 }

@@ -74,6 +74,9 @@ pub struct Perf {
     pub peak_rss_bytes: u64,
     pub retained_idempotency_keys: usize,
     pub idempotency_bytes_per_key: usize,
+    /// Cells the run was split into (a run in cells only; see `sim::cells`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cells: Option<usize>,
     /// What the sim executor did (sim mode only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<crate::sim::executor::EngineStats>,
@@ -471,6 +474,7 @@ pub(crate) fn conclude(
             retained_idempotency_keys: stats.retained_idempotency_keys,
             idempotency_bytes_per_key:
                 crate::stack::gateway::idempotency::IdempotencyStore::bytes_per_key(),
+            cells: None,
             engine: None,
         },
         stack: stats,
