@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Two builds compared on a noisy machine: runs them at the same time, so both
+# see the same VM, and compares the CPU each used.
+#
+# Taking turns does not work on a shared VM: its speed drifts by ±40% within
+# an hour, and on this one the second run of a back-to-back pair came out
+# slower most of the time, whichever build it was. Started together, the two
+# runs share whatever the machine does to them (four threads on two cores
+# for the million benchmark), and the build that does less work uses less
+# CPU and finishes first. Each pair swaps which one starts first.
+#
+#   benches/ab.sh OLD NEW                 # two paystorm binaries, 5 pairs
+#   PAIRS=9 benches/ab.sh OLD NEW         # more pairs
+#   WORKLOAD=workloads/flash-sale.toml benches/ab.sh OLD NEW
+#
+# To keep a build to compare against: `cp target/release/paystorm /tmp/old`
+# before the change, then rebuild and pass both. Results must be the same
+# for the two builds if the change meant to keep them: the script says
+# whether results.json came out byte-identical.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$#" -ne 2 ] || [ ! -x "$1" ] || [ ! -x "$2" ]; then
+  echo "usage: benches/ab.sh OLD_BINARY NEW_BINARY (two paystorm executables)" >&2
+  exit 4
+fi
+old="$1"
+new="$2"
+pairs="${PAIRS:-5}"
+workload="${WORKLOAD:-benches/million.toml}"
+[ -f "$workload" ] || { echo "error: WORKLOAD=$workload: no such file" >&2; exit 4; }
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+one() { # name binary
+  /usr/bin/time -f "%U %e" -o "$tmp/$1.time" "$2" run "$workload" --quiet --out "$tmp/$1" > /dev/null 2> "$tmp/$1.err" \
+    || { echo "error: $2 failed on $workload:" >&2; cat "$tmp/$1.err" >&2; exit 1; }
+}
+identical=yes
+for i in $(seq 1 "$pairs"); do
+  if [ $((i % 2)) -eq 1 ]; then
+    one old "$old" & started=$!; one new "$new"; wait "$started"
+  else
+    one new "$new" & started=$!; one old "$old"; wait "$started"
+  fi
+  cmp -s "$tmp/old/results.json" "$tmp/new/results.json" || identical=no
+  echo "$(cat "$tmp/old.time") $(cat "$tmp/new.time")" >> "$tmp/pairs"
+done
+python3 - "$tmp/pairs" "$identical" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+print("pair  user CPU old / new (s)  wall old / new (s)  new/old CPU")
+for i, (uo, wo, un, wn) in enumerate(rows, 1):
+    print(f"{i:4}  {uo:9.2f} / {un:<9.2f}     {wo:7.2f} / {wn:<7.2f}     {un / uo:.3f}")
+ratios = [un / uo for uo, _, un, _ in rows]
+first = sum(1 for _, wo, _, wn in rows if wn < wo)
+print(f"median new/old CPU: {statistics.median(ratios):.3f}; new finished first in {first} of {len(rows)}")
+print(f"results.json byte-identical in every pair: {sys.argv[2]}")
+PY
