@@ -19,10 +19,11 @@ impl<T> Locked<T> for Mutex<T> {
 /// A permit from a semaphore that is never closed (`None` only if it is):
 /// at once when one is free, else in turn, first come first served.
 ///
-/// Why not `acquire()` alone: its future takes the waiter list's lock and
-/// links a node even when a permit is free, and every modelled hop of every
-/// payment takes a slot. A free permit means nobody is queued (tokio hands
-/// a released permit to the first waiter), so taking it at once jumps no
+/// Why not `acquire()` alone: it builds an `Acquire` future (a waiter node,
+/// a waker slot, a drop that checks whether it queued) and polls through it
+/// even when a permit is free, and every modelled hop of every payment
+/// takes a slot. A free permit means nobody is queued (tokio hands a
+/// released permit to the first waiter), so taking it at once jumps no
 /// queue.
 pub async fn permit(s: &Semaphore) -> Option<SemaphorePermit<'_>> {
     match s.try_acquire() {
