@@ -9,6 +9,10 @@
 # for the million benchmark), and the build that does less work uses less
 # CPU and finishes first. Each pair swaps which one starts first.
 #
+# CPU here is user plus system time: the kernel's share is mostly zeroing
+# pages the allocator asks for again after returning them, which a change
+# to memory use can move by as much as the user time.
+#
 #   benches/ab.sh OLD NEW                 # two paystorm binaries, 5 pairs
 #   PAIRS=9 benches/ab.sh OLD NEW         # more pairs
 #   WORKLOAD=workloads/flash-sale.toml benches/ab.sh OLD NEW
@@ -31,7 +35,7 @@ workload="${WORKLOAD:-benches/million.toml}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 one() { # name binary
-  /usr/bin/time -f "%U %e" -o "$tmp/$1.time" "$2" run "$workload" --quiet --out "$tmp/$1" > /dev/null 2> "$tmp/$1.err" \
+  /usr/bin/time -f "%U %S %e" -o "$tmp/$1.time" "$2" run "$workload" --quiet --out "$tmp/$1" > /dev/null 2> "$tmp/$1.err" \
     || { echo "error: $2 failed on $workload:" >&2; cat "$tmp/$1.err" >&2; exit 1; }
 }
 identical=yes
@@ -46,12 +50,14 @@ for i in $(seq 1 "$pairs"); do
 done
 python3 - "$tmp/pairs" "$identical" <<'PY'
 import statistics, sys
-rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
-print("pair  user CPU old / new (s)  wall old / new (s)  new/old CPU")
-for i, (uo, wo, un, wn) in enumerate(rows, 1):
-    print(f"{i:4}  {uo:9.2f} / {un:<9.2f}     {wo:7.2f} / {wn:<7.2f}     {un / uo:.3f}")
-ratios = [un / uo for uo, _, un, _ in rows]
-first = sum(1 for _, wo, _, wn in rows if wn < wo)
+# Per pair: old user, system, wall, then new's; CPU is user + system.
+raw = [list(map(float, l.split())) for l in open(sys.argv[1])]
+rows = [(uo + so, wo, un + sn, wn, so, sn) for uo, so, wo, un, sn, wn in raw]
+print("pair  CPU old / new (s)   of it system      wall old / new (s)  new/old CPU")
+for i, (uo, wo, un, wn, so, sn) in enumerate(rows, 1):
+    print(f"{i:4}  {uo:7.2f} / {un:<7.2f}   {so:5.2f} / {sn:<5.2f}   {wo:7.2f} / {wn:<7.2f}     {un / uo:.3f}")
+ratios = [un / uo for uo, _, un, _, _, _ in rows]
+first = sum(1 for _, wo, _, wn, _, _ in rows if wn < wo)
 print(f"median new/old CPU: {statistics.median(ratios):.3f}; new finished first in {first} of {len(rows)}")
 print(f"results.json byte-identical in every pair: {sys.argv[2]}")
 PY
