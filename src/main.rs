@@ -336,14 +336,10 @@ fn run_command(args: RunArgs) -> ExitCode {
     }
     let cells = workload.file.cells;
     if cells > 1 {
-        let alone = [
-            ("--live", live),
-            ("--metrics-out", metrics_out.is_some()),
-            ("--metrics-listen", metrics_listen.is_some()),
-        ];
-        if let Some((option, _)) = alone.iter().find(|(_, given)| *given) {
+        // --metrics-listen needs --live, which clap checks first.
+        if live {
             eprintln!(
-                "error: option {option} takes a run of one stack, and workload `{}` is split into {cells} cells; pass --cells 1",
+                "error: option --live takes a run of one stack, and workload `{}` is split into {cells} cells; pass --cells 1",
                 workload.source
             );
             return ExitCode::from(EXIT_INPUT);
@@ -429,7 +425,14 @@ fn run_command(args: RunArgs) -> ExitCode {
         no_resilience,
     };
     if cells > 1 {
-        return paystorm::cli::cells::run(&workload, &opts, &names, &out, quiet);
+        return paystorm::cli::cells::run(
+            &workload,
+            &opts,
+            &names,
+            &out,
+            quiet,
+            metrics_out.as_deref(),
+        );
     }
     // The progress line (a terminal only) is gone before anything else prints.
     // Metrics are gathered when they go somewhere: a file, or /metrics.

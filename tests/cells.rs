@@ -239,10 +239,6 @@ fn bad_cell_counts_and_options_that_need_one_stack_are_exit_4() {
         (&["--cells", "0"][..], "between 1 and 256"),
         (&["--cells", "21"][..], "population.merchants is 20"),
         (&["--cells", "2", "--live"][..], "--live"),
-        (
-            &["--cells", "2", "--metrics-out", "m.prom"][..],
-            "--metrics-out",
-        ),
     ] {
         let (run, _) = run_steady(tmp.path(), extra);
         assert_eq!(run.status.code(), Some(4), "{extra:?}: {}", describe(&run));

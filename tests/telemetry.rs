@@ -71,6 +71,12 @@ fn num(v: &Value, path: &[&str]) -> f64 {
 fn promtool_accepts_the_exposition_of_a_chaos_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, text) = outage_run(tmp.path(), &[]);
+    promtool_accepts_every_metric_of_the_catalogue(&text);
+}
+
+/// `promtool check metrics` finds nothing to say about `text`, and every
+/// metric of the catalogue is in it.
+fn promtool_accepts_every_metric_of_the_catalogue(text: &str) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -105,6 +111,48 @@ fn promtool_accepts_the_exposition_of_a_chaos_run() {
             "{name} missing"
         );
     }
+}
+
+#[test]
+fn a_run_in_cells_writes_each_cells_series_under_its_cell_label() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (merged, text) = outage_run(tmp.path(), &["--cells", "2"]);
+    promtool_accepts_every_metric_of_the_catalogue(&text);
+    let s = samples(&text);
+    let run = RunLabels {
+        slos: merged["slos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| paystorm::slo::rules::slug(o["name"].as_str().unwrap()))
+            .collect(),
+        cells: 2,
+    };
+    policy::check(&s, &run).unwrap_or_else(|p| panic!("{}", p.join("\n")));
+    let creates = |r: &Value| {
+        let c = |k: &str| num(r, &["counts", k]);
+        c("attempted") + c("double_submits") + c("key_reuse_mismatches")
+    };
+    for k in ["0", "1"] {
+        let cell: Value = serde_json::from_slice(
+            &std::fs::read(tmp.path().join(format!("out/cells/cell-{k}/results.json"))).unwrap(),
+        )
+        .unwrap();
+        let mine = exposition::sum(
+            &s,
+            "paystorm_requests_total",
+            &[("operation", "create"), ("cell", k)],
+        );
+        assert!(mine > 0.0);
+        assert_eq!(mine, creates(&cell), "cell {k}");
+    }
+    assert_eq!(
+        exposition::sum(&s, "paystorm_requests_total", &[("operation", "create")]),
+        creates(&merged)
+    );
+    let unlabelled: Vec<&Sample> = s.iter().filter(|x| x.label("cell").is_empty()).collect();
+    assert_eq!(unlabelled.len(), 1, "only the build info: {unlabelled:?}");
+    assert_eq!(unlabelled[0].name, "paystorm_build_info");
 }
 
 #[test]
@@ -230,6 +278,7 @@ fn labels_stay_inside_the_policy_at_any_traffic() {
             .iter()
             .map(|o| paystorm::slo::rules::slug(o["name"].as_str().unwrap()))
             .collect(),
+        cells: 0,
     };
     let small = samples(&text);
     policy::check(&small, &run).unwrap_or_else(|p| panic!("{}", p.join("\n")));

@@ -12,6 +12,7 @@ use super::{say, EXIT_INPUT};
 use crate::report;
 use crate::sim::cells::{self, Cell};
 use crate::sim::run::{RunOptions, RunOutcome};
+use crate::telemetry::Telemetry;
 use crate::workload::Workload;
 
 /// Where a run keeps its cells' directories, under `--out`.
@@ -44,15 +45,30 @@ pub fn clear(out: &Path) -> std::io::Result<()> {
 
 /// Runs `workload` (more than one cell) with `opts` into `out`, and says
 /// what happened. `history`: each cell writes its own history.jsonl.
+/// `metrics_out`: the cells' metrics go to that file, each series labelled
+/// with its cell ([`crate::telemetry::cells`]).
 pub fn run(
     workload: &Workload,
     opts: &RunOptions,
     sabotage: &[&'static str],
     out: &Path,
     quiet: bool,
+    metrics_out: Option<&Path>,
 ) -> ExitCode {
     let out_str = out.display().to_string();
     let cells = cells::split(workload, opts.seed, opts.rate_scale);
+    let telemetry = match metrics_out.map_or(Ok(Vec::new()), |_| {
+        cells
+            .iter()
+            .map(|c| Telemetry::for_workload(&c.workload))
+            .collect::<Result<Vec<_>, _>>()
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
     let dir = |c: &Cell| out.join(DIR).join(c.dir_name());
     for c in &cells {
         if let Err(e) = std::fs::create_dir_all(dir(c)) {
@@ -75,7 +91,7 @@ pub fn run(
     let progress =
         report::progress::Progress::start_cells(report::progress::wanted(quiet), cells.len());
     let history = |c: &Cell| opts.history.as_ref().map(|_| dir(c).join("history.jsonl"));
-    let outcomes = cells::run(&cells, opts, history, progress.cells());
+    let outcomes = cells::run(&cells, opts, history, progress.cells(), &telemetry);
     drop(progress);
     let outcomes = match outcomes {
         Ok(o) => o,
@@ -121,6 +137,15 @@ pub fn run(
     if let Err(e) = write_perf(out, &outcomes, wall) {
         eprintln!("error: cannot write perf.json to `{out_str}`: {e}");
         return ExitCode::from(EXIT_INPUT);
+    }
+    if let Some(path) = metrics_out {
+        if let Err(e) = std::fs::write(path, crate::telemetry::cells::render(&telemetry)) {
+            eprintln!(
+                "error: cannot write the metrics to `{}` (option --metrics-out): {e}",
+                path.display()
+            );
+            return ExitCode::from(EXIT_INPUT);
+        }
     }
     say(&merged.summary);
     let cell0 = format!("{out_str}/{DIR}/{}", cells::cell_dir_name(0));

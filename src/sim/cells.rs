@@ -24,9 +24,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::load::recorder::LiveCounters;
+use crate::telemetry::Telemetry;
 use crate::workload::Workload;
 
-use super::run::{run_watched, RunError, RunOptions, RunOutcome};
+use super::run::{run_instrumented, RunError, RunOptions, RunOutcome};
 
 /// One cell's share of a run: a workload of its own (`cells = 1`), which
 /// `paystorm run` takes as it is, and the seed that reproduces it.
@@ -114,14 +115,16 @@ pub fn split(workload: &Workload, seed: u64, rate_scale: f64) -> Vec<Cell> {
 
 /// Runs every cell on a thread of its own, with `opts` except for the seed
 /// and the rate scale, which are the cell's, and the history file, which
-/// is `history(cell)`. `live` holds one set of progress counters per cell.
-/// Outcomes come back in cell order; an error comes with the index of the
+/// is `history(cell)`. `live` holds one set of progress counters per cell;
+/// `telemetry`, when not empty, one set of metrics per cell (made for the
+/// cell's workload). Outcomes come back in cell order; an error comes with the index of the
 /// first cell (in cell order) that failed.
 pub fn run(
     cells: &[Cell],
     opts: &RunOptions,
     history: impl Fn(&Cell) -> Option<PathBuf>,
     live: &[Arc<LiveCounters>],
+    telemetry: &[Arc<Telemetry>],
 ) -> Result<Vec<RunOutcome>, (u32, RunError)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = cells
@@ -137,10 +140,11 @@ pub fn run(
                     no_resilience: opts.no_resilience,
                 };
                 let counters = live.get(i).cloned().unwrap_or_default();
+                let metrics = telemetry.get(i).cloned();
                 std::thread::Builder::new()
                     .name(format!("sim-{}", cell.dir_name()))
                     .spawn_scoped(scope, move || {
-                        run_watched(&cell.workload, &cell_opts, counters)
+                        run_instrumented(&cell.workload, &cell_opts, counters, metrics)
                     })
                     .map_err(|e| RunError::Config(format!("cannot start a cell's thread: {e}")))
             })

@@ -30,6 +30,7 @@
 //! HTTP handler) gives the exposition at any point.
 
 pub mod buckets;
+pub mod cells;
 pub mod client;
 pub mod exposition;
 pub mod family;

@@ -19,6 +19,9 @@ use super::labels::{ERRORS, OUTCOMES};
 pub struct RunLabels {
     /// The objectives' `slo` labels (slugs of their names).
     pub slos: Vec<String>,
+    /// Cells the run was split into: `cell` takes `0` to `cells - 1`
+    /// (0 or 1: a run of one stack, which has no `cell` label).
+    pub cells: u32,
 }
 
 /// Reasons besides decline reasons and error codes.
@@ -65,6 +68,13 @@ pub fn check_label(name: &str, value: &str, run: &RunLabels) -> Result<(), Strin
         "kind" => Kind::ALL.iter().any(|k| k.as_str() == value),
         "target" => Target::parse(value).is_ok_and(|t| t.to_string() == value),
         "slo" => run.slos.iter().any(|s| s == value),
+        // A cell's index as the run wrote it: digits, no leading zero.
+        "cell" => {
+            run.cells > 1
+                && value.bytes().all(|b| b.is_ascii_digit())
+                && (value == "0" || !value.starts_with('0'))
+                && value.parse::<u32>().is_ok_and(|k| k < run.cells)
+        }
         "window" => value == "run" || super::slo::WINDOWS.iter().any(|(w, _)| *w == value),
         "version" => value == env!("CARGO_PKG_VERSION"),
         "le" => value == "+Inf" || value.parse::<f64>().is_ok_and(|v| v > 0.0 && v.is_finite()),
@@ -116,6 +126,7 @@ mod tests {
     fn run() -> RunLabels {
         RunLabels {
             slos: vec!["payments-fast".into()],
+            cells: 3,
         }
     }
 
@@ -132,6 +143,10 @@ mod tests {
             ("target", "gateway->moon"),
             ("le", "-1"),
             ("le", "NaN"),
+            ("cell", "3"),
+            ("cell", "01"),
+            ("cell", "-1"),
+            ("cell", "+1"),
         ] {
             assert!(check_label(name, value, &run()).is_err(), "{name}={value}");
         }
@@ -152,8 +167,12 @@ mod tests {
             ("slo", "payments-fast"),
             ("window", "5m"),
             ("le", "0.3"),
+            ("cell", "0"),
+            ("cell", "2"),
         ] {
             assert_eq!(check_label(name, value, &run()), Ok(()), "{name}={value}");
         }
+        let one_stack = RunLabels::default();
+        assert!(check_label("cell", "0", &one_stack).is_err());
     }
 }
