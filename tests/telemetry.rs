@@ -54,6 +54,19 @@ fn outage_run(dir: &Path, extra: &[&str]) -> (Value, String) {
     (results, std::fs::read_to_string(metrics).unwrap())
 }
 
+/// What the label policy allows for the run whose results.json is `r`.
+fn run_labels(r: &Value, cells: u32) -> RunLabels {
+    RunLabels {
+        slos: r["slos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| paystorm::slo::rules::slug(o["name"].as_str().unwrap()))
+            .collect(),
+        cells,
+    }
+}
+
 fn samples(text: &str) -> Vec<Sample> {
     exposition::parse(text).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -119,15 +132,7 @@ fn a_run_in_cells_writes_each_cells_series_under_its_cell_label() {
     let (merged, text) = outage_run(tmp.path(), &["--cells", "2"]);
     promtool_accepts_every_metric_of_the_catalogue(&text);
     let s = samples(&text);
-    let run = RunLabels {
-        slos: merged["slos"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| paystorm::slo::rules::slug(o["name"].as_str().unwrap()))
-            .collect(),
-        cells: 2,
-    };
+    let run = run_labels(&merged, 2);
     policy::check(&s, &run).unwrap_or_else(|p| panic!("{}", p.join("\n")));
     let creates = |r: &Value| {
         let c = |k: &str| num(r, &["counts", k]);
@@ -271,15 +276,7 @@ fn the_counters_agree_with_results_json() {
 fn labels_stay_inside_the_policy_at_any_traffic() {
     let tmp = tempfile::tempdir().unwrap();
     let (r, text) = outage_run(tmp.path(), &[]);
-    let run = RunLabels {
-        slos: r["slos"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| paystorm::slo::rules::slug(o["name"].as_str().unwrap()))
-            .collect(),
-        cells: 0,
-    };
+    let run = run_labels(&r, 0);
     let small = samples(&text);
     policy::check(&small, &run).unwrap_or_else(|p| panic!("{}", p.join("\n")));
     // Three times the traffic: more requests, not more series.
