@@ -106,8 +106,30 @@ pub struct Whole<'a> {
 /// Merges the cells of one run (see [`crate::sim::cells`]), written to
 /// `dirs`, into `out`.
 pub fn merge_cells(dirs: &[PathBuf], out: &Path, whole: Whole) -> Result<Merged, InputError> {
-    let runs: Vec<Run> = dirs.iter().map(|d| read_run(d)).collect::<Result<_, _>>()?;
-    merge_runs(runs, out, Some(whole))
+    let runs: Vec<Run> = dirs
+        .iter()
+        .map(|d| read_run(d))
+        .collect::<Result<_, _>>()
+        .map_err(of_cells)?;
+    merge_runs(runs, out, Some(whole)).map_err(of_cells)
+}
+
+/// A merge's error, said of a run's own cells: the user did not hand them
+/// to `paystorm merge`, so advice about which directories it takes would
+/// mislead.
+fn of_cells(InputError(msg): InputError) -> InputError {
+    let msg = msg.replacen(
+        "error: cannot merge runs:",
+        "error: cannot merge the cells this run wrote:",
+        1,
+    );
+    let msg = match msg.split_once(" `paystorm merge` takes") {
+        Some((head, _)) => head.to_string(),
+        None => msg,
+    };
+    InputError(format!(
+        "{msg} This run wrote the cells moments before: something changed them meanwhile, or the disk is full. Run it again."
+    ))
 }
 
 fn merge_runs(mut runs: Vec<Run>, out: &Path, whole: Option<Whole>) -> Result<Merged, InputError> {
@@ -563,4 +585,35 @@ fn write(
         super::remove_stale(&out.join(stale))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_that_cannot_be_read_back_is_named_as_this_runs_cell() {
+        let tmp = tempfile::tempdir().unwrap();
+        let gone = tmp.path().join("cells/cell-1");
+        let whole = Whole {
+            name: "steady",
+            seed: 42,
+            settings: "",
+            labels: &["cells/cell-1".to_string()],
+        };
+        let Err(InputError(msg)) = merge_cells(std::slice::from_ref(&gone), tmp.path(), whole)
+        else {
+            panic!("a missing cell merged");
+        };
+        assert!(
+            msg.starts_with("error: cannot merge the cells this run wrote: `"),
+            "{msg}"
+        );
+        assert!(msg.contains("cells/cell-1` does not exist."), "{msg}");
+        assert!(
+            !msg.contains("paystorm merge"),
+            "no advice for `merge`: {msg}"
+        );
+        assert_eq!(msg.lines().count(), 1, "one paragraph: {msg}");
+    }
 }
