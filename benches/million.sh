@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Speed and memory benchmark: runs N payments (default 1,000,000) through the
 # whole stack in virtual time with the checker on, three times, and prints the
-# median payments per wall-clock second and peak RSS from perf.json.
+# median payments per wall-clock second and peak RSS from perf.json, and the
+# CPU (user + system, every thread) each payment took: unlike wall time, that
+# does not depend on how many cores the run found free.
 #
 #   benches/million.sh            # 1,000,000 payments
 #   SCALE=0.25 benches/million.sh # 250,000 payments (to see how RSS scales)
@@ -18,7 +20,10 @@ trap 'rm -rf "$tmp"' EXIT
 sed "s/^duration_s = 100$/duration_s = $(python3 -c "print(100*$scale)")/" benches/million.toml > "$tmp/bench.toml"
 for i in $(seq 1 "$runs"); do
   # shellcheck disable=SC2086 # ARGS is a list of options
-  ./target/release/paystorm run "$tmp/bench.toml" ${CELLS:+--cells "$CELLS"} ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
+  # CPU from GNU time where it is installed (Debian: apt-get install time).
+  timed=()
+  [ -x /usr/bin/time ] && timed=(/usr/bin/time -f "%U %S" -o "$tmp/run$i.cpu")
+  "${timed[@]}" ./target/release/paystorm run "$tmp/bench.toml" ${CELLS:+--cells "$CELLS"} ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
 done
 python3 - "$tmp" "$runs" <<'PY'
 import json, statistics, sys
@@ -32,6 +37,12 @@ print(f"invariants passed:         {all(i['passed'] for i in res['invariants'])}
 print(f"wall seconds (median):     {med('wall_seconds'):.2f}")
 print(f"payments per wall second:  {med('payments_per_wall_second'):,.0f}  (median of {runs})")
 print(f"peak RSS:                  {med('peak_rss_bytes')/2**20:,.0f} MiB")
+try:
+    cpu = [sum(map(float, open(f"{tmp}/run{i}.cpu").read().split())) for i in range(1, runs + 1)]
+    n = json.load(open(f"{tmp}/run1/results.json"))["counts"]["attempted"]
+    print(f"CPU per payment (median):  {statistics.median(cpu) / n * 1e6:.1f} µs  (user + system, all threads)")
+except FileNotFoundError:
+    print("CPU per payment:           not measured (/usr/bin/time is not installed)")
 print(f"retained idempotency keys: {perf[0]['retained_idempotency_keys']:,}")
 print(f"store bytes per key:       {perf[0]['idempotency_bytes_per_key']} (entry + table slot + prune queue)")
 n = res['counts']['attempted']
