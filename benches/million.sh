@@ -10,11 +10,18 @@
 #   CELLS=1 benches/million.sh    # one stack on one thread (million.toml
 #                                 # splits into 2 cells, one per core)
 #   ARGS=--no-resilience benches/million.sh   # extra `run` options
+#   PROFILE=release benches/million.sh        # the build `cargo run
+#                                 # --release` makes (default: the `fast`
+#                                 # profile of Cargo.toml, whole-program
+#                                 # optimised; several minutes to build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale="${SCALE:-1}"
 runs="${RUNS:-3}"
-cargo build --release --quiet
+profile="${PROFILE:-fast}"
+cargo build --profile "$profile" --quiet
+bin="./target/$profile/paystorm"
+[ "$profile" = dev ] && bin=./target/debug/paystorm
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 sed "s/^duration_s = 100$/duration_s = $(python3 -c "print(100*$scale)")/" benches/million.toml > "$tmp/bench.toml"
@@ -23,15 +30,16 @@ for i in $(seq 1 "$runs"); do
   # CPU from GNU time where it is installed (Debian: apt-get install time).
   timed=()
   [ -x /usr/bin/time ] && timed=(/usr/bin/time -f "%U %S" -o "$tmp/run$i.cpu")
-  "${timed[@]}" ./target/release/paystorm run "$tmp/bench.toml" ${CELLS:+--cells "$CELLS"} ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
+  "${timed[@]}" "$bin" run "$tmp/bench.toml" ${CELLS:+--cells "$CELLS"} ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
 done
-python3 - "$tmp" "$runs" <<'PY'
+python3 - "$tmp" "$runs" "$profile" <<'PY'
 import json, statistics, sys
 tmp, runs = sys.argv[1], int(sys.argv[2])
 perf = [json.load(open(f"{tmp}/run{i}/perf.json")) for i in range(1, runs + 1)]
 res = json.load(open(f"{tmp}/run1/results.json"))
 med = lambda k: statistics.median(p[k] for p in perf)
 print(f"payments attempted:        {res['counts']['attempted']:,}")
+print(f"build profile:             {sys.argv[3]}")
 print(f"cells (threads):           {perf[0].get('cells', 1)}")
 print(f"invariants passed:         {all(i['passed'] for i in res['invariants'])}")
 print(f"wall seconds (median):     {med('wall_seconds'):.2f}")
