@@ -117,8 +117,8 @@ pub fn split(workload: &Workload, seed: u64, rate_scale: f64) -> Vec<Cell> {
 /// and the rate scale, which are the cell's, and the history file, which
 /// is `history(cell)`. `live` holds one set of progress counters per cell;
 /// `telemetry`, when not empty, one set of metrics per cell (made for the
-/// cell's workload). Outcomes come back in cell order; an error comes with the index of the
-/// first cell (in cell order) that failed.
+/// cell's workload). Outcomes come back in cell order; an error comes with
+/// the index of the first cell (in cell order) that failed.
 pub fn run(
     cells: &[Cell],
     opts: &RunOptions,
