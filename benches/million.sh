@@ -19,17 +19,23 @@ cd "$(dirname "$0")/.."
 scale="${SCALE:-1}"
 runs="${RUNS:-3}"
 profile="${PROFILE:-fast}"
+case "$profile" in
+  fast | release) bin="./target/$profile/paystorm" ;;
+  dev) bin=./target/debug/paystorm ;;
+  *) echo "error: PROFILE=$profile: this script builds fast (the default), release or dev" >&2; exit 4 ;;
+esac
 cargo build --profile "$profile" --quiet
-bin="./target/$profile/paystorm"
-[ "$profile" = dev ] && bin=./target/debug/paystorm
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 sed "s/^duration_s = 100$/duration_s = $(python3 -c "print(100*$scale)")/" benches/million.toml > "$tmp/bench.toml"
 for i in $(seq 1 "$runs"); do
   # shellcheck disable=SC2086 # ARGS is a list of options
-  # CPU from GNU time where it is installed (Debian: apt-get install time).
+  # CPU from GNU time where it is installed (Debian: apt-get install time;
+  # BSD's and macOS's time take neither -f nor -o).
   timed=()
-  [ -x /usr/bin/time ] && timed=(/usr/bin/time -f "%U %S" -o "$tmp/run$i.cpu")
+  if /usr/bin/time --version 2>&1 | grep -q GNU; then
+    timed=(/usr/bin/time -f "%U %S" -o "$tmp/run$i.cpu")
+  fi
   "${timed[@]}" "$bin" run "$tmp/bench.toml" ${CELLS:+--cells "$CELLS"} ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
 done
 python3 - "$tmp" "$runs" "$profile" <<'PY'
@@ -50,7 +56,7 @@ try:
     n = json.load(open(f"{tmp}/run1/results.json"))["counts"]["attempted"]
     print(f"CPU per payment (median):  {statistics.median(cpu) / n * 1e6:.1f} µs  (user + system, all threads)")
 except FileNotFoundError:
-    print("CPU per payment:           not measured (/usr/bin/time is not installed)")
+    print("CPU per payment:           not measured (GNU time is not installed as /usr/bin/time)")
 print(f"retained idempotency keys: {perf[0]['retained_idempotency_keys']:,}")
 print(f"store bytes per key:       {perf[0]['idempotency_bytes_per_key']} (entry + table slot + prune queue)")
 n = res['counts']['attempted']

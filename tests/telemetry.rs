@@ -362,37 +362,42 @@ fn every_latency_limit_the_rules_query_is_a_bucket() {
 
 #[test]
 fn metrics_change_nothing_in_the_results() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (with, _) = outage_run(tmp.path(), &[]);
-    let plain = tmp.path().join("plain");
-    let o = paystorm(
-        tmp.path(),
-        &[
-            "run",
-            root().join("workloads/steady.toml").to_str().unwrap(),
-            "--seed",
-            "1",
-            "--chaos",
-            root().join("chaos/issuer-outage.toml").to_str().unwrap(),
-            "--slo",
-            root().join("slos/payments.toml").to_str().unwrap(),
-            "--quiet",
-            "--out",
-            plain.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    let without: Value =
-        serde_json::from_slice(&std::fs::read(plain.join("results.json")).unwrap()).unwrap();
-    assert_eq!(
-        serde_json::to_string(&with).unwrap(),
-        serde_json::to_string(&without).unwrap()
-    );
-    assert_eq!(
-        std::fs::read(tmp.path().join("out/results.json")).unwrap(),
-        std::fs::read(plain.join("results.json")).unwrap(),
-        "byte for byte"
-    );
+    for cells in ["1", "2"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (with, _) = outage_run(tmp.path(), &["--cells", cells]);
+        let plain = tmp.path().join("plain");
+        let o = paystorm(
+            tmp.path(),
+            &[
+                "run",
+                root().join("workloads/steady.toml").to_str().unwrap(),
+                "--seed",
+                "1",
+                "--chaos",
+                root().join("chaos/issuer-outage.toml").to_str().unwrap(),
+                "--slo",
+                root().join("slos/payments.toml").to_str().unwrap(),
+                "--quiet",
+                "--cells",
+                cells,
+                "--out",
+                plain.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+        let without: Value =
+            serde_json::from_slice(&std::fs::read(plain.join("results.json")).unwrap()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&with).unwrap(),
+            serde_json::to_string(&without).unwrap(),
+            "--cells {cells}"
+        );
+        assert_eq!(
+            std::fs::read(tmp.path().join("out/results.json")).unwrap(),
+            std::fs::read(plain.join("results.json")).unwrap(),
+            "byte for byte, --cells {cells}"
+        );
+    }
 }
 
 #[test]

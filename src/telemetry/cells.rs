@@ -72,6 +72,15 @@ mod tests {
     use crate::telemetry::exposition;
 
     #[test]
+    fn no_metric_has_a_cell_label_of_its_own() {
+        // Adding `cell` to a series that had one would write the label
+        // twice, which Prometheus rejects.
+        for spec in crate::telemetry::catalogue() {
+            assert!(!spec.labels.contains(&CELL_LABEL), "{}", spec.name);
+        }
+    }
+
+    #[test]
     fn each_cell_keeps_its_series_under_its_label_and_the_sums_add_up() {
         let cells: Vec<_> = (0..3).map(|_| Telemetry::new(&[]).unwrap()).collect();
         // Cell k records k + 1 creates.

@@ -111,22 +111,25 @@ pub fn merge_cells(dirs: &[PathBuf], out: &Path, whole: Whole) -> Result<Merged,
         .map(|d| read_run(d))
         .collect::<Result<_, _>>()
         .map_err(of_cells)?;
-    merge_runs(runs, out, Some(whole)).map_err(of_cells)
+    merge_runs(runs, out, Some(whole))
 }
 
-/// A merge's error, said of a run's own cells: the user did not hand them
-/// to `paystorm merge`, so advice about which directories it takes would
-/// mislead.
+/// An error reading a cell back, said of a run's own cells: the user did
+/// not hand them to `paystorm merge`, so advice about which directories it
+/// takes would mislead.
 fn of_cells(InputError(msg): InputError) -> InputError {
     let msg = msg.replacen(
         "error: cannot merge runs:",
         "error: cannot merge the cells this run wrote:",
         1,
     );
-    let msg = match msg.split_once(" `paystorm merge` takes") {
+    let mut msg = match msg.split_once(" `paystorm merge` takes") {
         Some((head, _)) => head.to_string(),
         None => msg,
     };
+    if !msg.ends_with('.') {
+        msg.push('.');
+    }
     InputError(format!(
         "{msg} This run wrote the cells moments before: something changed them meanwhile, or the disk is full. Run it again."
     ))
