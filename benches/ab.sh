@@ -13,7 +13,9 @@
 # pages the allocator asks for again after returning them, which a change
 # to memory use can move by as much as the user time.
 #
-#   benches/ab.sh OLD NEW                 # two paystorm binaries, 5 pairs
+#   benches/ab.sh OLD NEW                 # two paystorm binaries, 7 pairs
+#                                         # (7 of 7 one way: sign test p = 0.016;
+#                                         # 5 of 5 cannot get under 0.05)
 #   PAIRS=9 benches/ab.sh OLD NEW         # more pairs
 #   WORKLOAD=workloads/flash-sale.toml benches/ab.sh OLD NEW
 #
@@ -29,7 +31,7 @@ if [ "$#" -ne 2 ] || [ ! -x "$1" ] || [ ! -x "$2" ]; then
 fi
 old="$1"
 new="$2"
-pairs="${PAIRS:-5}"
+pairs="${PAIRS:-7}"
 workload="${WORKLOAD:-benches/million.toml}"
 [ -f "$workload" ] || { echo "error: WORKLOAD=$workload: no such file" >&2; exit 4; }
 tmp="$(mktemp -d)"
@@ -49,7 +51,7 @@ for i in $(seq 1 "$pairs"); do
   echo "$(cat "$tmp/old.time") $(cat "$tmp/new.time")" >> "$tmp/pairs"
 done
 python3 - "$tmp/pairs" "$identical" <<'PY'
-import statistics, sys
+import math, statistics, sys
 # Per pair: old user, system, wall, then new's; CPU is user + system.
 raw = [list(map(float, l.split())) for l in open(sys.argv[1])]
 rows = [(uo + so, wo, un + sn, wn, so, sn) for uo, so, wo, un, sn, wn in raw]
@@ -58,6 +60,17 @@ for i, (uo, wo, un, wn, so, sn) in enumerate(rows, 1):
     print(f"{i:4}  {uo:7.2f} / {un:<7.2f}   {so:5.2f} / {sn:<5.2f}   {wo:7.2f} / {wn:<7.2f}     {un / uo:.3f}")
 ratios = [un / uo for uo, _, un, _, _, _ in rows]
 first = sum(1 for _, wo, _, wn, _, _ in rows if wn < wo)
-print(f"median new/old CPU: {statistics.median(ratios):.3f}; new finished first in {first} of {len(rows)}")
+print(f"median new/old CPU: {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f}); "
+      f"new finished first in {first} of {len(rows)}")
+# How often n fair coin tosses split at least this unevenly: the chance of
+# seeing this many pairs on one side if the two builds cost the same.
+# Ties say nothing either way and are left out.
+below = sum(1 for r in ratios if r < 1)
+above = sum(1 for r in ratios if r > 1)
+n = below + above
+k = max(below, above)
+p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k, n + 1)) / 2**n) if n else 1.0
+print(f"pairs where new used less CPU: {below}, more: {above} (sign test, two-sided: p = {p:.3f}); "
+      f"trust a shift of a few percent only with p under 0.05, and again in another hour")
 print(f"results.json byte-identical in every pair: {sys.argv[2]}")
 PY
