@@ -3,7 +3,7 @@
 //! per-customer and per-merchant ones in vectors by id instead of a hash
 //! table (see `domain::account_map` for why).
 
-use super::{store, Pack};
+use super::{load, modify, store, Pack};
 use crate::domain::account_map::AccountMap;
 use crate::domain::audit::Account;
 use crate::domain::fingerprint::FxHashMap;
@@ -35,13 +35,9 @@ impl<V: Pack> PackedAccounts<V> {
             fresh = Some(new());
             V::SPILLED
         });
-        if fresh.is_none() && V::is_spilled(slot) {
-            return f(self
-                .wide
-                .get_mut(&account)
-                .expect("a spilled state is in the side map"));
-        }
-        let mut v = fresh.unwrap_or_else(|| V::unpack(slot));
+        let Some(mut v) = fresh else {
+            return modify(slot, &mut self.wide, account, f);
+        };
         let r = f(&mut v);
         store(slot, &mut self.wide, account, v);
         r
@@ -49,14 +45,9 @@ impl<V: Pack> PackedAccounts<V> {
 
     /// Every state, in account order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Account, V)> + '_ {
-        self.map.iter().map(|(account, p)| {
-            let v = if V::is_spilled(p) {
-                self.wide[&account]
-            } else {
-                V::unpack(p)
-            };
-            (account, v)
-        })
+        self.map
+            .iter()
+            .map(|(account, p)| (account, load(p, &self.wide, &account)))
     }
 
     #[cfg(test)]

@@ -133,12 +133,7 @@ impl<K: DenseKey, V: Pack> DenseMap<K, V> {
     }
 
     fn load(&self, i: usize, k: &K) -> V {
-        let p = &self.slots[i];
-        if V::is_spilled(p) {
-            self.wide[k]
-        } else {
-            V::unpack(p)
-        }
+        super::load(&self.slots[i], &self.wide, k)
     }
 
     /// Applies `f` to the state of `k`, created by `new` if absent.

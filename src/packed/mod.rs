@@ -73,16 +73,7 @@ impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
         match self.map.entry(k) {
-            Entry::Occupied(e) if V::is_spilled(e.get()) => f(self
-                .wide
-                .get_mut(&k)
-                .expect("a spilled state is in the side map")),
-            Entry::Occupied(mut e) => {
-                let mut v = V::unpack(e.get());
-                let r = f(&mut v);
-                store(e.get_mut(), &mut self.wide, k, v);
-                r
-            }
+            Entry::Occupied(mut e) => modify(e.get_mut(), &mut self.wide, k, f),
             Entry::Vacant(e) => {
                 let mut v = new();
                 let r = f(&mut v);
@@ -95,34 +86,16 @@ impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
     /// Applies `f` to the state of `k` if there is one.
     pub(crate) fn update_existing<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
         let slot = self.map.get_mut(&k)?;
-        if V::is_spilled(slot) {
-            return self.wide.get_mut(&k).map(f);
-        }
-        let mut v = V::unpack(slot);
-        let r = f(&mut v);
-        store(slot, &mut self.wide, k, v);
-        Some(r)
+        Some(modify(slot, &mut self.wide, k, f))
     }
 
     pub(crate) fn get(&self, k: &K) -> Option<V> {
-        let p = self.map.get(k)?;
-        if V::is_spilled(p) {
-            self.wide.get(k).copied()
-        } else {
-            Some(V::unpack(p))
-        }
+        self.map.get(k).map(|p| load(p, &self.wide, k))
     }
 
     /// Every state, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (K, V)> + '_ {
-        self.map.iter().map(|(&k, p)| {
-            let v = if V::is_spilled(p) {
-                self.wide[&k]
-            } else {
-                V::unpack(p)
-            };
-            (k, v)
-        })
+        self.map.iter().map(|(&k, p)| (k, load(p, &self.wide, &k)))
     }
 
     /// Takes the state of `k` out of the map.
@@ -152,6 +125,34 @@ impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
     pub(crate) fn spilled(&self) -> usize {
         self.wide.len()
     }
+}
+
+/// The state a slot holds: unpacked, or from the side map if it spilled.
+fn load<K: Eq + Hash, V: Pack>(slot: &V::Packed, wide: &FxHashMap<K, V>, k: &K) -> V {
+    if V::is_spilled(slot) {
+        wide[k]
+    } else {
+        V::unpack(slot)
+    }
+}
+
+/// Applies `f` to the state a slot holds and stores it back, packed or
+/// spilled: what every map's update does once it has found the slot.
+fn modify<K: Copy + Eq + Hash, V: Pack, R>(
+    slot: &mut V::Packed,
+    wide: &mut FxHashMap<K, V>,
+    k: K,
+    f: impl FnOnce(&mut V) -> R,
+) -> R {
+    if V::is_spilled(slot) {
+        return f(wide
+            .get_mut(&k)
+            .expect("a spilled state is in the side map"));
+    }
+    let mut v = V::unpack(slot);
+    let r = f(&mut v);
+    store(slot, wide, k, v);
+    r
 }
 
 fn store<K: Copy + Eq + Hash, V: Pack>(
