@@ -14,6 +14,11 @@
 #                                 # --release` makes (default: the `fast`
 #                                 # profile of Cargo.toml, whole-program
 #                                 # optimised; several minutes to build)
+#   PROFILE=pgo benches/million.sh            # `fast` guided by a profile
+#                                 # of the shipped workloads (benches/pgo.sh:
+#                                 # two builds and a training run, about 5
+#                                 # minutes; needs `rustup component add
+#                                 # llvm-tools`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale="${SCALE:-1}"
@@ -22,9 +27,14 @@ profile="${PROFILE:-fast}"
 case "$profile" in
   fast | release) bin="./target/$profile/paystorm" ;;
   dev) bin=./target/debug/paystorm ;;
-  *) echo "error: PROFILE=$profile: this script builds fast (the default), release or dev" >&2; exit 4 ;;
+  pgo) bin=./target/pgo/paystorm ;;
+  *) echo "error: PROFILE=$profile: this script builds fast (the default), release, dev or pgo" >&2; exit 4 ;;
 esac
-cargo build --profile "$profile" --quiet
+if [ "$profile" = pgo ]; then
+  benches/pgo.sh
+else
+  cargo build --profile "$profile" --quiet
+fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 sed "s/^duration_s = 100$/duration_s = $(python3 -c "print(100*$scale)")/" benches/million.toml > "$tmp/bench.toml"
