@@ -26,10 +26,12 @@ cd "$(dirname "$0")/.."
 host="$(rustc -vV | sed -n 's/^host: //p')"
 profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
 if [ ! -x "$profdata" ]; then
-  echo "error: benches/pgo.sh needs llvm-profdata from rustc's own LLVM, and $profdata is missing; install it with \`rustup component add llvm-tools\` (a system llvm-profdata of another LLVM version cannot read rustc's profiles)" >&2
+  echo "error: benches/pgo.sh needs llvm-profdata from rustc's own LLVM, and $profdata is missing; with a rustup toolchain, install it with \`rustup component add llvm-tools\` (a system llvm-profdata of another LLVM version cannot read rustc's profiles; with a distribution's rustc, use the llvm-profdata of the LLVM version \`rustc -vV\` names)" >&2
   exit 4
 fi
 data="$PWD/target/pgo-data"
+# The instrumented binary writes where this says, if it is set: into $data.
+export LLVM_PROFILE_FILE="$data/%m_%p.profraw"
 rm -rf "$data"
 mkdir -p "$data" target/pgo
 echo "1/3 instrumented build (target/pgo-gen)" >&2
@@ -41,8 +43,8 @@ echo "2/3 training runs" >&2
 trained="$(mktemp -d)"
 trap 'rm -rf "$trained"' EXIT
 train() {
-  ./target/pgo-gen/fast/paystorm run "$@" --quiet --out "$trained/out" > /dev/null \
-    || { echo "error: training run \`paystorm run $*\` failed" >&2; exit 1; }
+  ./target/pgo-gen/fast/paystorm run "$@" --quiet --out "$trained/out" > "$trained/log" 2>&1 \
+    || { echo "error: training run \`paystorm run $*\` failed:" >&2; cat "$trained/log" >&2; exit 1; }
 }
 train workloads/steady.toml
 train workloads/steady.toml --chaos chaos/monkey.toml
