@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Speed and memory benchmark: runs N payments (default 1,000,000) through the
 # whole stack in virtual time with the checker on, three times, and prints the
-# median payments per wall-clock second and peak RSS from perf.json, and the
-# CPU (user + system, every thread) each payment took: unlike wall time, that
+# median payments per wall-clock second, peak RSS and the CPU (user + system,
+# every thread) each payment took, all from perf.json: unlike wall time, CPU
 # does not depend on how many cores the run found free.
 #
 #   benches/million.sh            # 1,000,000 payments
@@ -45,13 +45,7 @@ trap 'rm -rf "$tmp"' EXIT
 sed "s/^duration_s = 100$/duration_s = $(python3 -c "print(100*$scale)")/" benches/million.toml > "$tmp/bench.toml"
 for i in $(seq 1 "$runs"); do
   # shellcheck disable=SC2086 # ARGS is a list of options
-  # CPU from GNU time where it is installed (Debian: apt-get install time;
-  # BSD's and macOS's time take neither -f nor -o).
-  timed=()
-  if /usr/bin/time --version 2>&1 | grep -q GNU; then
-    timed=(/usr/bin/time -f "%U %S" -o "$tmp/run$i.cpu")
-  fi
-  "${timed[@]}" "$bin" run "$tmp/bench.toml" ${CELLS:+--cells "$CELLS"} ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
+  "$bin" run "$tmp/bench.toml" ${CELLS:+--cells "$CELLS"} ${ARGS:-} --out "$tmp/run$i" > "$tmp/run$i.log" || { cat "$tmp/run$i.log"; exit 1; }
 done
 python3 - "$tmp" "$runs" "$profile" <<'PY'
 import json, statistics, sys
@@ -66,12 +60,11 @@ print(f"invariants passed:         {all(i['passed'] for i in res['invariants'])}
 print(f"wall seconds (median):     {med('wall_seconds'):.2f}")
 print(f"payments per wall second:  {med('payments_per_wall_second'):,.0f}  (median of {runs})")
 print(f"peak RSS:                  {med('peak_rss_bytes')/2**20:,.0f} MiB")
-try:
-    cpu = [sum(map(float, open(f"{tmp}/run{i}.cpu").read().split())) for i in range(1, runs + 1)]
-    n = json.load(open(f"{tmp}/run1/results.json"))["counts"]["attempted"]
-    print(f"CPU per payment (median):  {statistics.median(cpu) / n * 1e6:.1f} µs  (user + system, all threads)")
-except FileNotFoundError:
-    print("CPU per payment:           not measured (GNU time is not installed as /usr/bin/time)")
+cpu = [p.get("cpu_us_per_payment") for p in perf]
+if all(c is not None for c in cpu):
+    print(f"CPU per payment (median):  {statistics.median(cpu):.1f} µs  (user + system, all threads)")
+else:
+    print("CPU per payment:           not measured (perf.json has it on Unix only)")
 print(f"retained idempotency keys: {perf[0]['retained_idempotency_keys']:,}")
 print(f"store bytes per key:       {perf[0]['idempotency_bytes_per_key']} (entry + table slot + prune queue)")
 n = res['counts']['attempted']

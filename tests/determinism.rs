@@ -214,6 +214,16 @@ fn results_and_perf_json_have_the_documented_keys() {
         let v = f64_at(&perf, k);
         assert!(v.is_finite() && v > 0.0, "perf.json {k} = {v}");
     }
+    if cfg!(unix) {
+        let cpu = f64_at(&perf, "cpu_seconds");
+        let per = f64_at(&perf, "cpu_us_per_payment");
+        let attempted = u64_at(&r, "counts.attempted") as f64;
+        assert!(cpu > 0.0, "perf.json cpu_seconds = {cpu}");
+        assert!(
+            (per - cpu * 1e6 / attempted).abs() < 1e-6 * per,
+            "cpu_us_per_payment {per} is not cpu_seconds over the payments"
+        );
+    }
     // Linux reports VmHWM; anywhere else the field is still there.
     let rss = u64_at(&perf, "peak_rss_bytes");
     if cfg!(target_os = "linux") {

@@ -169,7 +169,8 @@ pub fn run(
 }
 
 /// perf.json for the whole run: its wall time, every cell's payments over
-/// it, the process's peak memory, the cells' keys and engine work added.
+/// it, the process's peak memory and CPU, the cells' keys and engine work
+/// added.
 fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Result<()> {
     let wall_seconds = wall.elapsed().as_secs_f64();
     let attempted: u64 = outcomes.iter().map(|o| o.counts.attempted).sum();
@@ -177,6 +178,7 @@ fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Re
     for e in outcomes.iter().filter_map(|o| o.perf.engine) {
         engine.add(&e);
     }
+    let (cpu_seconds, cpu_us_per_payment) = crate::sim::process::cpu_per_payment(attempted);
     let perf = crate::sim::run::Perf {
         wall_seconds,
         payments_per_wall_second: attempted as f64 / wall_seconds.max(1e-9),
@@ -185,6 +187,8 @@ fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Re
             .map(|o| o.perf.peak_rss_bytes)
             .max()
             .unwrap_or(0),
+        cpu_seconds,
+        cpu_us_per_payment,
         retained_idempotency_keys: outcomes
             .iter()
             .map(|o| o.perf.retained_idempotency_keys)

@@ -144,7 +144,13 @@ pub fn run(
                 std::thread::Builder::new()
                     .name(format!("sim-{}", cell.dir_name()))
                     .spawn_scoped(scope, move || {
-                        run_instrumented(&cell.workload, &cell_opts, counters, metrics)
+                        let mut outcome =
+                            run_instrumented(&cell.workload, &cell_opts, counters, metrics)?;
+                        // The process's CPU is every cell's, not this one's:
+                        // only the whole run's perf.json carries it.
+                        outcome.perf.cpu_seconds = None;
+                        outcome.perf.cpu_us_per_payment = None;
+                        Ok(outcome)
                     })
                     .map_err(|e| RunError::Config(format!("cannot start a cell's thread: {e}")))
             })

@@ -12,6 +12,7 @@ pub mod cells;
 pub mod clock;
 pub mod executor;
 pub mod latency;
+pub mod process;
 pub mod rng;
 pub mod signal;
 pub mod task;

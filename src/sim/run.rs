@@ -72,6 +72,15 @@ pub struct Perf {
     pub wall_seconds: f64,
     pub payments_per_wall_second: f64,
     pub peak_rss_bytes: u64,
+    /// User + system CPU of the whole process, every thread, checker
+    /// included: what GNU time reports. Unlike wall time it does not depend
+    /// on how much of the machine the run was given. Only where the run is
+    /// the whole process (not in a cell's own perf.json), and only on Unix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
+    /// `cpu_seconds` over the payments attempted, in microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_payment: Option<f64>,
     pub retained_idempotency_keys: usize,
     pub idempotency_bytes_per_key: usize,
     /// Cells the run was split into (a run in cells only; see `sim::cells`).
@@ -460,6 +469,8 @@ pub(crate) fn conclude(
     );
     let aborted_at_s = report.slo.aborted_at_us().map(|us| us as f64 / 1e6);
     let wall_seconds = wall.elapsed().as_secs_f64();
+    let (cpu_seconds, cpu_us_per_payment) =
+        crate::sim::process::cpu_per_payment(report.counts.attempted);
     Ok(RunOutcome {
         counts: report.counts,
         arrivals: report.arrivals,
@@ -470,7 +481,9 @@ pub(crate) fn conclude(
         perf: Perf {
             wall_seconds,
             payments_per_wall_second: report.counts.attempted as f64 / wall_seconds.max(1e-9),
-            peak_rss_bytes: peak_rss_bytes(),
+            peak_rss_bytes: crate::sim::process::peak_rss_bytes(),
+            cpu_seconds,
+            cpu_us_per_payment,
             retained_idempotency_keys: stats.retained_idempotency_keys,
             idempotency_bytes_per_key:
                 crate::stack::gateway::idempotency::IdempotencyStore::bytes_per_key(),
@@ -514,17 +527,4 @@ fn recovery_invariant(r: &Recovery, chaos: &Chaos) -> InvariantResult {
         violations: u64::from(example.is_some()),
         example,
     }
-}
-
-/// Peak resident set size of this process (Linux; 0 elsewhere).
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
