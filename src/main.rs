@@ -464,13 +464,15 @@ fn run_command(args: RunArgs) -> ExitCode {
         run_instrumented(&workload, &opts, progress.live(), telemetry.clone())
     };
     drop(progress);
-    let outcome = match outcome {
+    let mut outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(e.exit_code());
         }
     };
+    // This run is the whole process: its CPU is the run's.
+    outcome.perf.record_process_cpu(outcome.counts.attempted);
     let code = match report::write_outputs(&out, &workload, seed, &names, &outcome) {
         Ok(code) => code,
         Err(e) => {

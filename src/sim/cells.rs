@@ -144,13 +144,7 @@ pub fn run(
                 std::thread::Builder::new()
                     .name(format!("sim-{}", cell.dir_name()))
                     .spawn_scoped(scope, move || {
-                        let mut outcome =
-                            run_instrumented(&cell.workload, &cell_opts, counters, metrics)?;
-                        // The process's CPU is every cell's, not this one's:
-                        // only the whole run's perf.json carries it.
-                        outcome.perf.cpu_seconds = None;
-                        outcome.perf.cpu_us_per_payment = None;
-                        Ok(outcome)
+                        run_instrumented(&cell.workload, &cell_opts, counters, metrics)
                     })
                     .map_err(|e| RunError::Config(format!("cannot start a cell's thread: {e}")))
             })

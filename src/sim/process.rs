@@ -37,33 +37,27 @@ pub fn cpu_seconds() -> Option<f64> {
     }
 }
 
-/// [`cpu_seconds`] and the microseconds of it per payment attempted.
-pub fn cpu_per_payment(attempted: u64) -> (Option<f64>, Option<f64>) {
-    let cpu = cpu_seconds();
-    let per = cpu
-        .filter(|_| attempted > 0)
-        .map(|s| s * 1e6 / attempted as f64);
-    (cpu, per)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The CPU figure counts work: it grows when this thread spins.
+    /// The CPU figure counts work: it grows while this thread spins. The
+    /// loop waits for the growth itself (not for a stretch of wall time,
+    /// which a busy machine may not turn into CPU), within a generous
+    /// bound that only a figure that never moves reaches.
     #[test]
     #[cfg(unix)]
     fn cpu_seconds_grow_with_work() {
         let before = cpu_seconds().expect("getrusage works on Unix");
-        let start = std::time::Instant::now();
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let mut x = 0u64;
-        while start.elapsed() < std::time::Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        let mut now = before;
+        while now - before < 0.02 && std::time::Instant::now() < give_up {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            now = cpu_seconds().expect("getrusage works on Unix");
         }
-        let after = cpu_seconds().expect("getrusage works on Unix");
-        assert!(after - before >= 0.02, "{before} -> {after}");
-        let (cpu, per) = cpu_per_payment(1_000);
-        assert!(per.unwrap() > 0.0 && cpu.unwrap() >= after);
-        assert_eq!(cpu_per_payment(0).1, None);
+        assert!(now - before >= 0.02, "CPU stayed at {before} -> {now} s");
     }
 }

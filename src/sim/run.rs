@@ -74,8 +74,10 @@ pub struct Perf {
     pub peak_rss_bytes: u64,
     /// User + system CPU of the whole process, every thread, checker
     /// included: what GNU time reports. Unlike wall time it does not depend
-    /// on how much of the machine the run was given. Only where the run is
-    /// the whole process (not in a cell's own perf.json), and only on Unix.
+    /// on how much of the machine the run was given. Set by whoever owns the
+    /// whole process ([`Perf::record_process_cpu`]), so never in a cell's
+    /// own perf.json, whose thread cannot tell its CPU from the others';
+    /// Unix only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_seconds: Option<f64>,
     /// `cpu_seconds` over the payments attempted, in microseconds.
@@ -89,6 +91,19 @@ pub struct Perf {
     /// What the sim executor did (sim mode only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<crate::sim::executor::EngineStats>,
+}
+
+impl Perf {
+    /// Records the process's CPU so far over `attempted` payments: for a
+    /// run that is the whole process (a run in cells, once every cell is
+    /// done).
+    pub fn record_process_cpu(&mut self, attempted: u64) {
+        let cpu = crate::sim::process::cpu_seconds();
+        self.cpu_seconds = cpu;
+        self.cpu_us_per_payment = cpu
+            .filter(|_| attempted > 0)
+            .map(|s| s * 1e6 / attempted as f64);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -469,8 +484,6 @@ pub(crate) fn conclude(
     );
     let aborted_at_s = report.slo.aborted_at_us().map(|us| us as f64 / 1e6);
     let wall_seconds = wall.elapsed().as_secs_f64();
-    let (cpu_seconds, cpu_us_per_payment) =
-        crate::sim::process::cpu_per_payment(report.counts.attempted);
     Ok(RunOutcome {
         counts: report.counts,
         arrivals: report.arrivals,
@@ -482,8 +495,8 @@ pub(crate) fn conclude(
             wall_seconds,
             payments_per_wall_second: report.counts.attempted as f64 / wall_seconds.max(1e-9),
             peak_rss_bytes: crate::sim::process::peak_rss_bytes(),
-            cpu_seconds,
-            cpu_us_per_payment,
+            cpu_seconds: None,
+            cpu_us_per_payment: None,
             retained_idempotency_keys: stats.retained_idempotency_keys,
             idempotency_bytes_per_key:
                 crate::stack::gateway::idempotency::IdempotencyStore::bytes_per_key(),
