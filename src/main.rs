@@ -157,6 +157,7 @@ enum TraceCommand {
 }
 
 fn main() -> ExitCode {
+    paystorm::sim::process::keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -472,7 +473,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         }
     };
     // This run is the whole process: its CPU is the run's.
-    outcome.perf.record_process_cpu(outcome.counts.attempted);
+    outcome.perf.record_process(outcome.counts.attempted);
     let code = match report::write_outputs(&out, &workload, seed, &names, &outcome) {
         Ok(code) => code,
         Err(e) => {

@@ -238,3 +238,32 @@ fn results_and_perf_json_have_the_documented_keys() {
         );
     }
 }
+
+/// paystorm keeps the memory it frees for reuse (mimalloc's purge delay
+/// -1) unless the user chose a delay, and perf.json says which it ran
+/// with. The user's value coming back also proves that the option paystorm
+/// sets is the one mimalloc reads `MIMALLOC_PURGE_DELAY` into.
+#[test]
+fn perf_json_reports_the_allocator_purge_delay_and_the_user_chooses_it() {
+    let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/smoke.toml");
+    for (chosen, expected) in [(None, -1), (Some("4321"), 4321)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paystorm"));
+        cmd.arg("run")
+            .arg(&smoke)
+            .args(["--quiet", "--out"])
+            .arg(dir.path());
+        match chosen {
+            Some(v) => cmd.env("MIMALLOC_PURGE_DELAY", v),
+            None => cmd.env_remove("MIMALLOC_PURGE_DELAY"),
+        };
+        let out = cmd.output().expect("paystorm runs");
+        assert_eq!(out.status.code(), Some(0), "{}", common::describe(&out));
+        let perf = json(&dir.path().join("perf.json"));
+        assert_eq!(
+            perf.get("allocator_purge_delay_ms").and_then(Value::as_i64),
+            Some(expected),
+            "MIMALLOC_PURGE_DELAY={chosen:?}: perf.json {perf}"
+        );
+    }
+}

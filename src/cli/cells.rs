@@ -188,6 +188,7 @@ fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Re
             .unwrap_or(0),
         cpu_seconds: None,
         cpu_us_per_payment: None,
+        allocator_purge_delay_ms: None,
         retained_idempotency_keys: outcomes
             .iter()
             .map(|o| o.perf.retained_idempotency_keys)
@@ -198,7 +199,7 @@ fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Re
         cells: Some(outcomes.len()),
         engine: Some(engine),
     };
-    perf.record_process_cpu(attempted);
+    perf.record_process(attempted);
     let mut text = serde_json::to_string_pretty(&perf).map_err(std::io::Error::other)?;
     text.push('\n');
     std::fs::write(out.join("perf.json"), text)

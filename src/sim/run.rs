@@ -75,7 +75,7 @@ pub struct Perf {
     /// User + system CPU of the whole process, every thread, checker
     /// included: what GNU time reports. Unlike wall time it does not depend
     /// on how much of the machine the run was given. Set by whoever owns the
-    /// whole process ([`Perf::record_process_cpu`]), so never in a cell's
+    /// whole process ([`Perf::record_process`]), so never in a cell's
     /// own perf.json, whose thread cannot tell its CPU from the others';
     /// Unix only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,6 +83,11 @@ pub struct Perf {
     /// `cpu_seconds` over the payments attempted, in microseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_payment: Option<f64>,
+    /// mimalloc's purge delay the process ran with (-1: freed memory kept
+    /// for reuse, paystorm's default; see `sim::process::keep_freed_memory`),
+    /// since it trades CPU for peak memory. Set with `cpu_seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocator_purge_delay_ms: Option<i64>,
     pub retained_idempotency_keys: usize,
     pub idempotency_bytes_per_key: usize,
     /// Cells the run was split into (a run in cells only; see `sim::cells`).
@@ -94,10 +99,11 @@ pub struct Perf {
 }
 
 impl Perf {
-    /// Records the process's CPU so far over `attempted` payments: for a
-    /// run that is the whole process (a run in cells, once every cell is
-    /// done).
-    pub fn record_process_cpu(&mut self, attempted: u64) {
+    /// Records the process's CPU so far over `attempted` payments, and the
+    /// allocator setting that moves it: for a run that is the whole process
+    /// (a run in cells, once every cell is done).
+    pub fn record_process(&mut self, attempted: u64) {
+        self.allocator_purge_delay_ms = crate::sim::process::allocator_purge_delay_ms();
         let cpu = crate::sim::process::cpu_seconds();
         self.cpu_seconds = cpu;
         self.cpu_us_per_payment = cpu
@@ -497,6 +503,7 @@ pub(crate) fn conclude(
             peak_rss_bytes: crate::sim::process::peak_rss_bytes(),
             cpu_seconds: None,
             cpu_us_per_payment: None,
+            allocator_purge_delay_ms: None,
             retained_idempotency_keys: stats.retained_idempotency_keys,
             idempotency_bytes_per_key:
                 crate::stack::gateway::idempotency::IdempotencyStore::bytes_per_key(),
