@@ -157,7 +157,6 @@ enum TraceCommand {
 }
 
 fn main() -> ExitCode {
-    paystorm::sim::process::keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -384,6 +383,11 @@ fn run_command(args: RunArgs) -> ExitCode {
         eprintln!("{e}");
         return ExitCode::from(EXIT_INPUT);
     }
+    // A trace replay's size is unknown until read: it keeps freed memory.
+    let expected = workload
+        .curve(rate_scale)
+        .map_or(0.0, |c| c.expected_arrivals());
+    paystorm::sim::process::choose_purge_delay(expected);
     let mut plans = Vec::with_capacity(chaos.len());
     for path in &chaos {
         match Plan::from_path(path) {

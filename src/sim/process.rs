@@ -1,6 +1,6 @@
 //! What this process has cost the machine so far: its peak memory and its
 //! CPU, for perf.json. Read from the operating system, never estimated.
-//! And the one allocator setting that moves both (`keep_freed_memory`).
+//! And the one allocator setting that moves both (`choose_purge_delay`).
 
 /// Peak resident set size of this process (Linux; 0 elsewhere).
 pub fn peak_rss_bytes() -> u64 {
@@ -48,32 +48,44 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 pub const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
 
 /// The purge delay the binary's allocator runs with, once
-/// [`keep_freed_memory`] has been called (never in a test binary, whose
+/// [`choose_purge_delay`] has been called (never in a test binary, whose
 /// allocator is the system's).
 static PURGE_DELAY_MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
 
-/// Tells mimalloc, the binary's allocator, to keep the memory it frees for
-/// reuse instead of returning it to the system a second later, unless the
-/// user chose a delay with `MIMALLOC_PURGE_DELAY` (mimalloc's default is
-/// 1000 ms; 0 returns memory at once).
+/// Runs expected to take more payments than this return freed memory to
+/// the system as mimalloc does by default; smaller ones keep it.
+pub const KEEP_FREED_UP_TO_PAYMENTS: f64 = 5_000_000.0;
+
+/// What mimalloc's purge delay should be for a run expecting `payments`:
+/// -1 (keep freed memory for reuse) up to [`KEEP_FREED_UP_TO_PAYMENTS`],
+/// `None` (mimalloc's own default, 1000 ms) above.
 ///
 /// Why: a run frees more than its whole peak (615 MiB purged against a
-/// 480 MiB peak on 400,000 payments, by `MIMALLOC_SHOW_STATS=1`) — each
-/// table's old copy when it doubles, the futures of payments done — and
-/// memory given back is zeroed again by the kernel when it is taken anew,
-/// a 2 MiB huge page at a time, which this VM makes slow. Keeping it costs
-/// 6 to 9% less CPU for 6 to 15% more peak memory (`docs/performance.md`);
-/// `MIMALLOC_PURGE_DELAY=1000` takes the memory back where it is short.
-/// Call it first thing in `main`: mimalloc reads its options from the
-/// environment when the process loads, so this can only override them.
-pub fn keep_freed_memory() {
+/// 480 MiB peak on 400,000 payments, by `MIMALLOC_SHOW_STATS=1`): each
+/// table's old copy when it doubles, the futures of payments done. Memory
+/// given back is zeroed again by the kernel when it is taken anew, a 2 MiB
+/// huge page at a time, which a VM makes slow: keeping it saves 6 to 9% of
+/// the CPU. But what is kept and never reused grows with the run: +15% peak
+/// memory on a million payments (100 MiB), +23% on 10.6 million (1.1 GiB),
+/// +16% on Singles' Day's 35 million (2.5 GiB). Where a run is large
+/// enough for memory to be its limit, memory wins (`docs/performance.md`).
+pub fn purge_delay_for(payments: f64) -> Option<i64> {
+    (payments <= KEEP_FREED_UP_TO_PAYMENTS).then_some(-1)
+}
+
+/// Sets the binary's allocator's purge delay for a run expecting
+/// `payments` ([`purge_delay_for`]), unless the user chose one with
+/// `MIMALLOC_PURGE_DELAY`, and remembers it for perf.json. mimalloc reads
+/// its options from the environment when the process loads and reads this
+/// one each time it considers a purge, so setting it before the run
+/// starts takes effect for the whole run.
+pub fn choose_purge_delay(payments: f64) {
     let chosen = std::env::var_os(PURGE_DELAY_VAR).is_some();
-    // SAFETY: mimalloc's option functions take any option index and value;
-    // purge_delay is read each time a purge is considered, so setting it
-    // after start takes effect from then on.
+    // SAFETY: mimalloc's option functions take any option index and value.
     let delay = unsafe {
-        if !chosen {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        match purge_delay_for(payments) {
+            Some(ms) if !chosen => libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms as _),
+            _ => {}
         }
         libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY)
     };
@@ -82,7 +94,7 @@ pub fn keep_freed_memory() {
 }
 
 /// The allocator's purge delay in milliseconds (-1: never purges), if this
-/// process's allocator is mimalloc under [`keep_freed_memory`].
+/// process's allocator is mimalloc under [`choose_purge_delay`].
 pub fn allocator_purge_delay_ms() -> Option<i64> {
     PURGE_DELAY_MS.get().copied()
 }
@@ -90,6 +102,17 @@ pub fn allocator_purge_delay_ms() -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Small and medium runs keep freed memory; the largest leave mimalloc
+    /// its default, since what is kept grows with the run.
+    #[test]
+    fn only_runs_small_enough_keep_freed_memory() {
+        assert_eq!(purge_delay_for(0.0), Some(-1));
+        assert_eq!(purge_delay_for(1_000_000.0), Some(-1));
+        assert_eq!(purge_delay_for(KEEP_FREED_UP_TO_PAYMENTS), Some(-1));
+        assert_eq!(purge_delay_for(10_600_000.0), None);
+        assert_eq!(purge_delay_for(35_000_000.0), None);
+    }
 
     /// The CPU figure counts work: it grows while this thread spins. The
     /// loop waits for the growth itself (not for a stretch of wall time,

@@ -84,8 +84,9 @@ pub struct Perf {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_payment: Option<f64>,
     /// mimalloc's purge delay the process ran with (-1: freed memory kept
-    /// for reuse, paystorm's default; see `sim::process::keep_freed_memory`),
-    /// since it trades CPU for peak memory. Set with `cpu_seconds`.
+    /// for reuse, the default for runs up to 5 million payments; see
+    /// `sim::process::choose_purge_delay`), since it trades CPU for peak
+    /// memory. Set with `cpu_seconds`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocator_purge_delay_ms: Option<i64>,
     pub retained_idempotency_keys: usize,
