@@ -45,7 +45,7 @@ pub fn cpu_seconds() -> Option<f64> {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// The environment variable a user sets to choose the delay themselves.
-pub const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
+const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
 
 /// The purge delay the binary's allocator runs with, once
 /// [`choose_purge_delay`] has been called (never in a test binary, whose
