@@ -383,11 +383,8 @@ fn run_command(args: RunArgs) -> ExitCode {
         eprintln!("{e}");
         return ExitCode::from(EXIT_INPUT);
     }
-    // A trace replay's size is unknown until read: it keeps freed memory.
-    let expected = workload
-        .curve(rate_scale)
-        .map_or(0.0, |c| c.expected_arrivals());
-    paystorm::sim::process::choose_purge_delay(expected);
+    // Before any thread starts: see `choose_purge_delay`.
+    paystorm::sim::process::choose_purge_delay(workload.expected_payments(rate_scale));
     let mut plans = Vec::with_capacity(chaos.len());
     for path in &chaos {
         match Plan::from_path(path) {

@@ -78,6 +78,7 @@ fn a_run_in_cells_is_the_sum_of_its_cells() {
     assert_eq!(perf["cells"], 3);
     assert!(perf["payments_per_wall_second"].as_f64().unwrap() > 0.0);
     assert!(perf["cpu_us_per_payment"].as_f64().unwrap() > 0.0);
+    assert!(perf["allocator_purge_delay_ms"].is_i64(), "{perf}");
     // The whole run's perf.json reads as a cell's does, in the same key
     // order, with `cells` added, and the process's CPU and allocator
     // setting: a cell's thread cannot tell its own CPU from the other

@@ -44,9 +44,6 @@ pub fn cpu_seconds() -> Option<f64> {
 /// under this index, so a renumbering would not go unnoticed.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// The environment variable a user sets to choose the delay themselves.
-const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
-
 /// The purge delay the binary's allocator runs with, once
 /// [`choose_purge_delay`] has been called (never in a test binary, whose
 /// allocator is the system's).
@@ -56,9 +53,10 @@ static PURGE_DELAY_MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
 /// the system as mimalloc does by default; smaller ones keep it.
 pub const KEEP_FREED_UP_TO_PAYMENTS: f64 = 5_000_000.0;
 
-/// What mimalloc's purge delay should be for a run expecting `payments`:
-/// -1 (keep freed memory for reuse) up to [`KEEP_FREED_UP_TO_PAYMENTS`],
-/// `None` (mimalloc's own default, 1000 ms) above.
+/// What mimalloc's purge delay should be for a run expecting `payments`
+/// (`None`: a trace replay, size unknown): -1 (keep freed memory for
+/// reuse) up to [`KEEP_FREED_UP_TO_PAYMENTS`], `None` (mimalloc's own
+/// default, 1000 ms) above and for traces.
 ///
 /// Why: a run frees more than its whole peak (615 MiB purged against a
 /// 480 MiB peak on 400,000 payments, by `MIMALLOC_SHOW_STATS=1`): each
@@ -69,23 +67,28 @@ pub const KEEP_FREED_UP_TO_PAYMENTS: f64 = 5_000_000.0;
 /// memory on a million payments (100 MiB), +23% on 10.6 million (1.1 GiB),
 /// +16% on Singles' Day's 35 million (2.5 GiB). Where a run is large
 /// enough for memory to be its limit, memory wins (`docs/performance.md`).
-pub fn purge_delay_for(payments: f64) -> Option<i64> {
-    (payments <= KEEP_FREED_UP_TO_PAYMENTS).then_some(-1)
+pub fn purge_delay_for(payments: Option<f64>) -> Option<i64> {
+    payments
+        .filter(|&p| p <= KEEP_FREED_UP_TO_PAYMENTS)
+        .map(|_| -1)
 }
 
 /// Sets the binary's allocator's purge delay for a run expecting
-/// `payments` ([`purge_delay_for`]), unless the user chose one with
-/// `MIMALLOC_PURGE_DELAY`, and remembers it for perf.json. mimalloc reads
-/// its options from the environment when the process loads and reads this
-/// one each time it considers a purge, so setting it before the run
-/// starts takes effect for the whole run.
-pub fn choose_purge_delay(payments: f64) {
-    let chosen = std::env::var_os(PURGE_DELAY_VAR).is_some();
-    // SAFETY: mimalloc's option functions take any option index and value.
+/// `payments` ([`purge_delay_for`]), unless `MIMALLOC_PURGE_DELAY` (or its
+/// old name, `MIMALLOC_RESET_DELAY`) chose one, and remembers it for
+/// perf.json. mimalloc reads its options from the environment when the
+/// process loads and this one again each time it considers a purge, so
+/// setting it before the run starts covers the whole run.
+///
+/// Call it before starting any thread: the option table is plain memory
+/// that every thread's allocator reads without synchronisation.
+pub fn choose_purge_delay(payments: Option<f64>) {
+    // SAFETY: mimalloc's option functions accept any index and value, and
+    // no other thread exists yet to read the option while it changes (see
+    // above). `mi_option_set_default` leaves a value the environment set.
     let delay = unsafe {
-        match purge_delay_for(payments) {
-            Some(ms) if !chosen => libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms as _),
-            _ => {}
+        if let Some(ms) = purge_delay_for(payments) {
+            libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, ms as _);
         }
         libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY)
     };
@@ -103,15 +106,34 @@ pub fn allocator_purge_delay_ms() -> Option<i64> {
 mod tests {
     use super::*;
 
-    /// Small and medium runs keep freed memory; the largest leave mimalloc
-    /// its default, since what is kept grows with the run.
+    /// Small and medium runs keep freed memory; the largest, and trace
+    /// replays of unknown size, leave mimalloc its default, since what is
+    /// kept grows with the run.
     #[test]
     fn only_runs_small_enough_keep_freed_memory() {
-        assert_eq!(purge_delay_for(0.0), Some(-1));
-        assert_eq!(purge_delay_for(1_000_000.0), Some(-1));
-        assert_eq!(purge_delay_for(KEEP_FREED_UP_TO_PAYMENTS), Some(-1));
-        assert_eq!(purge_delay_for(10_600_000.0), None);
-        assert_eq!(purge_delay_for(35_000_000.0), None);
+        assert_eq!(purge_delay_for(Some(0.0)), Some(-1));
+        assert_eq!(purge_delay_for(Some(1_000_000.0)), Some(-1));
+        assert_eq!(purge_delay_for(Some(KEEP_FREED_UP_TO_PAYMENTS)), Some(-1));
+        assert_eq!(purge_delay_for(Some(10_600_000.0)), None);
+        assert_eq!(purge_delay_for(Some(35_000_000.0)), None);
+        assert_eq!(purge_delay_for(None), None);
+    }
+
+    /// The count the choice is made on: the whole run's (every cell's) at
+    /// the rate scale given, so the Singles' Day peak keeps freed memory
+    /// at a tenth and gives it back at 0.3 and in full.
+    #[test]
+    fn the_choice_counts_the_whole_runs_payments_at_its_scale() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("workloads/singles-day-peak.toml");
+        let w = crate::workload::Workload::from_path(&path).expect("a shipped workload");
+        let w = w.with_cells(2).expect("two cells");
+        let for_scale = |scale| purge_delay_for(w.expected_payments(scale));
+        assert_eq!(for_scale(0.1), Some(-1));
+        assert_eq!(for_scale(0.3), None);
+        assert_eq!(for_scale(1.0), None);
+        let full = w.expected_payments(1.0).expect("a rate curve");
+        assert!((34e6..36e6).contains(&full), "{full}");
     }
 
     /// The CPU figure counts work: it grows while this thread spins. The

@@ -330,6 +330,13 @@ impl Workload {
         Ok(())
     }
 
+    /// The payments a run of this workload expects, at `cli_scale` and over
+    /// all its cells; `None` for a trace replay, whose size is not known
+    /// before it is read.
+    pub fn expected_payments(&self, cli_scale: f64) -> Option<f64> {
+        self.curve(cli_scale).map(|c| c.expected_arrivals())
+    }
+
     /// The compiled rate curve, for the console header (`None` for a trace).
     pub fn curve(&self, cli_scale: f64) -> Option<RateCurve> {
         RateCurve::from_spec(&self.file.load, self.file.load.rate_scale * cli_scale)
