@@ -49,10 +49,16 @@ use crate::domain::history::HistoryEvent;
 use crate::domain::FeeTable;
 
 /// What the checker needs to know that is not in the records: the fee
-/// contract, to compute the deposit a merchant was promised.
+/// contract, to compute the deposit a merchant was promised, and how many
+/// payments to size its per-key and per-payment tables for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CheckConfig {
     pub fees: FeeTable,
+    /// 0 if unknown. Sizing the tables up front spares the run their
+    /// doublings: each rehashes every key, and leaves the old table behind,
+    /// which a run that keeps freed memory (`sim::process`) keeps resident
+    /// unless something else reuses it.
+    pub expected_payments: usize,
 }
 
 /// Judges one run. Feed it every history event and audit record (in any
@@ -73,9 +79,11 @@ impl Checker {
     pub fn new(cfg: CheckConfig) -> Checker {
         Checker {
             cfg,
-            keys: keys::Keys::default(),
+            // About 1.25 keys a payment (captures, voids and refunds carry
+            // keys of their own), as the gateway's idempotency store sizes.
+            keys: keys::Keys::with_capacity(cfg.expected_payments.saturating_mul(5) / 4),
             ledger: ledger::Ledger::default(),
-            payments: payments::Payments::default(),
+            payments: payments::Payments::with_capacity(cfg.expected_payments),
             settlement: settlement::Settlement::default(),
             webhooks: webhooks::Webhooks::default(),
             announced: announced::Announced::default(),

@@ -193,6 +193,14 @@ pub(super) struct Payments {
 }
 
 impl Payments {
+    /// Room for payment ids below `n` up front (see `CheckConfig`).
+    pub fn with_capacity(n: usize) -> Payments {
+        Payments {
+            map: DenseMap::with_capacity(n),
+            ..Payments::default()
+        }
+    }
+
     fn update<R>(&mut self, p: PaymentId, f: impl FnOnce(&mut PaymentState) -> R) -> R {
         self.map.update(p, PaymentState::new, f)
     }

@@ -212,6 +212,14 @@ pub fn run_instrumented(
     Ok(outcome)
 }
 
+/// How many payments to size the stack's and the checker's per-payment
+/// tables for: a tenth over the expected arrivals (more ids are issued than
+/// payments counted: a keyless duplicate caught by the dedup window takes
+/// one), capped so a typo'd rate cannot reserve the machine.
+fn table_size(expected: f64) -> usize {
+    (expected * 1.1).min(1e8) as usize
+}
+
 /// What a run sets up before its runtime starts: the checker on its own
 /// thread, the history file, the world, the faults and the arrivals.
 pub(crate) struct Prepared {
@@ -228,8 +236,12 @@ pub(crate) struct Prepared {
 pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared, RunError> {
     let w = &workload.file;
     let seed = Seed(opts.seed);
+    let (arrivals, expected) = workload
+        .arrivals(seed, opts.rate_scale)
+        .map_err(|e| RunError::Config(e.0.trim_start_matches("error: ").to_string()))?;
     let checker = Arc::new(BackgroundChecker::spawn(CheckConfig {
         fees: w.stack.acquirer.fees,
+        expected_payments: table_size(expected),
     }));
     let history = match &opts.history {
         Some(path) => Some(HistoryFile::create(path).map_err(RunError::History)?),
@@ -255,9 +267,6 @@ pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared
             networks: w.stack.networks.first_digits.len() as u8,
         },
     );
-    let (arrivals, expected) = workload
-        .arrivals(seed, opts.rate_scale)
-        .map_err(|e| RunError::Config(e.0.trim_start_matches("error: ").to_string()))?;
     let model = load::OpenModel {
         in_flight_max: w.load.in_flight_max,
         late_tolerance_us: (w.load.late_tolerance_ms * 1000.0) as u64,
@@ -358,7 +367,7 @@ pub(crate) fn start(
         clock,
         observer.clone(),
         opts.sabotage,
-        (p.expected * 1.1).min(1e8) as usize,
+        table_size(p.expected),
         &p.chaos,
         &p.resilience,
     )

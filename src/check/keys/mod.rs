@@ -94,6 +94,14 @@ pub(super) struct Create {
 }
 
 impl Keys {
+    /// Keys with room for `n` keys up front (see `CheckConfig`).
+    pub(super) fn with_capacity(n: usize) -> Keys {
+        Keys {
+            slots: PackedMap::with_capacity(n),
+            ..Keys::default()
+        }
+    }
+
     pub(super) fn observe(&mut self, ev: &HistoryEvent) {
         match ev.kind {
             HistoryKind::Invoke(inv) => {

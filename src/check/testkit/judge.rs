@@ -57,6 +57,7 @@ impl Scenario {
 pub(in crate::check) fn config() -> CheckConfig {
     CheckConfig {
         fees: FeeTable::default(),
+        expected_payments: 0,
     }
 }
 
