@@ -79,9 +79,9 @@ impl Checker {
     pub fn new(cfg: CheckConfig) -> Checker {
         Checker {
             cfg,
-            // About 1.25 keys a payment (captures, voids and refunds carry
-            // keys of their own), as the gateway's idempotency store sizes.
-            keys: keys::Keys::with_capacity(cfg.expected_payments.saturating_mul(5) / 4),
+            keys: keys::Keys::with_capacity(crate::domain::keys_for_payments(
+                cfg.expected_payments,
+            )),
             ledger: ledger::Ledger::default(),
             payments: payments::Payments::with_capacity(cfg.expected_payments),
             settlement: settlement::Settlement::default(),

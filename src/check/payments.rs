@@ -194,7 +194,7 @@ pub(super) struct Payments {
 
 impl Payments {
     /// Room for payment ids below `n` up front (see `CheckConfig`).
-    pub fn with_capacity(n: usize) -> Payments {
+    pub(super) fn with_capacity(n: usize) -> Payments {
         Payments {
             map: DenseMap::with_capacity(n),
             ..Payments::default()

@@ -186,9 +186,6 @@ fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Re
             .map(|o| o.perf.peak_rss_bytes)
             .max()
             .unwrap_or(0),
-        cpu_seconds: None,
-        cpu_us_per_payment: None,
-        allocator_purge_delay_ms: None,
         retained_idempotency_keys: outcomes
             .iter()
             .map(|o| o.perf.retained_idempotency_keys)
@@ -198,6 +195,7 @@ fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Re
             .map_or(0, |o| o.perf.idempotency_bytes_per_key),
         cells: Some(outcomes.len()),
         engine: Some(engine),
+        ..crate::sim::run::Perf::default()
     };
     perf.record_process(attempted);
     let mut text = serde_json::to_string_pretty(&perf).map_err(std::io::Error::other)?;

@@ -67,7 +67,7 @@ pub struct RunOutcome {
 }
 
 /// Wall-clock figures; they differ between runs, so they live in perf.json.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct Perf {
     pub wall_seconds: f64,
     pub payments_per_wall_second: f64,
@@ -511,14 +511,13 @@ pub(crate) fn conclude(
             wall_seconds,
             payments_per_wall_second: report.counts.attempted as f64 / wall_seconds.max(1e-9),
             peak_rss_bytes: crate::sim::process::peak_rss_bytes(),
-            cpu_seconds: None,
-            cpu_us_per_payment: None,
-            allocator_purge_delay_ms: None,
             retained_idempotency_keys: stats.retained_idempotency_keys,
             idempotency_bytes_per_key:
                 crate::stack::gateway::idempotency::IdempotencyStore::bytes_per_key(),
-            cells: None,
-            engine: None,
+            // The process's own figures are the process owner's to record
+            // (`Perf::record_process`); `cells` and `engine` are filled in
+            // by the callers that know them.
+            ..Perf::default()
         },
         stack: stats,
         drain,

@@ -165,7 +165,7 @@ impl Gateway {
             idempotency: IdempotencyStore::new(
                 cfg.idempotency.retention_s,
                 sabotage.has(Sabotage::NoIdempotency),
-                expected_payments * 5 / 4,
+                crate::domain::keys_for_payments(expected_payments),
             ),
             dedup: DedupWindow::new(cfg.dedup.window_s),
             fraud: FraudRules::new(cfg.fraud),
