@@ -5,6 +5,10 @@
 //! Per batch and merchant: deposit = captures - refunds - fees, where the fee
 //! is charged per capture by the contract in [`FeeTable`] (percentage rounded
 //! half up, plus a fixed part) and refunds return no fee.
+//!
+//! Layout: this file settles; `pending.rs` keeps the lines between batches.
+
+mod pending;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -18,6 +22,7 @@ use crate::lock::Locked;
 
 use super::ledger::Ledger;
 use super::sabotage::{Sabotage, Sabotages};
+use pending::PendingLines;
 
 /// A capture or refund waiting for the next batch.
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +41,7 @@ pub struct Acquirer {
     ledger: Arc<Ledger>,
     observer: Arc<dyn Observer>,
     sabotage: Sabotages,
-    pending: Mutex<Vec<PendingLine>>,
+    pending: Mutex<PendingLines>,
     next_batch: AtomicU32,
     deposited_minor: AtomicU64,
 }
@@ -61,14 +66,14 @@ impl Acquirer {
             ledger,
             observer,
             sabotage,
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(PendingLines::default()),
             next_batch: AtomicU32::new(1),
             deposited_minor: AtomicU64::new(0),
         }
     }
 
     pub fn record(&self, line: PendingLine) {
-        self.pending.locked().push(line);
+        self.pending.locked().push(&line);
     }
 
     pub fn pending(&self) -> usize {
@@ -81,18 +86,19 @@ impl Acquirer {
 
     /// Closes a batch with everything pending. Returns the number of lines.
     pub fn settle(&self) -> usize {
-        let lines: Vec<PendingLine> = {
+        let lines = {
             let mut pending = self.pending.locked();
             if pending.is_empty() {
                 return 0;
             }
-            let mut taken = std::mem::take(&mut *pending);
+            let taken = std::mem::take(&mut *pending);
             if self.sabotage.has(Sabotage::DoubleSettle) && taken.len() > 1 {
                 // Off-by-one cursor: the last line is settled now and again
                 // in the next batch.
-                pending.push(*taken.last().unwrap_or(&taken[0]));
+                if let Some(last) = taken.last() {
+                    pending.push(&last);
+                }
             }
-            taken.shrink_to_fit();
             taken
         };
         let batch = BatchId(self.next_batch.fetch_add(1, Ordering::Relaxed));
@@ -101,7 +107,7 @@ impl Acquirer {
         let mut from_issuers: BTreeMap<(IssuerId, NetworkId), i64> = BTreeMap::new();
         let mut from_rails: BTreeMap<Account, i64> = BTreeMap::new();
         let mut merchants: BTreeMap<MerchantId, MerchantTotals> = BTreeMap::new();
-        for line in &lines {
+        for line in lines.iter() {
             self.observer.audit(AuditRecord::Settlement(SettlementLine {
                 batch,
                 merchant: line.merchant,
