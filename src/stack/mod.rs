@@ -12,6 +12,7 @@
 //! runs its periodic work.
 
 pub mod acquirer;
+mod age_queue;
 mod assembly;
 mod background;
 pub mod component;

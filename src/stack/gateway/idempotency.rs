@@ -11,7 +11,6 @@
 //!
 //! Keys are scoped per merchant. Memory grows with retained keys only.
 
-use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use crate::domain::{
@@ -20,6 +19,7 @@ use crate::domain::{
 };
 use crate::lock::Locked;
 use crate::packed::{index_of, narrow_i, narrow_u, Bits, Pack, PackedMap};
+use crate::stack::age_queue::AgeQueue;
 
 pub type StoredReply = Result<ApiReply, ApiError>;
 
@@ -49,32 +49,11 @@ struct KeyEntry {
 
 type Key = (MerchantId, IdemKey);
 
-/// Keys inserted in one second of the run's clock, for pruning: the
-/// second's end stands for all of them, so a key is pruned at most a second
-/// after its retention ends, and the queue holds keys alone.
-#[derive(Clone, Copy)]
-struct Tick {
-    second: u64,
-    keys: u32,
-}
-
 #[derive(Default)]
 struct Inner {
     keys: PackedMap<Key, KeyEntry>,
-    /// Keys in insertion order, and how many were inserted in each second.
-    order: VecDeque<Key>,
-    ticks: VecDeque<Tick>,
-}
-
-impl Inner {
-    fn push_order(&mut self, now_us: u64, k: Key) {
-        self.order.push_back(k);
-        let second = now_us / 1_000_000;
-        match self.ticks.back_mut() {
-            Some(t) if t.second == second && t.keys < u32::MAX => t.keys += 1,
-            _ => self.ticks.push_back(Tick { second, keys: 1 }),
-        }
-    }
+    /// Keys in insertion order, for pruning.
+    order: AgeQueue<Key>,
 }
 
 pub struct IdempotencyStore {
@@ -91,8 +70,7 @@ impl IdempotencyStore {
         IdempotencyStore {
             inner: Mutex::new(Inner {
                 keys: PackedMap::with_capacity(expected_keys),
-                order: VecDeque::with_capacity(expected_keys),
-                ticks: VecDeque::new(),
+                order: AgeQueue::with_capacity(expected_keys),
             }),
             retention_us: (retention_s * 1e6) as u64,
             bypass,
@@ -136,7 +114,7 @@ impl IdempotencyStore {
                     state: KeyState::InFlight,
                 };
                 inner.keys.update(k, || entry, |_| ());
-                inner.push_order(now_us, k);
+                inner.order.push(now_us, k);
                 Begin::Execute
             }
         }
@@ -167,7 +145,6 @@ impl IdempotencyStore {
         let mut inner = self.inner.locked();
         inner.keys.clear();
         inner.order.clear();
-        inner.ticks.clear();
     }
 
     /// After a crash of a durable store: keys still marked in flight whose
@@ -196,27 +173,17 @@ impl IdempotencyStore {
     pub fn prune(&self, now_us: u64) -> usize {
         let mut inner = self.inner.locked();
         let mut pruned = 0;
-        while let Some(&tick) = inner.ticks.front() {
-            let created_us = (tick.second + 1) * 1_000_000;
-            if now_us.saturating_sub(created_us) < self.retention_us {
-                break;
-            }
-            inner.ticks.pop_front();
-            for _ in 0..tick.keys {
-                let Some(k) = inner.order.pop_front() else {
-                    break;
-                };
-                match inner.keys.get(&k) {
-                    Some(KeyEntry {
-                        state: KeyState::InFlight,
-                        ..
-                    }) => inner.push_order(now_us, k),
-                    Some(_) => {
-                        inner.keys.remove(&k);
-                        pruned += 1;
-                    }
-                    None => {}
+        while let Some(k) = inner.order.pop_expired(now_us, self.retention_us) {
+            match inner.keys.get(&k) {
+                Some(KeyEntry {
+                    state: KeyState::InFlight,
+                    ..
+                }) => inner.order.push(now_us, k),
+                Some(_) => {
+                    inner.keys.remove(&k);
+                    pruned += 1;
                 }
+                None => {}
             }
         }
         pruned

@@ -68,7 +68,7 @@ impl Issuer {
         if self.logs_messages {
             st.answered.insert(auth_id, IssuerReply::Done);
             let logged_at = self.component.clock().now_us();
-            st.answered_order.push_back((logged_at, auth_id));
+            st.answered_order.push(logged_at, auth_id);
         }
         Ok(())
     }

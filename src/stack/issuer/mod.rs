@@ -22,7 +22,7 @@ mod messages;
 pub use messages::{AuthRequest, Debit, DebitRail, HoldError, IssuerMsg, IssuerReply};
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 
 use crate::chaos::{CallFault, FaultLayer, Skew};
@@ -31,6 +31,7 @@ use crate::domain::audit::{Account, EntryKind};
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{CustomerId, DeclineReason, IssuerId, PaymentId};
 use crate::lock::Locked;
+use crate::stack::age_queue::AgeQueue;
 
 use super::component::Component;
 use super::config::IssuersConfig;
@@ -67,8 +68,8 @@ struct State {
     latest_expiry_us: Option<u64>,
     /// The answer to every message seen within the retention, by message id.
     answered: FxHashMap<u64, IssuerReply>,
-    /// Message ids in the order they were answered: (answered_us, id).
-    answered_order: VecDeque<(u64, u64)>,
+    /// Message ids in the order they were answered.
+    answered_order: AgeQueue<u64>,
     /// Fronted for stand-in approvals and not yet returned.
     exposure_minor: i64,
 }
@@ -191,7 +192,7 @@ impl Issuer {
                 let reply = self.apply(&mut st, msg, risky);
                 let now = self.component.clock().now_us();
                 st.answered.insert(id, reply);
-                st.answered_order.push_back((now, id));
+                st.answered_order.push(now, id);
                 reply
             })
             .await
@@ -257,11 +258,7 @@ impl Issuer {
     /// Forgets answers older than the message log's retention.
     fn prune_answers(&self, st: &mut State, now_us: u64) {
         let keep_us = (self.cfg.message_log_s * 1e6) as u64;
-        while let Some(&(at, id)) = st.answered_order.front() {
-            if at + keep_us > now_us {
-                break;
-            }
-            st.answered_order.pop_front();
+        while let Some(id) = st.answered_order.pop_expired(now_us, keep_us) {
             st.answered.remove(&id);
         }
     }
