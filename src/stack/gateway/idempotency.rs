@@ -503,6 +503,20 @@ mod tests {
     /// A bucket is a 12-byte key beside a 36-byte entry: 48 bytes, where a
     /// (MerchantId, IdemKey) pair and a u64 fingerprint padded it to 56.
     /// Full-width keys and fingerprints still come back whole.
+    /// The packed key hashes exactly as the (MerchantId, IdemKey) pair it
+    /// replaced, so the table's slots, and the order `abandon_orphans`
+    /// walks them in, did not move.
+    #[test]
+    fn a_key_hashes_as_the_pair_it_stands_for() {
+        use std::hash::BuildHasher;
+        let h = rustc_hash::FxBuildHasher;
+        for (m, k) in [(0, 0), (7, 9), (u32::MAX, u64::MAX), (1, 1 << 32)] {
+            let (m, k) = (MerchantId(m), IdemKey(k));
+            assert_eq!(h.hash_one(Key::new(m, k)), h.hash_one((m, k)));
+            assert_eq!((Key::new(m, k).merchant(), Key::new(m, k).key()), (m, k));
+        }
+    }
+
     #[test]
     fn a_bucket_is_48_bytes_and_keeps_full_width_keys() {
         assert_eq!(std::mem::size_of::<(Key, PackedEntry)>(), 48);
