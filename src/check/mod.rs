@@ -85,7 +85,7 @@ impl Checker {
             ledger: ledger::Ledger::default(),
             payments: payments::Payments::with_capacity(cfg.expected_payments),
             settlement: settlement::Settlement::default(),
-            webhooks: webhooks::Webhooks::default(),
+            webhooks: webhooks::Webhooks::with_capacity(cfg.expected_payments),
             announced: announced::Announced::default(),
         }
     }
