@@ -192,6 +192,17 @@ pub(crate) fn narrow_i(v: i64) -> Option<i32> {
     i32::try_from(v).ok()
 }
 
+/// A u64 as two u32s, low first: a packed form holding it then needs only
+/// 4-byte alignment, so no padding beside u32 fields (the idempotency
+/// store's key and fingerprint). [`join_u64`] gives it back.
+pub(crate) fn split_u64(v: u64) -> [u32; 2] {
+    [v as u32, (v >> 32) as u32]
+}
+
+pub(crate) fn join_u64(v: [u32; 2]) -> u64 {
+    u64::from(v[0]) | u64::from(v[1]) << 32
+}
+
 /// A few small unsigned fields packed into one u32.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub(crate) struct Bits(pub u32);
@@ -220,6 +231,21 @@ impl Bits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_u64_joins_back_whole() {
+        for v in [
+            0,
+            1,
+            u32::MAX as u64,
+            1 << 32,
+            u64::MAX,
+            0x0123_4567_89ab_cdef,
+        ] {
+            assert_eq!(join_u64(split_u64(v)), v);
+        }
+        assert_eq!(split_u64(1 << 32 | 7), [7, 1], "low half first");
+    }
 
     #[derive(Clone, Copy, PartialEq, Debug, Default)]
     pub(super) struct Wide {

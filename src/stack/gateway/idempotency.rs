@@ -18,7 +18,7 @@ use crate::domain::{
     PaymentView, RefundId, Status,
 };
 use crate::lock::Locked;
-use crate::packed::{index_of, narrow_i, narrow_u, Bits, Pack, PackedMap};
+use crate::packed::{index_of, join_u64, narrow_i, narrow_u, split_u64, Bits, Pack, PackedMap};
 use crate::stack::age_queue::AgeQueue;
 
 pub type StoredReply = Result<ApiReply, ApiError>;
@@ -59,7 +59,7 @@ impl Key {
     fn new(merchant: MerchantId, key: IdemKey) -> Key {
         Key {
             merchant: merchant.0,
-            key: split(key.0),
+            key: split_u64(key.0),
         }
     }
 
@@ -68,7 +68,7 @@ impl Key {
     }
 
     fn key(&self) -> IdemKey {
-        IdemKey(join(self.key))
+        IdemKey(join_u64(self.key))
     }
 }
 
@@ -78,16 +78,6 @@ impl std::hash::Hash for Key {
         self.merchant().hash(state);
         self.key().hash(state);
     }
-}
-
-/// A u64 as two u32s (low first), so a struct holding it needs only
-/// 4-byte alignment and no padding.
-fn split(v: u64) -> [u32; 2] {
-    [v as u32, (v >> 32) as u32]
-}
-
-fn join(v: [u32; 2]) -> u64 {
-    u64::from(v[0]) | u64::from(v[1]) << 32
 }
 
 #[derive(Default)]
@@ -291,7 +281,7 @@ impl Pack for KeyEntry {
 
     fn pack(&self) -> Option<PackedEntry> {
         let mut p = PackedEntry {
-            fingerprint: split(self.fingerprint),
+            fingerprint: split_u64(self.fingerprint),
             ..Self::SPILLED
         };
         let reply = match self.state {
@@ -361,7 +351,7 @@ impl Pack for KeyEntry {
             }
         };
         KeyEntry {
-            fingerprint: join(p.fingerprint),
+            fingerprint: join_u64(p.fingerprint),
             state,
         }
     }
