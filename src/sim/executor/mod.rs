@@ -7,7 +7,8 @@
 //! floor (`cargo bench --bench tokio_floor`) was under 100,000 payments per
 //! wall-second before any payment work. Here a task is a slot in a vector,
 //! a waker is the slot's number (no allocation, no reference count), and
-//! timers sit in one binary heap ordered by (deadline, sequence).
+//! timers sit in a calendar of millisecond buckets (`timer.rs`). What a wake
+//! will touch next is fetched ahead (`prefetch.rs`).
 //!
 //! Determinism: ready tasks run first in, first out; timers fire in deadline
 //! order, ties in the order they were set. Nothing reads the wall clock.
@@ -20,6 +21,7 @@
 //! reported as [`Stalled`] instead of hanging.
 
 mod join;
+mod prefetch;
 mod timer;
 
 use std::cell::{Cell, RefCell};
@@ -160,6 +162,13 @@ unsafe fn wake_raw(data: *const ()) {
 
 unsafe fn drop_raw(_: *const ()) {}
 
+/// The slot a waker of this executor's wakes; `None` for any other waker.
+/// The main future's gives `u32::MAX`, past every slot: callers bound the
+/// index by the slots there are.
+fn task_index(w: &Waker) -> Option<usize> {
+    std::ptr::eq(w.vtable(), &VTABLE).then(|| w.data() as usize as u32 as usize)
+}
+
 fn waker(id: u64) -> Waker {
     // SAFETY: the vtable's functions never dereference the data pointer: it
     // is the task's number, and every function is valid for any number.
@@ -261,6 +270,23 @@ impl Core {
         }
     }
 
+    /// Asks for the future of the task that runs after the one about to
+    /// run: a poll reads its future's state first, and that memory is
+    /// usually cold (the task last ran milliseconds or seconds ago).
+    fn prefetch_next_future(&self) {
+        let ready = self.ready.borrow();
+        let Some(&next) = ready.front() else {
+            return;
+        };
+        let slots = self.slots.borrow();
+        if let Some(future) = slots
+            .get(next as u32 as usize)
+            .and_then(|slot| slot.future.as_ref())
+        {
+            prefetch::value::<dyn Future<Output = ()>>(&**future);
+        }
+    }
+
     /// Moves time to the earliest timer and wakes every timer due then.
     /// False when there is no timer left.
     fn advance(&self) -> bool {
@@ -276,9 +302,24 @@ impl Core {
         };
         self.now_us.set(at_us);
         self.count(|s| s.timers_fired += wakers.len() as u64);
-        for w in wakers.drain(..) {
-            w.wake();
+        // Each wake checks its task's slot: ask for the slots a few wakes
+        // ahead. Only an address is kept across the wakes (a wake never
+        // spawns, and a prefetch of a stale address is harmless anyway).
+        let (slots, live_slots) = {
+            let s = self.slots.borrow();
+            (s.as_ptr(), s.len())
+        };
+        for i in 0..wakers.len() {
+            if let Some(index) = wakers
+                .get(i + prefetch::SLOT_AHEAD)
+                .and_then(task_index)
+                .filter(|&index| index < live_slots)
+            {
+                prefetch::line(slots.wrapping_add(index));
+            }
+            wakers[i].wake_by_ref();
         }
+        wakers.clear();
         *self.due.borrow_mut() = wakers;
         true
     }
@@ -317,7 +358,10 @@ pub fn block_on<F: Future>(main: F) -> Result<F::Output, Stalled> {
                     break Ok(out);
                 }
             }
-            Some(id) => core.run(id),
+            Some(id) => {
+                core.prefetch_next_future();
+                core.run(id);
+            }
             None => {
                 if !core.advance() {
                     break Err(Stalled {

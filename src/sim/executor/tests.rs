@@ -202,3 +202,13 @@ fn stats_count_spawns_polls_and_timers() {
     assert_eq!(s.timers_fired, 4);
     assert_eq!(stats(), EngineStats::default(), "zero outside an executor");
 }
+
+/// The prefetch ahead of a batch of wakes reads the task's slot out of the
+/// waker: right for this executor's wakers, and nothing for any other (a
+/// waker of another engine carries a pointer, not a slot number).
+#[test]
+fn a_waker_names_its_slot_only_when_it_is_this_executors() {
+    assert_eq!(task_index(&waker(pack(7, 3))), Some(7));
+    assert_eq!(task_index(&waker(MAIN)), Some(u32::MAX as usize));
+    assert_eq!(task_index(Waker::noop()), None);
+}

@@ -102,6 +102,13 @@ impl Timers {
         }
     }
 
+    /// Asks for the slot of `current[i]` ahead of its check.
+    fn ask_for_slot(&self, i: usize) {
+        if let Some(&(_, _, index, _)) = self.current.get(i) {
+            super::prefetch::line(self.slots.as_ptr().wrapping_add(index as usize));
+        }
+    }
+
     fn live(&mut self, (index, generation): (u32, u32)) -> Option<&mut TimerSlot> {
         self.slots
             .get_mut(index as usize)
@@ -168,6 +175,15 @@ impl Timers {
             };
             if due.is_some_and(|when| at_us > when) {
                 return due;
+            }
+            // The slot checked below is usually cold: ask for the one a few
+            // entries on (`current` is drained from its end).
+            if let Some(i) = self
+                .current
+                .len()
+                .checked_sub(1 + super::prefetch::SLOT_AHEAD)
+            {
+                self.ask_for_slot(i);
             }
             self.current.pop();
             let Some(waker) = self.live((index, generation)).and_then(|s| s.waker.take()) else {
