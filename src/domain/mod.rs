@@ -10,6 +10,7 @@
 pub mod account_map;
 pub mod api;
 pub mod audit;
+pub mod by_customer;
 pub mod card;
 pub mod fees;
 pub mod fingerprint;

@@ -3,7 +3,7 @@
 //! of the API, so the load generator reaches it through `PaymentApi`.
 
 use crate::domain::api::WalletPresentation;
-use crate::domain::fingerprint::FxHashMap;
+use crate::domain::by_customer::ByCustomer;
 use crate::domain::{CustomerId, DeviceId, Token};
 
 use super::component::Component;
@@ -11,7 +11,7 @@ use super::component::Component;
 pub struct Wallet {
     component: Component,
     failure_share: f64,
-    cards: FxHashMap<CustomerId, (Token, DeviceId)>,
+    cards: ByCustomer<(Token, DeviceId)>,
 }
 
 /// The customer could not authenticate (or has no card in the wallet).
@@ -22,7 +22,7 @@ impl Wallet {
     pub fn new(
         component: Component,
         failure_share: f64,
-        cards: FxHashMap<CustomerId, (Token, DeviceId)>,
+        cards: ByCustomer<(Token, DeviceId)>,
     ) -> Wallet {
         Wallet {
             component,
@@ -38,7 +38,7 @@ impl Wallet {
     ) -> Result<WalletPresentation, AuthFailed> {
         let failed = self.component.rng().with(|r| r.chance(self.failure_share));
         self.component
-            .serve(|| match (failed, self.cards.get(&customer)) {
+            .serve(|| match (failed, self.cards.get(customer)) {
                 (false, Some((token, device))) => Ok(WalletPresentation {
                     token: *token,
                     device: *device,

@@ -35,7 +35,7 @@ impl Gateway {
         {
             return Err(ApiError::InvalidRequest);
         }
-        let bank = self.down.customer_bank.get(&params.customer).copied();
+        let bank = self.down.customer_bank.get(params.customer).copied();
         if params.method == Method::BankBatch {
             // Refuse before creating anything if the batch queue is full.
             if self.down.bank.batch_full() {
