@@ -383,6 +383,10 @@ fn run_command(args: RunArgs) -> ExitCode {
         eprintln!("{e}");
         return ExitCode::from(EXIT_INPUT);
     }
+    if let Err(e) = paystorm::sim::process::check_purge_delay_env() {
+        eprintln!("{e}");
+        return ExitCode::from(EXIT_INPUT);
+    }
     // Before any thread starts: see `choose_purge_delay`.
     paystorm::sim::process::choose_purge_delay(workload.expected_payments(rate_scale));
     let mut plans = Vec::with_capacity(chaos.len());

@@ -267,3 +267,41 @@ fn perf_json_reports_the_allocator_purge_delay_and_the_user_chooses_it() {
         );
     }
 }
+
+/// A purge delay mimalloc cannot read would be dropped without a word and
+/// the run would go on with paystorm's choice: it is bad input instead,
+/// exit 4 with one paragraph naming the variable and the value, and no
+/// output directory written. Checked under the old name and in lower case
+/// too, since mimalloc reads both.
+#[test]
+fn an_unreadable_purge_delay_is_bad_input() {
+    let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/smoke.toml");
+    for (name, value) in [
+        ("MIMALLOC_PURGE_DELAY", "abc"),
+        ("MIMALLOC_RESET_DELAY", "1000ms"),
+        ("mimalloc_purge_delay", "on"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out_dir = dir.path().join("out");
+        let out = Command::new(env!("CARGO_BIN_EXE_paystorm"))
+            .arg("run")
+            .arg(&smoke)
+            .args(["--quiet", "--out"])
+            .arg(&out_dir)
+            .env_remove("MIMALLOC_PURGE_DELAY")
+            .env(name, value)
+            .output()
+            .expect("paystorm runs");
+        assert_eq!(out.status.code(), Some(4), "{}", common::describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: ")
+                && err.contains(name)
+                && err.contains(value)
+                && err.trim_end().lines().count() == 1
+                && !err.contains("panicked"),
+            "{name}={value}: {err}"
+        );
+        assert!(!out_dir.exists(), "{name}={value}: wrote {out_dir:?}");
+    }
+}

@@ -96,6 +96,57 @@ pub fn choose_purge_delay(payments: Option<f64>) {
     let _ = PURGE_DELAY_MS.set(i64::from(delay));
 }
 
+/// The environment variables mimalloc reads its purge delay from: the
+/// current name, then the one it had before v2.
+const PURGE_DELAY_VARS: [&str; 2] = ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"];
+
+/// Refuses a purge delay in the environment that is not a whole number of
+/// milliseconds, as one paragraph for exit 4.
+///
+/// Why: mimalloc reads the variable itself and, on a value it cannot
+/// parse, says nothing (its warnings are off unless `MIMALLOC_VERBOSE` is
+/// set) and keeps the delay paystorm chose, so the run would measure
+/// something other than what the user asked for. mimalloc matches the
+/// name in any case; so does this. It also takes `TRUE`, `ON`, `YES` as 1
+/// and `FALSE`, `OFF`, `NO` as 0, which mean nothing for a delay, and
+/// this refuses them.
+pub fn check_purge_delay_env() -> Result<(), String> {
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let Some(canonical) = PURGE_DELAY_VARS
+            .iter()
+            .find(|v| v.eq_ignore_ascii_case(name))
+        else {
+            continue;
+        };
+        let shown = value.to_string_lossy();
+        if value.to_str().and_then(parse_delay_ms).is_none() {
+            let alias = if name == *canonical {
+                String::new()
+            } else {
+                format!(" (mimalloc reads it as {canonical})")
+            };
+            return Err(format!(
+                "error: environment variable {name}={shown:?}{alias} is not a whole number of \
+                 milliseconds. It sets how long mimalloc waits before giving freed memory back \
+                 to the system; mimalloc would ignore this value without a word (or read a \
+                 word such as `on` as 1 ms), and the run would not use the delay you meant. Set \
+                 it to -1 (never give it back), 0 (at once) or a delay such as 1000 \
+                 (mimalloc's default), or unset it."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A purge delay as mimalloc would read it, restricted to whole numbers:
+/// leading blanks, an optional sign, decimal digits, nothing after.
+fn parse_delay_ms(s: &str) -> Option<i64> {
+    s.trim_start().parse().ok()
+}
+
 /// The allocator's purge delay in milliseconds (-1: never purges), if this
 /// process's allocator is mimalloc under [`choose_purge_delay`].
 pub fn allocator_purge_delay_ms() -> Option<i64> {
@@ -134,6 +185,18 @@ mod tests {
         assert_eq!(for_scale(1.0), None);
         let full = w.expected_payments(1.0).expect("a rate curve");
         assert!((34e6..36e6).contains(&full), "{full}");
+    }
+
+    /// What mimalloc would read as a delay passes; what it would ignore
+    /// (or read as a boolean) does not.
+    #[test]
+    fn a_purge_delay_must_be_whole_milliseconds() {
+        for ok in ["-1", "0", "1000", " 250", "+5"] {
+            assert!(parse_delay_ms(ok).is_some(), "{ok:?}");
+        }
+        for bad in ["", "abc", "12x", "1.5", "on", "TRUE", "5 ", "1000ms"] {
+            assert_eq!(parse_delay_ms(bad), None, "{bad:?}");
+        }
     }
 
     /// The CPU figure counts work: it grows while this thread spins. The
