@@ -289,6 +289,7 @@ fn an_unreadable_purge_delay_is_bad_input() {
             .args(["--quiet", "--out"])
             .arg(&out_dir)
             .env_remove("MIMALLOC_PURGE_DELAY")
+            .env_remove("MIMALLOC_RESET_DELAY")
             .env(name, value)
             .output()
             .expect("paystorm runs");
@@ -304,4 +305,29 @@ fn an_unreadable_purge_delay_is_bad_input() {
         );
         assert!(!out_dir.exists(), "{name}={value}: wrote {out_dir:?}");
     }
+}
+
+/// Only the variable mimalloc reads is judged: with a good current name
+/// set, a bad old one beside it is never read, and the run goes ahead with
+/// the good one.
+#[test]
+fn the_purge_delay_checked_is_the_one_mimalloc_reads() {
+    let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/smoke.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_paystorm"))
+        .arg("run")
+        .arg(&smoke)
+        .args(["--quiet", "--out"])
+        .arg(dir.path())
+        .env("MIMALLOC_PURGE_DELAY", "250")
+        .env("MIMALLOC_RESET_DELAY", "junk")
+        .output()
+        .expect("paystorm runs");
+    assert_eq!(out.status.code(), Some(0), "{}", common::describe(&out));
+    let perf = json(&dir.path().join("perf.json"));
+    assert_eq!(
+        perf.get("allocator_purge_delay_ms").and_then(Value::as_i64),
+        Some(250),
+        "{perf}"
+    );
 }

@@ -104,47 +104,53 @@ const PURGE_DELAY_VARS: [&str; 2] = ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DEL
 /// milliseconds, as one paragraph for exit 4.
 ///
 /// Why: mimalloc reads the variable itself and, on a value it cannot
-/// parse, says nothing (its warnings are off unless `MIMALLOC_VERBOSE` is
-/// set) and keeps the delay paystorm chose, so the run would measure
-/// something other than what the user asked for. mimalloc matches the
-/// name in any case; so does this. It also takes `TRUE`, `ON`, `YES` as 1
-/// and `FALSE`, `OFF`, `NO` as 0, which mean nothing for a delay, and
-/// this refuses them.
+/// parse, says nothing (its warnings are off unless `MIMALLOC_VERBOSE` or
+/// `MIMALLOC_SHOW_ERRORS` is set) and keeps the delay paystorm chose, so
+/// the run would measure something other than what the user asked for.
+/// It also takes `TRUE`, `ON`, `YES` and an empty value as 1 and `FALSE`,
+/// `OFF`, `NO` as 0, which cannot be what a user setting a delay meant, so
+/// this refuses them too.
+///
+/// Only the variable mimalloc will read is checked: the first of the
+/// environment's variables named `MIMALLOC_PURGE_DELAY` in any case, else
+/// the first named `MIMALLOC_RESET_DELAY` (its name before v2).
 pub fn check_purge_delay_env() -> Result<(), String> {
-    for (name, value) in std::env::vars_os() {
-        let Some(name) = name.to_str() else {
-            continue;
-        };
-        let Some(canonical) = PURGE_DELAY_VARS
-            .iter()
-            .find(|v| v.eq_ignore_ascii_case(name))
-        else {
-            continue;
-        };
-        let shown = value.to_string_lossy();
-        if value.to_str().and_then(parse_delay_ms).is_none() {
-            let alias = if name == *canonical {
-                String::new()
-            } else {
-                format!(" (mimalloc reads it as {canonical})")
-            };
-            return Err(format!(
-                "error: environment variable {name}={shown:?}{alias} is not a whole number of \
-                 milliseconds. It sets how long mimalloc waits before giving freed memory back \
-                 to the system; mimalloc would ignore this value without a word (or read a \
-                 word such as `on` as 1 ms), and the run would not use the delay you meant. Set \
-                 it to -1 (never give it back), 0 (at once) or a delay such as 1000 \
-                 (mimalloc's default), or unset it."
-            ));
-        }
+    let read = PURGE_DELAY_VARS.iter().find_map(|canonical| {
+        std::env::vars_os().find_map(|(name, value)| {
+            let name = name.to_str()?;
+            canonical
+                .eq_ignore_ascii_case(name)
+                .then(|| (*canonical, name.to_string(), value))
+        })
+    });
+    let Some((canonical, name, value)) = read else {
+        return Ok(());
+    };
+    if value.to_str().and_then(parse_delay_ms).is_some() {
+        return Ok(());
     }
-    Ok(())
+    let alias = if name == canonical {
+        String::new()
+    } else {
+        format!(" (mimalloc reads it as {canonical})")
+    };
+    Err(format!(
+        "error: environment variable {name}={shown:?}{alias} is not a whole number of \
+         milliseconds. It sets how long mimalloc waits before giving freed memory back to the \
+         system; mimalloc would ignore this value without a word (or read a word such as `on` \
+         as 1 ms), and the run would not use the delay you meant. Set it to -1 (never give it \
+         back), 0 (at once) or a delay such as 1000 (mimalloc's default), or unset it.",
+        shown = value.to_string_lossy(),
+    ))
 }
 
-/// A purge delay as mimalloc would read it, restricted to whole numbers:
-/// leading blanks, an optional sign, decimal digits, nothing after.
+/// A purge delay as mimalloc would read it (C's `strtol` over the whole
+/// value), restricted to whole numbers that fit 64 bits: leading ASCII
+/// blanks, an optional sign, decimal digits, nothing after.
 fn parse_delay_ms(s: &str) -> Option<i64> {
-    s.trim_start().parse().ok()
+    s.trim_start_matches(|c: char| c.is_ascii_whitespace())
+        .parse()
+        .ok()
 }
 
 /// The allocator's purge delay in milliseconds (-1: never purges), if this
@@ -194,7 +200,9 @@ mod tests {
         for ok in ["-1", "0", "1000", " 250", "+5"] {
             assert!(parse_delay_ms(ok).is_some(), "{ok:?}");
         }
-        for bad in ["", "abc", "12x", "1.5", "on", "TRUE", "5 ", "1000ms"] {
+        for bad in [
+            "", "abc", "12x", "1.5", "on", "TRUE", "5 ", "1000ms", "\u{a0}5",
+        ] {
             assert_eq!(parse_delay_ms(bad), None, "{bad:?}");
         }
     }

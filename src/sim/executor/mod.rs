@@ -145,6 +145,12 @@ fn pack(index: u32, generation: u32) -> u64 {
     (u64::from(generation) << 32) | u64::from(index)
 }
 
+/// A task's number split back into (slot index, generation). The main
+/// future's number gives an index past every slot.
+fn unpack(id: u64) -> (usize, u32) {
+    (id as u32 as usize, (id >> 32) as u32)
+}
+
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_raw, drop_raw);
 
 fn raw(id: u64) -> RawWaker {
@@ -166,7 +172,7 @@ unsafe fn drop_raw(_: *const ()) {}
 /// The main future's gives `u32::MAX`, past every slot: callers bound the
 /// index by the slots there are.
 fn task_index(w: &Waker) -> Option<usize> {
-    std::ptr::eq(w.vtable(), &VTABLE).then(|| w.data() as usize as u32 as usize)
+    std::ptr::eq(w.vtable(), &VTABLE).then(|| unpack(w.data() as usize as u64).0)
 }
 
 fn waker(id: u64) -> Waker {
@@ -197,9 +203,9 @@ impl Core {
             }
             return;
         }
-        let (index, generation) = (id as u32, (id >> 32) as u32);
+        let (index, generation) = unpack(id);
         let mut slots = self.slots.borrow_mut();
-        let Some(slot) = slots.get_mut(index as usize) else {
+        let Some(slot) = slots.get_mut(index) else {
             return;
         };
         if slot.generation == generation && !slot.queued {
@@ -239,11 +245,11 @@ impl Core {
     /// Polls one queued task. Its future leaves the slot while it runs, so
     /// the task may spawn, wake and set timers freely.
     fn run(&self, id: u64) {
-        let index = id as u32 as usize;
+        let (index, generation) = unpack(id);
         let future = {
             let mut slots = self.slots.borrow_mut();
             let slot = &mut slots[index];
-            if slot.generation != (id >> 32) as u32 {
+            if slot.generation != generation {
                 return;
             }
             slot.queued = false;
@@ -280,7 +286,7 @@ impl Core {
         };
         let slots = self.slots.borrow();
         if let Some(future) = slots
-            .get(next as u32 as usize)
+            .get(unpack(next).0)
             .and_then(|slot| slot.future.as_ref())
         {
             prefetch::value::<dyn Future<Output = ()>>(&**future);
