@@ -17,6 +17,8 @@
 
 /// How many steps ahead the batch loops (timer slots, task slots) ask: each
 /// step is a few nanoseconds of work, a fetch from memory a hundred or more.
+/// Against 8 on the million benchmark: 16 used 2.2% more CPU (seven pairs
+/// of seven), 4 0.6% more (six of seven, not significant).
 pub(super) const SLOT_AHEAD: usize = 8;
 
 /// Bytes of a future fetched ahead of its poll. A poll reads the state of
