@@ -10,8 +10,8 @@
 pub mod account_map;
 pub mod api;
 pub mod audit;
-pub mod by_customer;
 pub mod card;
+pub mod dense_table;
 pub mod fees;
 pub mod fingerprint;
 pub mod history;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::chaos::{Chaos, Target};
 use crate::domain::audit::{Account, BankRailKind, Observer};
-use crate::domain::by_customer::ByCustomer;
+use crate::domain::dense_table::DenseTable;
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{Currency, IssuerId, NetworkId};
 use crate::resilience::stand_in::StandIn;
@@ -155,8 +155,8 @@ impl Stack {
             seed.0,
             layer(Target::GatewayTokens),
         ));
-        let mut cards = ByCustomer::default();
-        let mut customer_bank = ByCustomer::default();
+        let mut cards = DenseTable::default();
+        let mut customer_bank = DenseTable::default();
         for c in &world.customers {
             debug_assert_eq!(
                 bin_range(c.pan.bin()),

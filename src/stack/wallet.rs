@@ -3,7 +3,7 @@
 //! of the API, so the load generator reaches it through `PaymentApi`.
 
 use crate::domain::api::WalletPresentation;
-use crate::domain::by_customer::ByCustomer;
+use crate::domain::dense_table::DenseTable;
 use crate::domain::{CustomerId, DeviceId, Token};
 
 use super::component::Component;
@@ -11,7 +11,7 @@ use super::component::Component;
 pub struct Wallet {
     component: Component,
     failure_share: f64,
-    cards: ByCustomer<(Token, DeviceId)>,
+    cards: DenseTable<CustomerId, (Token, DeviceId)>,
 }
 
 /// The customer could not authenticate (or has no card in the wallet).
@@ -22,7 +22,7 @@ impl Wallet {
     pub fn new(
         component: Component,
         failure_share: f64,
-        cards: ByCustomer<(Token, DeviceId)>,
+        cards: DenseTable<CustomerId, (Token, DeviceId)>,
     ) -> Wallet {
         Wallet {
             component,

@@ -26,10 +26,11 @@ use crate::chaos::{Durability, FaultLayer, Skew};
 
 use crate::domain::api::{Request, Served};
 use crate::domain::audit::{AuditRecord, Observer};
-use crate::domain::by_customer::ByCustomer;
+use crate::domain::dense_table::DenseTable;
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{
-    ApiError, ApiReply, DeclineReason, IssuerId, Operation, PaymentId, PaymentView, Status,
+    ApiError, ApiReply, CustomerId, DeclineReason, IssuerId, Operation, PaymentId, PaymentView,
+    Status,
 };
 use crate::lock::Locked;
 use crate::sim::Clock;
@@ -88,7 +89,7 @@ pub struct Downstream {
     pub networks: Vec<Arc<Network>>,
     pub issuers: Vec<Arc<Issuer>>,
     /// Which bank holds each customer's linked account.
-    pub customer_bank: ByCustomer<IssuerId>,
+    pub customer_bank: DenseTable<CustomerId, IssuerId>,
     pub qr: Arc<QrProvider>,
     pub bank: Arc<BankRails>,
     pub acquirer: Arc<Acquirer>,
