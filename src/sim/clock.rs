@@ -147,13 +147,22 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     /// The future is polled first, so one that is ready at the deadline
-    /// still wins (as with tokio's `timeout`).
+    /// still wins (as with tokio's `timeout`). In a sim run, while the
+    /// future's own sleeps will wake the task before the deadline, the
+    /// deadline sets no timer of its own (see `executor::earliest_wake`):
+    /// the deadline is checked at that wake. Where it would have fired, a
+    /// timer is set, so it fires at the same instant either way.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(out) = this.future.poll(cx) {
+        let (out, wake_by) = executor::earliest_wake(|| this.future.poll(cx));
+        if let Poll::Ready(out) = out {
             return Poll::Ready(Ok(out));
         }
-        Pin::new(this.delay).poll(cx).map(|()| Err(Elapsed))
+        match this.delay {
+            Delay::Sim(sleep) => Pin::new(sleep).poll_unless_woken_by(cx, wake_by),
+            delay => Pin::new(delay).poll(cx),
+        }
+        .map(|()| Err(Elapsed))
     }
 }
 

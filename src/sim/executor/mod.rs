@@ -59,6 +59,14 @@ struct Core {
     stats: Cell<EngineStats>,
     /// The wakers of the timers due at one instant, reused.
     due: RefCell<Vec<Waker>>,
+    /// The task being polled (its number, as its waker carries it).
+    polling: Cell<u64>,
+    /// See [`earliest_wake`]: the earliest deadline among the timers found
+    /// pending, with the polled task's own waker, in the current scope.
+    wake_by: Cell<u64>,
+    /// Timers dropped before they fired, ever: a scope that sees this move
+    /// cannot trust `wake_by` (the timer it noted may be gone).
+    timers_dropped: Cell<u64>,
 }
 
 /// What the engine did: the cost of a run in the units the engine pays in
@@ -175,6 +183,12 @@ fn task_index(w: &Waker) -> Option<usize> {
     std::ptr::eq(w.vtable(), &VTABLE).then(|| unpack(w.data() as usize as u64).0)
 }
 
+/// The task a waker of this executor's wakes, by its number; `None` for any
+/// other waker (one of a combinator's own, say).
+fn task_of(w: &Waker) -> Option<u64> {
+    std::ptr::eq(w.vtable(), &VTABLE).then(|| w.data() as usize as u64)
+}
+
 fn waker(id: u64) -> Waker {
     // SAFETY: the vtable's functions never dereference the data pointer: it
     // is the task's number, and every function is valid for any number.
@@ -193,6 +207,9 @@ impl Core {
             live: Cell::new(0),
             stats: Cell::new(EngineStats::default()),
             due: RefCell::new(Vec::new()),
+            polling: Cell::new(MAIN),
+            wake_by: Cell::new(u64::MAX),
+            timers_dropped: Cell::new(0),
         }
     }
 
@@ -259,6 +276,7 @@ impl Core {
             return;
         };
         self.count(|s| s.polls += 1);
+        self.polling.set(id);
         let waker = waker(id);
         match future.as_mut().poll(&mut Context::from_waker(&waker)) {
             Poll::Pending => self.slots.borrow_mut()[index].future = Some(future),
@@ -327,7 +345,35 @@ impl Core {
         }
         wakers.clear();
         *self.due.borrow_mut() = wakers;
+        self.prefetch_upcoming();
         true
+    }
+
+    /// Asks for what the next instant's wakes will touch, while the tasks
+    /// just woken run: the future of the task the next timer wakes, and the
+    /// slot of the one after it. Usually one task is due at an instant, so
+    /// the ready queue holds nothing to fetch ahead from; the calendar does.
+    /// Each step reads only what an earlier one asked for: the timer slots
+    /// (asked for in `pop_due`), then the task slot (asked for here, the
+    /// instant before).
+    fn prefetch_upcoming(&self) {
+        let timers = self.timers.borrow();
+        let slots = self.slots.borrow();
+        if let Some(slot) = timers
+            .upcoming_waker(1)
+            .and_then(task_index)
+            .and_then(|i| slots.get(i))
+        {
+            prefetch::line(slot);
+        }
+        if let Some(future) = timers
+            .upcoming_waker(0)
+            .and_then(task_index)
+            .and_then(|i| slots.get(i))
+            .and_then(|slot| slot.future.as_ref())
+        {
+            prefetch::value::<dyn Future<Output = ()>>(&**future);
+        }
     }
 }
 
@@ -359,6 +405,7 @@ pub fn block_on<F: Future>(main: F) -> Result<F::Output, Stalled> {
         match next {
             Some(MAIN) => {
                 core.main_woken.set(false);
+                core.polling.set(MAIN);
                 if let Poll::Ready(out) = main.as_mut().poll(&mut Context::from_waker(&main_waker))
                 {
                     break Ok(out);
@@ -414,6 +461,35 @@ where
     F: Future<Output = ()> + 'static,
 {
     with_core(|c| c.spawn(Box::pin(future))).expect("sim::executor::spawn outside block_on");
+}
+
+/// Runs `poll` (one poll of a future inside the task being polled) and
+/// says by when, at the latest, the task is sure to be woken by a timer of
+/// its own set in that poll: the earliest deadline among the sim sleeps that
+/// returned `Pending` during it with the task's own waker, provided no
+/// timer was dropped unfired meanwhile (it might have been one of them).
+/// `None` when there is no such sleep, or outside the sim executor.
+///
+/// Why: a timeout around work that itself sleeps (a call whose latency is
+/// a sleep) need not set its own timer while that work will wake the task
+/// before the deadline; it checks the deadline at that wake instead. About
+/// a quarter of a payment's timers were such timeouts, set and then
+/// dropped unfired.
+pub fn earliest_wake<R>(poll: impl FnOnce() -> R) -> (R, Option<u64>) {
+    let Some((outer, dropped)) =
+        with_core(|c| (c.wake_by.replace(u64::MAX), c.timers_dropped.get()))
+    else {
+        return (poll(), None);
+    };
+    let out = poll();
+    let wake_by = with_core(|c| {
+        let inner = c.wake_by.get();
+        // What the inner poll noted holds for the enclosing scope too.
+        c.wake_by.set(outer.min(inner));
+        (inner != u64::MAX && c.timers_dropped.get() == dropped).then_some(inner)
+    })
+    .flatten();
+    (out, wake_by)
 }
 
 /// Lets every other ready task run before this one continues.

@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use super::with_core;
+use super::{task_of, with_core};
 
 /// Buckets in the calendar: a horizon of about 16 s at 1 ms each.
 const BUCKETS: u64 = 1 << 14;
@@ -109,18 +109,34 @@ impl Timers {
         }
     }
 
+    /// The waker of the live timer `k` entries after the next one due in
+    /// the bucket being drained (0: the next), for asking ahead for what its
+    /// wake will touch. Reads the entry's slot: ask for it first.
+    pub(super) fn upcoming_waker(&self, k: usize) -> Option<&Waker> {
+        let i = self.current.len().checked_sub(1 + k)?;
+        let (_, _, index, generation) = self.current[i];
+        self.slots
+            .get(index as usize)
+            .filter(|s| s.generation == generation)?
+            .waker
+            .as_ref()
+    }
+
     fn live(&mut self, (index, generation): (u32, u32)) -> Option<&mut TimerSlot> {
         self.slots
             .get_mut(index as usize)
             .filter(|s| s.generation == generation)
     }
 
-    fn release(&mut self, id: (u32, u32)) {
+    /// Frees a timer's slot; true if it had not fired yet.
+    fn release(&mut self, id: (u32, u32)) -> bool {
         if let Some(slot) = self.live(id) {
-            slot.waker = None;
+            let unfired = slot.waker.take().is_some();
             slot.generation = slot.generation.wrapping_add(1);
             self.free.push(id.0);
+            return unfired;
         }
+        false
     }
 
     /// Moves the cursor to the next bucket holding entries and sorts it into
@@ -214,6 +230,26 @@ impl Sleep {
     }
 }
 
+impl Sleep {
+    /// Polls like [`Future::poll`], except that while `wake_by` (from
+    /// [`super::earliest_wake`]) is no later than its deadline it sets no
+    /// timer: the task will be woken by then anyway, and polls this again.
+    /// A timer already set is kept.
+    pub fn poll_unless_woken_by(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        wake_by: Option<u64>,
+    ) -> Poll<()> {
+        if self.timer.is_none()
+            && wake_by.is_some_and(|t| t <= self.at_us)
+            && super::now_us() < self.at_us
+        {
+            return Poll::Pending;
+        }
+        self.poll(cx)
+    }
+}
+
 impl Future for Sleep {
     type Output = ();
 
@@ -227,6 +263,10 @@ impl Future for Sleep {
                     timers.release(t);
                 }
                 return (true, None);
+            }
+            // This task is sure to be woken by `at_us` (see `earliest_wake`).
+            if task_of(cx.waker()) == Some(core.polling.get()) {
+                core.wake_by.set(core.wake_by.get().min(at_us));
             }
             match timer.and_then(|t| timers.live(t).map(|s| (t, s))) {
                 Some((t, slot)) => {
@@ -256,7 +296,11 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some(t) = self.timer.take() {
-            with_core(|core| core.timers.borrow_mut().release(t));
+            with_core(|core| {
+                if core.timers.borrow_mut().release(t) {
+                    core.timers_dropped.set(core.timers_dropped.get() + 1);
+                }
+            });
         }
     }
 }
