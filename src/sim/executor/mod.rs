@@ -361,18 +361,19 @@ impl Core {
         let slots = self.slots.borrow();
         if let Some(slot) = timers
             .upcoming_waker(1)
-            .and_then(task_index)
+            .and_then(|(w, _)| task_index(w))
             .and_then(|i| slots.get(i))
         {
             prefetch::line(slot);
         }
-        if let Some(future) = timers
-            .upcoming_waker(0)
-            .and_then(task_index)
-            .and_then(|i| slots.get(i))
-            .and_then(|slot| slot.future.as_ref())
-        {
-            prefetch::value::<dyn Future<Output = ()>>(&**future);
+        if let Some((waker, sleeper)) = timers.upcoming_waker(0) {
+            prefetch::around(sleeper);
+            if let Some(future) = task_index(waker)
+                .and_then(|i| slots.get(i))
+                .and_then(|slot| slot.future.as_ref())
+            {
+                prefetch::value::<dyn Future<Output = ()>>(&**future);
+            }
         }
     }
 }

@@ -55,3 +55,20 @@ pub(super) fn value<T: ?Sized>(p: &T) {
         offset += LINE;
     }
 }
+
+/// Lines either side of a sleep about to fire ([`SLEEPER_BEFORE`] bytes
+/// before, [`SLEEPER_AFTER`] after): the state of the future that awaits it,
+/// which the poll its wake causes reads last, at the bottom of the chain.
+pub(super) const SLEEPER_BEFORE: usize = 192;
+pub(super) const SLEEPER_AFTER: usize = 128;
+
+/// Asks for the lines around `address` (see [`SLEEPER_BEFORE`]).
+#[inline(always)]
+pub(super) fn around(address: usize) {
+    let start = (address.saturating_sub(SLEEPER_BEFORE)) as *const u8;
+    let mut offset = 0;
+    while offset < SLEEPER_BEFORE + SLEEPER_AFTER {
+        line(start.wrapping_add(offset));
+        offset += LINE;
+    }
+}

@@ -64,16 +64,21 @@ impl Default for Timers {
 
 struct TimerSlot {
     waker: Option<Waker>,
+    /// Where the sleep that set it lives (pinned, so it stays put): inside
+    /// the state of the future that resumes when it fires, which is worth
+    /// asking for ahead (`Core::prefetch_upcoming`). Only an address.
+    sleeper: usize,
     generation: u32,
 }
 
 impl Timers {
-    fn set(&mut self, at_us: u64, waker: Waker) -> (u32, u32) {
+    fn set(&mut self, at_us: u64, waker: Waker, sleeper: usize) -> (u32, u32) {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.slots.push(TimerSlot {
                     waker: None,
+                    sleeper: 0,
                     generation: 0,
                 });
                 (self.slots.len() - 1) as u32
@@ -81,6 +86,7 @@ impl Timers {
         };
         let slot = &mut self.slots[index as usize];
         slot.waker = Some(waker);
+        slot.sleeper = sleeper;
         let generation = slot.generation;
         self.seq += 1;
         self.insert((at_us, self.seq, index, generation));
@@ -112,14 +118,14 @@ impl Timers {
     /// The waker of the live timer `k` entries after the next one due in
     /// the bucket being drained (0: the next), for asking ahead for what its
     /// wake will touch. Reads the entry's slot: ask for it first.
-    pub(super) fn upcoming_waker(&self, k: usize) -> Option<&Waker> {
+    pub(super) fn upcoming_waker(&self, k: usize) -> Option<(&Waker, usize)> {
         let i = self.current.len().checked_sub(1 + k)?;
         let (_, _, index, generation) = self.current[i];
-        self.slots
+        let slot = self
+            .slots
             .get(index as usize)
-            .filter(|s| s.generation == generation)?
-            .waker
-            .as_ref()
+            .filter(|s| s.generation == generation)?;
+        Some((slot.waker.as_ref()?, slot.sleeper))
     }
 
     fn live(&mut self, (index, generation): (u32, u32)) -> Option<&mut TimerSlot> {
@@ -256,6 +262,7 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let at_us = self.at_us;
         let timer = self.timer;
+        let sleeper = std::ptr::from_ref::<Sleep>(&self) as usize;
         let (done, timer) = with_core(|core| {
             let mut timers = core.timers.borrow_mut();
             if core.now_us.get() >= at_us {
@@ -279,7 +286,7 @@ impl Future for Sleep {
                 }
                 None => {
                     core.count(|s| s.timers_set += 1);
-                    (false, Some(timers.set(at_us, cx.waker().clone())))
+                    (false, Some(timers.set(at_us, cx.waker().clone(), sleeper)))
                 }
             }
         })
@@ -322,7 +329,7 @@ mod tests {
         let mut t = Timers::default();
         for ms in 1..=3u64 {
             for i in 0..10_000 {
-                t.set(ms * BUCKET_US + i % BUCKET_US, Waker::noop().clone());
+                t.set(ms * BUCKET_US + i % BUCKET_US, Waker::noop().clone(), 0);
             }
         }
         let (mut wakers, mut fired) = (Vec::new(), 0);
