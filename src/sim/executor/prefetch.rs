@@ -59,8 +59,10 @@ pub(super) fn value<T: ?Sized>(p: &T) {
 /// Lines either side of a sleep about to fire ([`SLEEPER_BEFORE`] bytes
 /// before, [`SLEEPER_AFTER`] after): the state of the future that awaits it,
 /// which the poll its wake causes reads last, at the bottom of the chain.
-pub(super) const SLEEPER_BEFORE: usize = 192;
-pub(super) const SLEEPER_AFTER: usize = 128;
+/// On the million benchmark 448 + 192 used 2.4% less CPU than 192 + 128
+/// (6 pairs of 7), and 960 + 320 2.1% more (6 of 7).
+pub(super) const SLEEPER_BEFORE: usize = 448;
+pub(super) const SLEEPER_AFTER: usize = 192;
 
 /// Asks for the lines around `address` (see [`SLEEPER_BEFORE`]).
 #[inline(always)]
