@@ -40,7 +40,7 @@ where
         // Boxed: a fault layer's future is large, and without a layer (most
         // boundaries, every run without chaos) the caller should not carry
         // its size.
-        Some(l) => Box::pin(l.call(make)).await,
+        Some(l) => crate::sim::executor::boxed(l.call(make)).await,
     }
 }
 

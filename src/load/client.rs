@@ -72,7 +72,7 @@ impl<A: PaymentApi> Client<A> {
     pub async fn send(&self, rng: &mut SimRng, call: Call) -> Outcome {
         // Boxed: a journey keeps only a pointer to the request in flight, so
         // the many journeys asleep between steps stay small.
-        Box::pin(self.send_inline(rng, call)).await
+        crate::sim::executor::boxed(self.send_inline(rng, call)).await
     }
 
     async fn send_inline(&self, rng: &mut SimRng, call: Call) -> Outcome {

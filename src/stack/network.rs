@@ -93,8 +93,8 @@ impl Network {
     {
         // Boxed: the caller's future stays small however deep the layers.
         match &self.guard {
-            Some(g) => Box::pin(g.call(make)).await,
-            None => Box::pin(make()).await,
+            Some(g) => crate::sim::executor::boxed(g.call(make)).await,
+            None => crate::sim::executor::boxed(make()).await,
         }
     }
 

@@ -20,9 +20,11 @@
 //! ignored rather than routed, and a run whose tasks all wait on nothing is
 //! reported as [`Stalled`] instead of hanging.
 
+mod boxed;
 mod join;
 mod prefetch;
 mod timer;
+mod trail;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -30,6 +32,7 @@ use std::future::Future;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+pub use boxed::{boxed, Boxed};
 pub use join::JoinHandle;
 pub use timer::{sleep_until_us, Elapsed, Sleep};
 
@@ -39,10 +42,16 @@ type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 /// One task's place: its future (out of the slot while it is being polled),
 /// a generation that makes stale wakers harmless, and whether it is queued.
+#[repr(align(64))]
 struct Slot {
     future: Option<Task>,
     generation: u32,
     queued: bool,
+    /// Where the task's last poll that returned `Pending` went: the boxed
+    /// futures it descended through ([`Boxed`]), outermost first, each
+    /// packed by [`trail::pack`]; 0 past the end. The next poll most likely
+    /// takes the same path, so they are asked for before it.
+    trail: [usize; trail::LEN],
 }
 
 /// The executor's state, reachable from this thread while [`block_on`] runs.
@@ -67,6 +76,8 @@ struct Core {
     /// Timers dropped before they fired, ever: a scope that sees this move
     /// cannot trust `wake_by` (the timer it noted may be gone).
     timers_dropped: Cell<u64>,
+    /// The boxed futures the current poll has descended through.
+    trail: trail::Trail,
 }
 
 /// What the engine did: the cost of a run in the units the engine pays in
@@ -210,6 +221,7 @@ impl Core {
             polling: Cell::new(MAIN),
             wake_by: Cell::new(u64::MAX),
             timers_dropped: Cell::new(0),
+            trail: trail::Trail::default(),
         }
     }
 
@@ -241,6 +253,7 @@ impl Core {
                     future: None,
                     generation: 0,
                     queued: false,
+                    trail: [0; trail::LEN],
                 });
                 (slots.len() - 1) as u32
             }
@@ -277,9 +290,14 @@ impl Core {
         };
         self.count(|s| s.polls += 1);
         self.polling.set(id);
+        self.trail.clear();
         let waker = waker(id);
         match future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            Poll::Pending => self.slots.borrow_mut()[index].future = Some(future),
+            Poll::Pending => {
+                let slot = &mut self.slots.borrow_mut()[index];
+                slot.future = Some(future);
+                slot.trail = self.trail.taken();
+            }
             Poll::Ready(()) => {
                 // Dropped before the slot is freed: the drop may wake or
                 // spawn, and must not find its own slot reused.
@@ -368,11 +386,11 @@ impl Core {
         }
         if let Some((waker, sleeper)) = timers.upcoming_waker(0) {
             prefetch::around(sleeper);
-            if let Some(future) = task_index(waker)
-                .and_then(|i| slots.get(i))
-                .and_then(|slot| slot.future.as_ref())
-            {
-                prefetch::value::<dyn Future<Output = ()>>(&**future);
+            if let Some(slot) = task_index(waker).and_then(|i| slots.get(i)) {
+                if let Some(future) = slot.future.as_ref() {
+                    prefetch::value::<dyn Future<Output = ()>>(&**future);
+                }
+                trail::prefetch(&slot.trail);
             }
         }
     }

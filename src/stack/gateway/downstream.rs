@@ -87,23 +87,23 @@ impl Gateway {
         let with = |issuer| move |reply| Answer { issuer, reply };
         match (p.route, p.msg) {
             (Route::CardAuth { network, pan }, IssuerMsg::Auth(req)) => {
-                let (issuer, r) = Box::pin(self.down.networks[network].authorize(pan, req)).await;
+                let (issuer, r) = crate::sim::executor::boxed(self.down.networks[network].authorize(pan, req)).await;
                 r.map(with(issuer))
             }
             (Route::Card { network, issuer }, msg) => {
-                Box::pin(self.down.networks[network].relay(issuer, msg))
+                crate::sim::executor::boxed(self.down.networks[network].relay(issuer, msg))
                     .await
                     .map(with(Some(issuer)))
             }
-            (Route::Qr(i), IssuerMsg::Debit(d, _)) => Box::pin(self.down.qr.pay(self.issuer(i), d))
+            (Route::Qr(i), IssuerMsg::Debit(d, _)) => crate::sim::executor::boxed(self.down.qr.pay(self.issuer(i), d))
                 .await
                 .map(with(Some(i))),
             (Route::BankInstant(i), IssuerMsg::Debit(d, _)) => {
-                Box::pin(self.down.bank.instant(self.issuer(i), d))
+                crate::sim::executor::boxed(self.down.bank.instant(self.issuer(i), d))
                     .await
                     .map(with(Some(i)))
             }
-            (Route::Bank(i), msg) => Box::pin(self.issuer(i).receive(msg))
+            (Route::Bank(i), msg) => crate::sim::executor::boxed(self.issuer(i).receive(msg))
                 .await
                 .map(with(Some(i))),
             (route, msg) => unreachable!("no route {route:?} for {msg:?}"),

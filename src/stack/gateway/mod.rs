@@ -276,7 +276,7 @@ impl Gateway {
                 self.stats.locked().refused_while_down += 1;
                 return Served::fresh(Err(ApiError::Unavailable));
             }
-            let out = self.crash_guarded(Box::pin(self.serve(&req))).await;
+            let out = self.crash_guarded(crate::sim::executor::boxed(self.serve(&req))).await;
             return out.unwrap_or_else(|| {
                 self.stats.locked().requests_cut_by_crash += 1;
                 Served::fresh(Err(ApiError::Unavailable))
@@ -323,7 +323,7 @@ impl Gateway {
             // Boxed: keyless requests are the legacy few, and their path
             // (dedup, then a create) is the largest; every keyed request's
             // future would carry its size.
-            return Served::fresh(Box::pin(self.execute_keyless(req)).await);
+            return Served::fresh(crate::sim::executor::boxed(self.execute_keyless(req)).await);
         };
         if let Some(store) = &self.store_faults {
             // The store failed or did not answer: nothing ran, safe to retry.

@@ -162,8 +162,8 @@ impl Issuer {
         };
         // Boxed: the caller's future stays small however deep the layers.
         match &self.guard {
-            Some(g) => Box::pin(g.call(call)).await,
-            None => Box::pin(call()).await,
+            Some(g) => crate::sim::executor::boxed(g.call(call)).await,
+            None => crate::sim::executor::boxed(call()).await,
         }
     }
 

@@ -143,7 +143,7 @@ impl Webhooks {
     /// request's future, and the queue is almost never full.
     pub async fn emit(&self, merchant: MerchantId, payment: &PaymentView, kind: EventKind) {
         if let Some(event) = self.try_emit(merchant, payment, kind) {
-            Box::pin(self.wait_for_room(event)).await;
+            crate::sim::executor::boxed(self.wait_for_room(event)).await;
         }
     }
 
@@ -260,7 +260,7 @@ impl Webhooks {
                         // Boxed: the HTTP client's future is kilobytes, and
                         // unboxed it would size every delivery task, in sim
                         // runs too, where this branch never runs.
-                        let sent = Box::pin(self.guarded(move || {
+                        let sent = crate::sim::executor::boxed(self.guarded(move || {
                             let (h, body, r) = (h.clone(), body.clone(), r.clone());
                             async move { h.post(&r, t_s, body).await }
                         }))
@@ -289,7 +289,7 @@ impl Webhooks {
                     // kilobytes, held only while an attempt is under way, and
                     // the task (one per event) is copied into place when it
                     // is spawned.
-                    Box::pin(self.guarded(move || {
+                    crate::sim::executor::boxed(self.guarded(move || {
                         let (endpoint, delivery) = (endpoint.clone(), delivery.clone());
                         async move { endpoint.deliver(delivery).await }
                     }))
