@@ -212,3 +212,89 @@ fn a_waker_names_its_slot_only_when_it_is_this_executors() {
     assert_eq!(task_index(&waker(MAIN)), Some(u32::MAX as usize));
     assert_eq!(task_index(Waker::noop()), None);
 }
+
+/// A timeout around work that sleeps sets no timer while that sleep will
+/// wake the task first, and still ends at its deadline to the microsecond
+/// when the work outlasts it.
+#[test]
+fn a_timeout_around_a_sleep_sets_a_timer_only_when_the_work_would_outlast_it() {
+    let s = block_on(async {
+        let fast = timeout(Duration::from_millis(5), async {
+            Sleep::after(Duration::from_millis(2)).await;
+            7
+        })
+        .await;
+        assert_eq!(fast, Ok(7));
+        assert_eq!(stats().timers_set, 1, "only the work's sleep");
+        let slow = timeout(Duration::from_millis(5), async {
+            Sleep::after(Duration::from_millis(2)).await;
+            Sleep::after(Duration::from_millis(9)).await;
+        })
+        .await;
+        assert_eq!(slow, Err(Elapsed));
+        assert_eq!(now_us(), 2_000 + 5_000);
+        stats()
+    })
+    .unwrap();
+    // 1 + the two sleeps + the deadline, set once the 9 ms sleep began.
+    assert_eq!(s.timers_set, 4);
+}
+
+/// A timeout cannot lean on a sleep its work dropped in the same poll, nor
+/// on one that would wake somebody else: it sets its own timer, and the run
+/// ends at the deadline instead of stalling.
+#[test]
+fn a_timeout_does_not_lean_on_a_dropped_sleep_or_another_wakers() {
+    block_on(async {
+        let mut sleep = Some(Box::pin(Sleep::after(Duration::from_millis(1))));
+        let dropped = timeout(
+            Duration::from_millis(5),
+            std::future::poll_fn(move |cx| {
+                if let Some(s) = sleep.as_mut() {
+                    assert!(s.as_mut().poll(cx).is_pending());
+                }
+                sleep = None;
+                Poll::<()>::Pending
+            }),
+        )
+        .await;
+        assert_eq!(dropped, Err(Elapsed));
+        assert_eq!(now_us(), 5_000);
+
+        let mut sleep = Box::pin(Sleep::after(Duration::from_millis(1)));
+        let elsewhere = timeout(
+            Duration::from_millis(5),
+            std::future::poll_fn(move |_| {
+                let _ = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                Poll::<()>::Pending
+            }),
+        )
+        .await;
+        assert_eq!(elsewhere, Err(Elapsed));
+        assert_eq!(now_us(), 10_000);
+    })
+    .unwrap();
+}
+
+/// A task's slot keeps the boxes its last pending poll went through,
+/// outermost first, and forgets a box once it has finished.
+#[test]
+fn a_slot_keeps_the_trail_of_boxes_its_task_is_waiting_in() {
+    block_on(async {
+        spawn_detached(async {
+            boxed(async {
+                boxed(Sleep::after(Duration::from_millis(1))).await;
+            })
+            .await;
+            Sleep::after(Duration::from_millis(1)).await;
+        });
+        let trail = || with_core(|c| c.slots.borrow()[0].trail).unwrap();
+        yield_now().await;
+        let inside = trail();
+        assert!(inside[0] != 0 && inside[1] != 0 && inside[0] != inside[1]);
+        assert_eq!(inside[2..], [0; trail::LEN - 2]);
+        Sleep::after(Duration::from_micros(1_500)).await;
+        assert_eq!(trail(), [0; trail::LEN], "both boxes finished");
+    })
+    .unwrap();
+}
