@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::sim::executor::boxed;
 use crate::sim::{Clock, Seed};
 
 pub use layer::{CallFault, FaultLayer};
@@ -40,7 +41,7 @@ where
         // Boxed: a fault layer's future is large, and without a layer (most
         // boundaries, every run without chaos) the caller should not carry
         // its size.
-        Some(l) => crate::sim::executor::boxed(l.call(make)).await,
+        Some(l) => boxed(l.call(make)).await,
     }
 }
 

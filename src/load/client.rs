@@ -14,6 +14,7 @@ use crate::domain::api::{PaymentApi, Request};
 use crate::domain::history::{Failure, HistoryKind, InfoReason, Invocation, ReplySummary};
 use crate::domain::{ApiError, ApiReply, IdemKey, MerchantId, Method, Operation, Status};
 use crate::metrics::OpKind;
+use crate::sim::executor::boxed;
 use crate::sim::{Clock, SimRng};
 use crate::slo::OutcomeClass;
 
@@ -72,7 +73,7 @@ impl<A: PaymentApi> Client<A> {
     pub async fn send(&self, rng: &mut SimRng, call: Call) -> Outcome {
         // Boxed: a journey keeps only a pointer to the request in flight, so
         // the many journeys asleep between steps stay small.
-        crate::sim::executor::boxed(self.send_inline(rng, call)).await
+        boxed(self.send_inline(rng, call)).await
     }
 
     async fn send_inline(&self, rng: &mut SimRng, call: Call) -> Outcome {

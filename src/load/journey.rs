@@ -13,6 +13,7 @@ use crate::domain::{
     PaymentId, Status,
 };
 use crate::metrics::OpKind;
+use crate::sim::executor::boxed;
 use crate::sim::SimRng;
 
 use super::client::{Call, Client, Outcome};
@@ -60,7 +61,7 @@ impl<A: PaymentApi> Journey<A> {
         };
         let mut token = None;
         if method.is_card() {
-            match crate::sim::executor::boxed(self.authenticate(customer, method)).await {
+            match boxed(self.authenticate(customer, method)).await {
                 Some((t, mut device)) => {
                     if self.rng.chance(plan.clients.wrong_device_share) {
                         self.client.rec.count(|c| c.wrong_device += 1);
@@ -90,15 +91,15 @@ impl<A: PaymentApi> Journey<A> {
         };
         // Sub-futures are boxed so a journey that sleeps between steps (for
         // minutes of simulated time) holds only its own few fields.
-        let mut outcome = crate::sim::executor::boxed(self.create(params)).await;
+        let mut outcome = boxed(self.create(params)).await;
         if matches!(outcome, Outcome::Declined(_)) && self.rng.chance(plan.clients.pay_again_share)
         {
             // The customer presses pay again: a new attempt, so a new key.
             self.client.rec.count(|c| c.pay_again += 1);
-            outcome = crate::sim::executor::boxed(self.create(params)).await;
+            outcome = boxed(self.create(params)).await;
         }
         if let Outcome::Ok(reply) = outcome {
-            crate::sim::executor::boxed(self.after_success(
+            boxed(self.after_success(
                 method,
                 merchant,
                 reply.payment.id,

@@ -10,6 +10,7 @@ use crate::chaos::{CallFault, FaultLayer};
 use crate::domain::fingerprint::FxHashMap;
 use crate::domain::{IssuerId, NetworkId, Pan};
 use crate::resilience::stand_in::{Advice, StandIn, StandInStats};
+use crate::sim::executor::boxed;
 
 use super::sabotage::{Sabotage, Sabotages};
 
@@ -93,8 +94,8 @@ impl Network {
     {
         // Boxed: the caller's future stays small however deep the layers.
         match &self.guard {
-            Some(g) => crate::sim::executor::boxed(g.call(make)).await,
-            None => crate::sim::executor::boxed(make()).await,
+            Some(g) => boxed(g.call(make)).await,
+            None => boxed(make()).await,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::domain::{
     Rail, RefundId, Status,
 };
 use crate::lock::Locked;
+use crate::sim::executor::boxed;
 use crate::stack::issuer::{HoldError, IssuerMsg, IssuerReply};
 
 use super::{Gateway, DEADLINE_US};
@@ -87,25 +88,23 @@ impl Gateway {
         let with = |issuer| move |reply| Answer { issuer, reply };
         match (p.route, p.msg) {
             (Route::CardAuth { network, pan }, IssuerMsg::Auth(req)) => {
-                let (issuer, r) = crate::sim::executor::boxed(self.down.networks[network].authorize(pan, req)).await;
+                let (issuer, r) = boxed(self.down.networks[network].authorize(pan, req)).await;
                 r.map(with(issuer))
             }
             (Route::Card { network, issuer }, msg) => {
-                crate::sim::executor::boxed(self.down.networks[network].relay(issuer, msg))
+                boxed(self.down.networks[network].relay(issuer, msg))
                     .await
                     .map(with(Some(issuer)))
             }
-            (Route::Qr(i), IssuerMsg::Debit(d, _)) => crate::sim::executor::boxed(self.down.qr.pay(self.issuer(i), d))
+            (Route::Qr(i), IssuerMsg::Debit(d, _)) => boxed(self.down.qr.pay(self.issuer(i), d))
                 .await
                 .map(with(Some(i))),
             (Route::BankInstant(i), IssuerMsg::Debit(d, _)) => {
-                crate::sim::executor::boxed(self.down.bank.instant(self.issuer(i), d))
+                boxed(self.down.bank.instant(self.issuer(i), d))
                     .await
                     .map(with(Some(i)))
             }
-            (Route::Bank(i), msg) => crate::sim::executor::boxed(self.issuer(i).receive(msg))
-                .await
-                .map(with(Some(i))),
+            (Route::Bank(i), msg) => boxed(self.issuer(i).receive(msg)).await.map(with(Some(i))),
             (route, msg) => unreachable!("no route {route:?} for {msg:?}"),
         }
     }

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::chaos::{Durability, FaultLayer, Skew};
+use crate::sim::executor::boxed;
 
 use crate::domain::api::{Request, Served};
 use crate::domain::audit::{AuditRecord, Observer};
@@ -276,7 +277,7 @@ impl Gateway {
                 self.stats.locked().refused_while_down += 1;
                 return Served::fresh(Err(ApiError::Unavailable));
             }
-            let out = self.crash_guarded(crate::sim::executor::boxed(self.serve(&req))).await;
+            let out = self.crash_guarded(boxed(self.serve(&req))).await;
             return out.unwrap_or_else(|| {
                 self.stats.locked().requests_cut_by_crash += 1;
                 Served::fresh(Err(ApiError::Unavailable))
@@ -323,7 +324,7 @@ impl Gateway {
             // Boxed: keyless requests are the legacy few, and their path
             // (dedup, then a create) is the largest; every keyed request's
             // future would carry its size.
-            return Served::fresh(crate::sim::executor::boxed(self.execute_keyless(req)).await);
+            return Served::fresh(boxed(self.execute_keyless(req)).await);
         };
         if let Some(store) = &self.store_faults {
             // The store failed or did not answer: nothing ran, safe to retry.

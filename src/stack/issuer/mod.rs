@@ -26,6 +26,7 @@ use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 
 use crate::chaos::{CallFault, FaultLayer, Skew};
+use crate::sim::executor::boxed;
 
 use crate::domain::audit::{Account, EntryKind};
 use crate::domain::fingerprint::FxHashMap;
@@ -162,8 +163,8 @@ impl Issuer {
         };
         // Boxed: the caller's future stays small however deep the layers.
         match &self.guard {
-            Some(g) => crate::sim::executor::boxed(g.call(call)).await,
-            None => crate::sim::executor::boxed(call()).await,
+            Some(g) => boxed(g.call(call)).await,
+            None => boxed(call()).await,
         }
     }
 

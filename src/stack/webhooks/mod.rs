@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Semaphore};
 
+use crate::sim::executor::boxed;
 use crate::sim::signal::Signal;
 
 use crate::chaos::{FaultLayer, Stalls};
@@ -143,7 +144,7 @@ impl Webhooks {
     /// request's future, and the queue is almost never full.
     pub async fn emit(&self, merchant: MerchantId, payment: &PaymentView, kind: EventKind) {
         if let Some(event) = self.try_emit(merchant, payment, kind) {
-            crate::sim::executor::boxed(self.wait_for_room(event)).await;
+            boxed(self.wait_for_room(event)).await;
         }
     }
 
@@ -260,7 +261,7 @@ impl Webhooks {
                         // Boxed: the HTTP client's future is kilobytes, and
                         // unboxed it would size every delivery task, in sim
                         // runs too, where this branch never runs.
-                        let sent = crate::sim::executor::boxed(self.guarded(move || {
+                        let sent = boxed(self.guarded(move || {
                             let (h, body, r) = (h.clone(), body.clone(), r.clone());
                             async move { h.post(&r, t_s, body).await }
                         }))
@@ -289,7 +290,7 @@ impl Webhooks {
                     // kilobytes, held only while an attempt is under way, and
                     // the task (one per event) is copied into place when it
                     // is spawned.
-                    crate::sim::executor::boxed(self.guarded(move || {
+                    boxed(self.guarded(move || {
                         let (endpoint, delivery) = (endpoint.clone(), delivery.clone());
                         async move { endpoint.deliver(delivery).await }
                     }))
