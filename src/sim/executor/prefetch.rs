@@ -7,9 +7,13 @@
 //! task's future, whose state the poll reads first (`perf annotate` put the
 //! loads of those three at about a fifth of the sim thread's samples). The
 //! executor knows each of them several steps ahead — timers due in the same
-//! millisecond are fired in a batch, their wakers drained in a batch, and
-//! the ready queue is first in, first out — so it can ask for them early and
-//! let the fetches overlap the work in between.
+//! millisecond are fired in a batch, their wakers drained in a batch, the
+//! calendar says which task the next instant wakes, and the ready queue is
+//! first in, first out — so it can ask for them early and let the fetches
+//! overlap the work in between. For the task the next timer wakes it asks
+//! for the whole path its poll will take: the future's top, the boxes its
+//! last poll went through (`trail.rs`) and the lines around the sleep that
+//! fires (`Core::prefetch_upcoming`).
 //!
 //! A prefetch is a hint: it never faults, whatever the address, and changes
 //! nothing a program can observe but time. On targets without one it is a
