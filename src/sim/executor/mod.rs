@@ -47,10 +47,11 @@ struct Slot {
     future: Option<Task>,
     generation: u32,
     queued: bool,
-    /// Where the task's last poll that returned `Pending` went: the boxed
-    /// futures it descended through ([`Boxed`]), outermost first, each
+    /// The boxed futures ([`Boxed`]) still pending after the task's last
+    /// poll that returned `Pending`, in the order that poll entered them
+    /// (outermost first; boxes side by side under a join look nested), each
     /// packed by [`trail::pack`]; 0 past the end. The next poll most likely
-    /// takes the same path, so they are asked for before it.
+    /// passes the same boxes, so they are asked for before it.
     trail: [usize; trail::LEN],
 }
 
@@ -61,6 +62,10 @@ struct Core {
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<u32>>,
     timers: RefCell<Timers>,
+    /// Timers' places in the order of those due at the same instant, handed
+    /// out in the order they were set (or, for a timeout that put off
+    /// setting its timer, in the order it would have been).
+    seq: Cell<u64>,
     /// Whether the future given to [`block_on`] is queued.
     main_woken: Cell<bool>,
     /// Tasks spawned and not yet finished.
@@ -73,9 +78,10 @@ struct Core {
     /// See [`earliest_wake`]: the earliest deadline among the timers found
     /// pending, with the polled task's own waker, in the current scope.
     wake_by: Cell<u64>,
-    /// Timers dropped before they fired, ever: a scope that sees this move
-    /// cannot trust `wake_by` (the timer it noted may be gone).
-    timers_dropped: Cell<u64>,
+    /// Timers dropped before they fired or handed to another waker, ever:
+    /// a scope that sees this move cannot trust `wake_by` (the timer it
+    /// noted may no longer wake this task).
+    timers_lost: Cell<u64>,
     /// The boxed futures the current poll has descended through.
     trail: trail::Trail,
 }
@@ -191,7 +197,7 @@ unsafe fn drop_raw(_: *const ()) {}
 /// The main future's gives `u32::MAX`, past every slot: callers bound the
 /// index by the slots there are.
 fn task_index(w: &Waker) -> Option<usize> {
-    std::ptr::eq(w.vtable(), &VTABLE).then(|| unpack(w.data() as usize as u64).0)
+    task_of(w).map(|id| unpack(id).0)
 }
 
 /// The task a waker of this executor's wakes, by its number; `None` for any
@@ -214,15 +220,21 @@ impl Core {
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             timers: RefCell::new(Timers::default()),
+            seq: Cell::new(0),
             main_woken: Cell::new(true),
             live: Cell::new(0),
             stats: Cell::new(EngineStats::default()),
             due: RefCell::new(Vec::new()),
             polling: Cell::new(MAIN),
             wake_by: Cell::new(u64::MAX),
-            timers_dropped: Cell::new(0),
+            timers_lost: Cell::new(0),
             trail: trail::Trail::default(),
         }
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.set(self.seq.get() + 1);
+        self.seq.get()
     }
 
     fn schedule(&self, id: u64) {
@@ -483,20 +495,23 @@ where
 }
 
 /// Runs `poll` (one poll of a future inside the task being polled) and
-/// says by when, at the latest, the task is sure to be woken by a timer of
-/// its own set in that poll: the earliest deadline among the sim sleeps that
-/// returned `Pending` during it with the task's own waker, provided no
-/// timer was dropped unfired meanwhile (it might have been one of them).
-/// `None` when there is no such sleep, or outside the sim executor.
+/// says by when, at the latest, a timer will wake the task: the earliest
+/// deadline among the sim sleeps that returned `Pending` during it with the
+/// task's own waker, provided no timer was dropped unfired or given another
+/// waker meanwhile (it might have been one of them). `None` when there is
+/// no such sleep, or outside the sim executor.
+///
+/// It holds as long as the polled future owns those sleeps and keeps them
+/// in this task: one that handed a pending sleep to another task, which
+/// nothing in the stack does, would void it.
 ///
 /// Why: a timeout around work that itself sleeps (a call whose latency is
 /// a sleep) need not set its own timer while that work will wake the task
 /// before the deadline; it checks the deadline at that wake instead. About
 /// a quarter of a payment's timers were such timeouts, set and then
 /// dropped unfired.
-pub fn earliest_wake<R>(poll: impl FnOnce() -> R) -> (R, Option<u64>) {
-    let Some((outer, dropped)) =
-        with_core(|c| (c.wake_by.replace(u64::MAX), c.timers_dropped.get()))
+pub(crate) fn earliest_wake<R>(poll: impl FnOnce() -> R) -> (R, Option<u64>) {
+    let Some((outer, lost)) = with_core(|c| (c.wake_by.replace(u64::MAX), c.timers_lost.get()))
     else {
         return (poll(), None);
     };
@@ -505,7 +520,7 @@ pub fn earliest_wake<R>(poll: impl FnOnce() -> R) -> (R, Option<u64>) {
         let inner = c.wake_by.get();
         // What the inner poll noted holds for the enclosing scope too.
         c.wake_by.set(outer.min(inner));
-        (inner != u64::MAX && c.timers_dropped.get() == dropped).then_some(inner)
+        (inner != u64::MAX && c.timers_lost.get() == lost).then_some(inner)
     })
     .flatten();
     (out, wake_by)

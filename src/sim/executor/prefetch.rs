@@ -31,7 +31,7 @@ pub(super) const SLOT_AHEAD: usize = 8;
 /// CPU than 512 on the million benchmark (6 pairs of 7, not significant).
 const FUTURE_BYTES: usize = 1024;
 
-const LINE: usize = 64;
+pub(super) const LINE: usize = 64;
 
 /// Asks for the cache line holding `p`.
 #[inline(always)]
@@ -51,8 +51,15 @@ pub(super) fn line<T>(p: *const T) {
 /// when smaller).
 #[inline(always)]
 pub(super) fn value<T: ?Sized>(p: &T) {
-    let start = (p as *const T).cast::<u8>();
-    let len = std::mem::size_of_val(p).min(FUTURE_BYTES);
+    bytes(
+        (p as *const T).cast::<u8>(),
+        std::mem::size_of_val(p).min(FUTURE_BYTES),
+    );
+}
+
+/// Asks for the lines holding `len` bytes from `start`.
+#[inline(always)]
+pub(super) fn bytes(start: *const u8, len: usize) {
     let mut offset = 0;
     while offset < len {
         line(start.wrapping_add(offset));
@@ -71,10 +78,8 @@ pub(super) const SLEEPER_AFTER: usize = 192;
 /// Asks for the lines around `address` (see [`SLEEPER_BEFORE`]).
 #[inline(always)]
 pub(super) fn around(address: usize) {
-    let start = (address.saturating_sub(SLEEPER_BEFORE)) as *const u8;
-    let mut offset = 0;
-    while offset < SLEEPER_BEFORE + SLEEPER_AFTER {
-        line(start.wrapping_add(offset));
-        offset += LINE;
-    }
+    bytes(
+        address.saturating_sub(SLEEPER_BEFORE) as *const u8,
+        SLEEPER_BEFORE + SLEEPER_AFTER,
+    );
 }

@@ -240,6 +240,60 @@ fn a_timeout_around_a_sleep_sets_a_timer_only_when_the_work_would_outlast_it() {
     assert_eq!(s.timers_set, 4);
 }
 
+/// A timeout that put off setting its timer fires where it would have had
+/// it set it at once: before a timer due at the same instant that was set
+/// after the timeout was first polled.
+#[test]
+fn a_put_off_timeout_keeps_its_place_among_same_instant_timers() {
+    let seen = log();
+    let (a, b) = (seen.clone(), seen.clone());
+    block_on(async move {
+        spawn_detached(async move {
+            let r = timeout(Duration::from_millis(5), async {
+                Sleep::after(Duration::from_millis(1)).await;
+                Sleep::after(Duration::from_millis(10)).await;
+            })
+            .await;
+            assert_eq!(r, Err(Elapsed));
+            a.borrow_mut().push((now_us(), "timeout"));
+        });
+        spawn_detached(async move {
+            sleep_until_us(5_000).await;
+            b.borrow_mut().push((now_us(), "sleep"));
+        });
+        sleep_until_us(20_000).await;
+    })
+    .unwrap();
+    assert_eq!(*seen.borrow(), vec![(5_000, "timeout"), (5_000, "sleep")]);
+}
+
+/// In a spawned task as in the main future, a timeout whose work's sleep
+/// ends first sets no timer; one whose work's sleep ends at the deadline
+/// does (and the work, polled first, still wins).
+#[test]
+fn a_timeout_in_a_task_leans_on_its_work_only_when_that_ends_first() {
+    let s = block_on(async {
+        let h = spawn(async {
+            timeout(
+                Duration::from_millis(5),
+                Sleep::after(Duration::from_millis(2)),
+            )
+            .await
+        });
+        assert_eq!(h.await, Ok(()));
+        assert_eq!(stats().timers_set, 1);
+        let tie = timeout(
+            Duration::from_millis(5),
+            Sleep::after(Duration::from_millis(5)),
+        )
+        .await;
+        assert_eq!(tie, Ok(()));
+        stats()
+    })
+    .unwrap();
+    assert_eq!(s.timers_set, 3);
+}
+
 /// A timeout cannot lean on a sleep its work dropped in the same poll, nor
 /// on one that would wake somebody else: it sets its own timer, and the run
 /// ends at the deadline instead of stalling.
@@ -272,6 +326,43 @@ fn a_timeout_does_not_lean_on_a_dropped_sleep_or_another_wakers() {
         .await;
         assert_eq!(elsewhere, Err(Elapsed));
         assert_eq!(now_us(), 10_000);
+
+        // Another task's own waker: a timer of this executor's, but it
+        // wakes that task, not this one.
+        let other: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let o = other.clone();
+        spawn_detached(std::future::poll_fn(move |cx| {
+            *o.borrow_mut() = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        }));
+        yield_now().await;
+        let theirs = other.borrow().clone().expect("the task ran");
+        let mut sleep = Box::pin(Sleep::after(Duration::from_millis(1)));
+        let other_task = timeout(
+            Duration::from_millis(5),
+            std::future::poll_fn(move |_| {
+                let _ = sleep.as_mut().poll(&mut Context::from_waker(&theirs));
+                Poll::<()>::Pending
+            }),
+        )
+        .await;
+        assert_eq!(other_task, Err(Elapsed));
+        assert_eq!(now_us(), 15_000);
+
+        // Noted with this task's waker, then handed to another in the same
+        // poll: the note no longer holds.
+        let mut sleep = Box::pin(Sleep::after(Duration::from_millis(1)));
+        let handed_over = timeout(
+            Duration::from_millis(5),
+            std::future::poll_fn(move |cx| {
+                let _ = sleep.as_mut().poll(cx);
+                let _ = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                Poll::<()>::Pending
+            }),
+        )
+        .await;
+        assert_eq!(handed_over, Err(Elapsed));
+        assert_eq!(now_us(), 20_000);
     })
     .unwrap();
 }

@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use super::{task_of, with_core};
+use super::{task_of, with_core, Core};
 
 /// Buckets in the calendar: a horizon of about 16 s at 1 ms each.
 const BUCKETS: u64 = 1 << 14;
@@ -44,7 +44,6 @@ pub(super) struct Timers {
     far: BinaryHeap<Reverse<Entry>>,
     slots: Vec<TimerSlot>,
     free: Vec<u32>,
-    seq: u64,
 }
 
 impl Default for Timers {
@@ -57,22 +56,24 @@ impl Default for Timers {
             far: BinaryHeap::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            seq: 0,
         }
     }
 }
 
 struct TimerSlot {
     waker: Option<Waker>,
-    /// Where the sleep that set it lives (pinned, so it stays put): inside
-    /// the state of the future that resumes when it fires, which is worth
-    /// asking for ahead (`Core::prefetch_upcoming`). Only an address.
+    /// Where the sleep that set it was when last polled: inside the state
+    /// of the future that resumes when it fires, which is worth asking for
+    /// ahead (`Core::prefetch_upcoming`). Only ever prefetched, never read
+    /// through (a sleep that moved leaves a useless hint, nothing worse).
     sleeper: usize,
     generation: u32,
 }
 
 impl Timers {
-    fn set(&mut self, at_us: u64, waker: Waker, sleeper: usize) -> (u32, u32) {
+    /// Sets a timer that fires at `at_us` after the timers due then with a
+    /// lower `seq` (see `Core::next_seq`) and before those with a higher.
+    fn set(&mut self, at_us: u64, seq: u64, waker: Waker, sleeper: usize) -> (u32, u32) {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -88,8 +89,7 @@ impl Timers {
         slot.waker = Some(waker);
         slot.sleeper = sleeper;
         let generation = slot.generation;
-        self.seq += 1;
-        self.insert((at_us, self.seq, index, generation));
+        self.insert((at_us, seq, index, generation));
         (index, generation)
     }
 
@@ -221,12 +221,27 @@ impl Timers {
 #[must_use = "a sleep does nothing unless awaited"]
 pub struct Sleep {
     at_us: u64,
-    timer: Option<(u32, u32)>,
+    armed: Armed,
+}
+
+#[derive(Clone, Copy)]
+enum Armed {
+    No,
+    /// No timer yet, but its place among timers due at the same instant,
+    /// taken when it was first polled: a timeout that put off setting its
+    /// timer (`Sleep::poll_unless_woken_by`) fires, once it sets it, exactly
+    /// where it would have had it been set then.
+    Reserved(u64),
+    /// Its timer: (slot index, slot generation).
+    Set(u32, u32),
 }
 
 /// Sleeps until `at_us` virtual microseconds after the executor started.
 pub fn sleep_until_us(at_us: u64) -> Sleep {
-    Sleep { at_us, timer: None }
+    Sleep {
+        at_us,
+        armed: Armed::No,
+    }
 }
 
 impl Sleep {
@@ -238,18 +253,22 @@ impl Sleep {
 
 impl Sleep {
     /// Polls like [`Future::poll`], except that while `wake_by` (from
-    /// [`super::earliest_wake`]) is no later than its deadline it sets no
-    /// timer: the task will be woken by then anyway, and polls this again.
-    /// A timer already set is kept.
-    pub fn poll_unless_woken_by(
-        self: Pin<&mut Self>,
+    /// [`super::earliest_wake`]) is before its deadline it sets no timer:
+    /// the task will be woken before then anyway, and polls this again. It
+    /// takes its place among same-instant timers now, as setting the timer
+    /// would have. A timer already set is kept. (`wake_by` is never before
+    /// now: only a sleep still pending notes it.)
+    pub(crate) fn poll_unless_woken_by(
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         wake_by: Option<u64>,
     ) -> Poll<()> {
-        if self.timer.is_none()
-            && wake_by.is_some_and(|t| t <= self.at_us)
-            && super::now_us() < self.at_us
-        {
+        if !matches!(self.armed, Armed::Set(..)) && wake_by.is_some_and(|t| t < self.at_us) {
+            if matches!(self.armed, Armed::No) {
+                let seq =
+                    with_core(Core::next_seq).expect("a sim sleep polled outside the sim executor");
+                self.armed = Armed::Reserved(seq);
+            }
             return Poll::Pending;
         }
         self.poll(cx)
@@ -261,37 +280,53 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let at_us = self.at_us;
-        let timer = self.timer;
+        let armed = self.armed;
         let sleeper = std::ptr::from_ref::<Sleep>(&self) as usize;
-        let (done, timer) = with_core(|core| {
+        let (done, armed) = with_core(|core| {
             let mut timers = core.timers.borrow_mut();
             if core.now_us.get() >= at_us {
-                if let Some(t) = timer {
-                    timers.release(t);
+                if let Armed::Set(index, generation) = armed {
+                    timers.release((index, generation));
                 }
-                return (true, None);
+                return (true, Armed::No);
             }
-            // This task is sure to be woken by `at_us` (see `earliest_wake`).
+            // This task will be woken by `at_us` (see `earliest_wake`).
             if task_of(cx.waker()) == Some(core.polling.get()) {
                 core.wake_by.set(core.wake_by.get().min(at_us));
             }
-            match timer.and_then(|t| timers.live(t).map(|s| (t, s))) {
-                Some((t, slot)) => {
-                    // Polled again before firing: keep the waker current.
+            let live = match armed {
+                Armed::Set(index, generation) => timers.live((index, generation)),
+                _ => None,
+            };
+            match live {
+                Some(slot) => {
+                    // Polled again before firing: keep the waker current. A
+                    // wake promised to the old waker no longer holds.
                     match &slot.waker {
                         Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => slot.waker = Some(cx.waker().clone()),
+                        old => {
+                            if old.is_some() {
+                                core.timers_lost.set(core.timers_lost.get() + 1);
+                            }
+                            slot.waker = Some(cx.waker().clone());
+                        }
                     }
-                    (false, Some(t))
+                    slot.sleeper = sleeper;
+                    (false, armed)
                 }
                 None => {
+                    let seq = match armed {
+                        Armed::Reserved(seq) => seq,
+                        _ => core.next_seq(),
+                    };
                     core.count(|s| s.timers_set += 1);
-                    (false, Some(timers.set(at_us, cx.waker().clone(), sleeper)))
+                    let (index, generation) = timers.set(at_us, seq, cx.waker().clone(), sleeper);
+                    (false, Armed::Set(index, generation))
                 }
             }
         })
         .expect("a sim sleep polled outside the sim executor");
-        self.timer = timer;
+        self.armed = armed;
         if done {
             Poll::Ready(())
         } else {
@@ -302,10 +337,10 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(t) = self.timer.take() {
+        if let Armed::Set(index, generation) = self.armed {
             with_core(|core| {
-                if core.timers.borrow_mut().release(t) {
-                    core.timers_dropped.set(core.timers_dropped.get() + 1);
+                if core.timers.borrow_mut().release((index, generation)) {
+                    core.timers_lost.set(core.timers_lost.get() + 1);
                 }
             });
         }
@@ -329,7 +364,13 @@ mod tests {
         let mut t = Timers::default();
         for ms in 1..=3u64 {
             for i in 0..10_000 {
-                t.set(ms * BUCKET_US + i % BUCKET_US, Waker::noop().clone(), 0);
+                let seq = ms * 100_000 + i;
+                t.set(
+                    ms * BUCKET_US + i % BUCKET_US,
+                    seq,
+                    Waker::noop().clone(),
+                    0,
+                );
             }
         }
         let (mut wakers, mut fired) = (Vec::new(), 0);
