@@ -151,7 +151,9 @@ impl<F: Future> Future for Timeout<F> {
     /// future's own sleeps will wake the task before the deadline, the
     /// deadline sets no timer of its own (see `executor::earliest_wake`):
     /// the deadline is checked at that wake. Where it would have fired, a
-    /// timer is set, so it fires at the same instant either way.
+    /// timer is set, with the place among same-instant timers it took when
+    /// first put off, so it fires at the same instant and in the same order
+    /// either way.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let (out, wake_by) = executor::earliest_wake(|| this.future.poll(cx));

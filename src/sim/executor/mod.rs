@@ -380,12 +380,15 @@ impl Core {
     }
 
     /// Asks for what the next instant's wakes will touch, while the tasks
-    /// just woken run: the future of the task the next timer wakes, and the
-    /// slot of the one after it. Usually one task is due at an instant, so
-    /// the ready queue holds nothing to fetch ahead from; the calendar does.
-    /// Each step reads only what an earlier one asked for: the timer slots
-    /// (asked for in `pop_due`), then the task slot (asked for here, the
-    /// instant before).
+    /// just woken run: for the task the next timer wakes, its future's top,
+    /// the boxes on its trail and the lines around the sleep that fires;
+    /// for the one after it, its slot. Usually one task is due at an
+    /// instant, so the ready queue holds nothing to fetch ahead from; the
+    /// calendar does. Each step mostly reads what an earlier one asked for:
+    /// the timer slots (`pop_due` asks a few entries ahead, except for the
+    /// first of a freshly sorted millisecond), then the task slot (asked
+    /// for here, the instant before). Only the next millisecond's bucket is
+    /// looked in, and a dropped timer's entry gives nothing to fetch.
     fn prefetch_upcoming(&self) {
         let timers = self.timers.borrow();
         let slots = self.slots.borrow();
