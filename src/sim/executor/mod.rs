@@ -387,7 +387,7 @@ impl Core {
     /// calendar does. Each step mostly reads what an earlier one asked for:
     /// the timer slots (`pop_due` asks a few entries ahead, except for the
     /// first of a freshly sorted millisecond), then the task slot (asked
-    /// for here, the instant before). Only the next millisecond's bucket is
+    /// for here, the instant before). Only the millisecond being drained is
     /// looked in, and a dropped timer's entry gives nothing to fetch.
     fn prefetch_upcoming(&self) {
         let timers = self.timers.borrow();
