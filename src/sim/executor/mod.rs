@@ -55,6 +55,16 @@ struct Slot {
     trail: [usize; trail::LEN],
 }
 
+impl Slot {
+    /// Asks for the start of the task's future, which its next poll reads
+    /// first (see `prefetch.rs`).
+    fn ask_for_future(&self) {
+        if let Some(future) = self.future.as_ref() {
+            prefetch::value::<dyn Future<Output = ()>>(&**future);
+        }
+    }
+}
+
 /// The executor's state, reachable from this thread while [`block_on`] runs.
 struct Core {
     now_us: Cell<u64>,
@@ -332,12 +342,8 @@ impl Core {
         let Some(&next) = ready.front() else {
             return;
         };
-        let slots = self.slots.borrow();
-        if let Some(future) = slots
-            .get(unpack(next).0)
-            .and_then(|slot| slot.future.as_ref())
-        {
-            prefetch::value::<dyn Future<Output = ()>>(&**future);
+        if let Some(slot) = self.slots.borrow().get(unpack(next).0) {
+            slot.ask_for_future();
         }
     }
 
@@ -402,9 +408,7 @@ impl Core {
         if let Some((waker, sleeper)) = timers.upcoming_waker(0) {
             prefetch::around(sleeper);
             if let Some(slot) = task_index(waker).and_then(|i| slots.get(i)) {
-                if let Some(future) = slot.future.as_ref() {
-                    prefetch::value::<dyn Future<Output = ()>>(&**future);
-                }
+                slot.ask_for_future();
                 trail::prefetch(&slot.trail);
             }
         }

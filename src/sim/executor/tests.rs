@@ -294,38 +294,45 @@ fn a_timeout_in_a_task_leans_on_its_work_only_when_that_ends_first() {
     assert_eq!(s.timers_set, 3);
 }
 
+/// Runs a 5 ms timeout around work that holds a 1 ms sleep, does `step` to
+/// it on every poll and never finishes; asserts that the timeout ends
+/// exactly at its deadline (a timeout that leaned on the sleep wrongly
+/// would stall the run instead).
+async fn ends_at_its_deadline(
+    mut step: impl FnMut(&mut Context<'_>, &mut Option<Pin<Box<Sleep>>>),
+) {
+    let start = now_us();
+    let mut sleep = Some(Box::pin(Sleep::after(Duration::from_millis(1))));
+    let work = std::future::poll_fn(move |cx| {
+        step(cx, &mut sleep);
+        Poll::<()>::Pending
+    });
+    assert_eq!(timeout(Duration::from_millis(5), work).await, Err(Elapsed));
+    assert_eq!(now_us(), start + 5_000);
+}
+
 /// A timeout cannot lean on a sleep its work dropped in the same poll, nor
 /// on one that would wake somebody else: it sets its own timer, and the run
 /// ends at the deadline instead of stalling.
 #[test]
 fn a_timeout_does_not_lean_on_a_dropped_sleep_or_another_wakers() {
     block_on(async {
-        let mut sleep = Some(Box::pin(Sleep::after(Duration::from_millis(1))));
-        let dropped = timeout(
-            Duration::from_millis(5),
-            std::future::poll_fn(move |cx| {
-                if let Some(s) = sleep.as_mut() {
-                    assert!(s.as_mut().poll(cx).is_pending());
-                }
-                sleep = None;
-                Poll::<()>::Pending
-            }),
-        )
+        // Noted, then dropped in the same poll.
+        ends_at_its_deadline(|cx, sleep| {
+            if let Some(s) = sleep.as_mut() {
+                assert!(s.as_mut().poll(cx).is_pending());
+            }
+            *sleep = None;
+        })
         .await;
-        assert_eq!(dropped, Err(Elapsed));
-        assert_eq!(now_us(), 5_000);
 
-        let mut sleep = Box::pin(Sleep::after(Duration::from_millis(1)));
-        let elsewhere = timeout(
-            Duration::from_millis(5),
-            std::future::poll_fn(move |_| {
-                let _ = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-                Poll::<()>::Pending
-            }),
-        )
+        // Polled with a waker that is not this executor's.
+        ends_at_its_deadline(|_, sleep| {
+            if let Some(s) = sleep.as_mut() {
+                let _ = s.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            }
+        })
         .await;
-        assert_eq!(elsewhere, Err(Elapsed));
-        assert_eq!(now_us(), 10_000);
 
         // Another task's own waker: a timer of this executor's, but it
         // wakes that task, not this one.
@@ -337,32 +344,22 @@ fn a_timeout_does_not_lean_on_a_dropped_sleep_or_another_wakers() {
         }));
         yield_now().await;
         let theirs = other.borrow().clone().expect("the task ran");
-        let mut sleep = Box::pin(Sleep::after(Duration::from_millis(1)));
-        let other_task = timeout(
-            Duration::from_millis(5),
-            std::future::poll_fn(move |_| {
-                let _ = sleep.as_mut().poll(&mut Context::from_waker(&theirs));
-                Poll::<()>::Pending
-            }),
-        )
+        ends_at_its_deadline(move |_, sleep| {
+            if let Some(s) = sleep.as_mut() {
+                let _ = s.as_mut().poll(&mut Context::from_waker(&theirs));
+            }
+        })
         .await;
-        assert_eq!(other_task, Err(Elapsed));
-        assert_eq!(now_us(), 15_000);
 
         // Noted with this task's waker, then handed to another in the same
         // poll: the note no longer holds.
-        let mut sleep = Box::pin(Sleep::after(Duration::from_millis(1)));
-        let handed_over = timeout(
-            Duration::from_millis(5),
-            std::future::poll_fn(move |cx| {
-                let _ = sleep.as_mut().poll(cx);
-                let _ = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-                Poll::<()>::Pending
-            }),
-        )
+        ends_at_its_deadline(|cx, sleep| {
+            if let Some(s) = sleep.as_mut() {
+                let _ = s.as_mut().poll(cx);
+                let _ = s.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            }
+        })
         .await;
-        assert_eq!(handed_over, Err(Elapsed));
-        assert_eq!(now_us(), 20_000);
     })
     .unwrap();
 }

@@ -32,6 +32,9 @@ const BUCKET_KEEP: usize = 16;
 /// ties by the order the timers were set.
 type Entry = (u64, u64, u32, u32);
 
+/// A set timer: its slot's index and the slot's generation then.
+type TimerId = (u32, u32);
+
 pub(super) struct Timers {
     buckets: Vec<Vec<Entry>>,
     /// Entries in `buckets`.
@@ -73,7 +76,7 @@ struct TimerSlot {
 impl Timers {
     /// Sets a timer that fires at `at_us` after the timers due then with a
     /// lower `seq` (see `Core::next_seq`) and before those with a higher.
-    fn set(&mut self, at_us: u64, seq: u64, waker: Waker, sleeper: usize) -> (u32, u32) {
+    fn set(&mut self, at_us: u64, seq: u64, waker: Waker, sleeper: usize) -> TimerId {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -128,14 +131,14 @@ impl Timers {
         Some((slot.waker.as_ref()?, slot.sleeper))
     }
 
-    fn live(&mut self, (index, generation): (u32, u32)) -> Option<&mut TimerSlot> {
+    fn live(&mut self, (index, generation): TimerId) -> Option<&mut TimerSlot> {
         self.slots
             .get_mut(index as usize)
             .filter(|s| s.generation == generation)
     }
 
     /// Frees a timer's slot; true if it had not fired yet.
-    fn release(&mut self, id: (u32, u32)) -> bool {
+    fn release(&mut self, id: TimerId) -> bool {
         if let Some(slot) = self.live(id) {
             let unfired = slot.waker.take().is_some();
             slot.generation = slot.generation.wrapping_add(1);
@@ -232,8 +235,7 @@ enum Armed {
     /// timer (`Sleep::poll_unless_woken_by`) fires, once it sets it, exactly
     /// where it would have had it been set then.
     Reserved(u64),
-    /// Its timer: (slot index, slot generation).
-    Set(u32, u32),
+    Set(TimerId),
 }
 
 /// Sleeps until `at_us` virtual microseconds after the executor started.
@@ -285,8 +287,8 @@ impl Future for Sleep {
         let (done, armed) = with_core(|core| {
             let mut timers = core.timers.borrow_mut();
             if core.now_us.get() >= at_us {
-                if let Armed::Set(index, generation) = armed {
-                    timers.release((index, generation));
+                if let Armed::Set(id) = armed {
+                    timers.release(id);
                 }
                 return (true, Armed::No);
             }
@@ -295,7 +297,7 @@ impl Future for Sleep {
                 core.wake_by.set(core.wake_by.get().min(at_us));
             }
             let live = match armed {
-                Armed::Set(index, generation) => timers.live((index, generation)),
+                Armed::Set(id) => timers.live(id),
                 _ => None,
             };
             match live {
@@ -320,8 +322,10 @@ impl Future for Sleep {
                         _ => core.next_seq(),
                     };
                     core.count(|s| s.timers_set += 1);
-                    let (index, generation) = timers.set(at_us, seq, cx.waker().clone(), sleeper);
-                    (false, Armed::Set(index, generation))
+                    (
+                        false,
+                        Armed::Set(timers.set(at_us, seq, cx.waker().clone(), sleeper)),
+                    )
                 }
             }
         })
@@ -337,9 +341,9 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Armed::Set(index, generation) = self.armed {
+        if let Armed::Set(id) = self.armed {
             with_core(|core| {
-                if core.timers.borrow_mut().release((index, generation)) {
+                if core.timers.borrow_mut().release(id) {
                     core.timers_lost.set(core.timers_lost.get() + 1);
                 }
             });
