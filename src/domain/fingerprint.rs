@@ -46,16 +46,63 @@ pub fn hash_words(words: &[u64]) -> u64 {
     mix(h.finish())
 }
 
-/// SplitMix64's finaliser.
+const MIX_1: u64 = 0xbf58_476d_1ce4_e5b9;
+const MIX_2: u64 = 0x94d0_49bb_1331_11eb;
+
+/// SplitMix64's finaliser. A bijection of `u64` ([`unmix`] undoes it).
 pub fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z = (z ^ (z >> 30)).wrapping_mul(MIX_1);
+    z = (z ^ (z >> 27)).wrapping_mul(MIX_2);
     z ^ (z >> 31)
+}
+
+/// The `x` with `mix(x) == z`: a number that looks random can carry an
+/// index and be looked up without a hash table (the token vault's tokens).
+pub fn unmix(mut z: u64) -> u64 {
+    z = unshift(z, 31).wrapping_mul(inverse(MIX_2));
+    z = unshift(z, 27).wrapping_mul(inverse(MIX_1));
+    unshift(z, 30)
+}
+
+/// The `x` with `x ^ (x >> k) == y`.
+fn unshift(y: u64, k: u32) -> u64 {
+    let mut x = y;
+    for _ in 0..64u32.div_ceil(k) {
+        x = y ^ (x >> k);
+    }
+    x
+}
+
+/// The multiplicative inverse of an odd `c` modulo 2^64 (Newton's
+/// iteration: each step doubles the bits that are right).
+const fn inverse(c: u64) -> u64 {
+    let mut x = c;
+    let mut i = 0;
+    while i < 6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(c.wrapping_mul(x)));
+        i += 1;
+    }
+    x
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unmix_undoes_mix() {
+        assert_eq!(MIX_1.wrapping_mul(inverse(MIX_1)), 1);
+        assert_eq!(MIX_2.wrapping_mul(inverse(MIX_2)), 1);
+        let mut z = 0x1234_5678_9abc_def0u64;
+        for x in [0, 1, 2, u64::MAX, 1 << 63, 42] {
+            assert_eq!(unmix(mix(x)), x);
+        }
+        for _ in 0..10_000 {
+            z = mix(z.wrapping_add(1));
+            assert_eq!(unmix(mix(z)), z);
+            assert_eq!(mix(unmix(z)), z);
+        }
+    }
 
     #[test]
     fn a_payload_hash_changes_with_any_byte_and_with_the_length() {

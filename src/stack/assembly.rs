@@ -155,6 +155,7 @@ impl Stack {
             seed.0,
             layer(Target::GatewayTokens),
         ));
+        tokens.reserve(world.customers.len());
         let mut cards = DenseTable::default();
         let mut customer_bank = DenseTable::default();
         for c in &world.customers {
