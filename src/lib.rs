@@ -11,6 +11,7 @@ pub mod load;
 pub mod lock;
 pub mod metrics;
 pub mod packed;
+pub mod prefetch;
 pub mod report;
 pub mod resilience;
 pub mod sim;

@@ -51,6 +51,16 @@ fn announcing(status: Status) -> u8 {
 }
 
 impl Announced {
+    /// Asks for `payment`'s slot ahead of a record about it.
+    pub(super) fn ask_for(&self, payment: PaymentId) {
+        if let Some(slot) = usize::try_from(payment.0)
+            .ok()
+            .and_then(|i| self.dense.get(i))
+        {
+            crate::prefetch::line(slot);
+        }
+    }
+
     fn slot(&mut self, payment: PaymentId) -> &mut (u8, u8) {
         let i = usize::try_from(payment.0).unwrap_or(usize::MAX);
         if i < self.dense.len() {

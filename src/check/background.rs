@@ -25,6 +25,9 @@ use super::{CheckConfig, Checker, Verdict};
 
 /// Records per chunk sent to the checker thread.
 pub const CHUNK_RECORDS: usize = 4096;
+/// How many records ahead of the one it judges the checker asks for the
+/// table lines a record will read ([`Checker::ask_for_audit`]).
+const ASK_AHEAD: usize = 8;
 /// Chunks in flight at most (about 16 x 4096 x 150 bytes = 10 MB).
 pub const CHANNEL_CHUNKS: usize = 16;
 
@@ -136,14 +139,18 @@ fn checker_thread(
 ) -> Verdict {
     let mut checker = Checker::new(cfg);
     for mut chunk in rx {
-        for rec in chunk.drain(..) {
+        for (i, rec) in chunk.iter().enumerate() {
+            if let Some(Record::Audit(ahead)) = chunk.get(i + ASK_AHEAD) {
+                checker.ask_for_audit(ahead);
+            }
             match rec {
-                Record::History(ev) => checker.observe_history(&ev),
-                Record::Audit(rec) => checker.observe_audit(&rec),
+                Record::History(ev) => checker.observe_history(ev),
+                Record::Audit(rec) => checker.observe_audit(rec),
                 #[cfg(test)]
                 Record::Panic => panic!("injected checker panic"),
             }
         }
+        chunk.clear();
         // Full means the producer has enough spares: let this one go.
         let _ = spare.try_send(chunk);
     }

@@ -130,6 +130,14 @@ pub(super) struct Ledger {
 }
 
 impl Ledger {
+    /// Asks for the slots of the accounts an entry (or record) names ahead
+    /// of it (the home currency's: any other is rare).
+    pub(super) fn ask_for(&self, accounts: impl IntoIterator<Item = Account>) {
+        for account in accounts {
+            self.accounts.ask_for(&account);
+        }
+    }
+
     pub(super) fn open(&mut self, account: Account, currency: Currency, floor: Option<i64>) {
         self.update(account, currency, |st| st.floor = floor);
     }

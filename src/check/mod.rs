@@ -90,6 +90,37 @@ impl Checker {
         }
     }
 
+    /// Asks for the lines [`Checker::observe_audit`] will read for `rec` in
+    /// the tables indexed by id (payments, events, accounts), so a caller
+    /// that holds a batch can ask a few records ahead and the fetches
+    /// overlap the records between. The key table is hashed: its place is
+    /// only known by looking.
+    pub fn ask_for_audit(&self, rec: &AuditRecord) {
+        match *rec {
+            AuditRecord::PaymentCreated { payment, .. } => self.payments.map.ask_for(payment),
+            AuditRecord::PaymentFinal { payment, .. } => {
+                self.payments.map.ask_for(payment);
+                self.announced.ask_for(payment);
+            }
+            AuditRecord::Journal(ref e) => {
+                self.ledger.ask_for(e.legs().iter().map(|l| l.account));
+                if let Some(p) = e.payment {
+                    self.payments.map.ask_for(p);
+                }
+            }
+            AuditRecord::EventEmitted { event, payment, .. } => {
+                self.webhooks.ask_for(event);
+                self.announced.ask_for(payment);
+            }
+            AuditRecord::EventReceived { event, .. }
+            | AuditRecord::EventDeadLettered { event, .. } => self.webhooks.ask_for(event),
+            AuditRecord::AccountOpened { account, .. } | AuditRecord::Balance { account, .. } => {
+                self.ledger.ask_for([account]);
+            }
+            AuditRecord::Settlement(_) | AuditRecord::CallbackFired { .. } => {}
+        }
+    }
+
     pub fn observe_history(&mut self, ev: &HistoryEvent) {
         self.keys.observe(ev);
     }

@@ -123,6 +123,11 @@ pub(super) struct Webhooks {
 const EVENTS_RESERVED_PER_PAYMENT: usize = 2;
 
 impl Webhooks {
+    /// Asks for `event`'s slot ahead of a record about it.
+    pub(super) fn ask_for(&self, event: EventId) {
+        self.events.ask_for(event);
+    }
+
     /// Room for the events of `payments` payments, reserved up front.
     pub(super) fn with_capacity(payments: usize) -> Webhooks {
         Webhooks {

@@ -47,6 +47,17 @@ impl<V> AccountMap<V> {
         }
     }
 
+    /// Asks for the line of a per-customer or per-merchant account ahead of
+    /// a lookup (the shared ones are few, and stay cached).
+    pub fn ask_for(&self, account: &Account) {
+        match *account {
+            Account::CustomerAvailable(c) => self.available.ask_for(c),
+            Account::CustomerHold(c) => self.hold.ask_for(c),
+            Account::Merchant(m) => self.merchant.ask_for(m),
+            _ => {}
+        }
+    }
+
     /// The account's value, made by `new` if it has none.
     pub fn get_or_insert_with(&mut self, account: Account, new: impl FnOnce() -> V) -> &mut V {
         match account {

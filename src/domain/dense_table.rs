@@ -85,6 +85,14 @@ impl<K: DenseId, V> DenseTable<K, V> {
         self.slots[i].get_or_insert_with(new)
     }
 
+    /// Asks for the line of `k`'s entry ahead of a lookup (see
+    /// `crate::prefetch`); nothing for an id past the vector.
+    pub fn ask_for(&self, k: K) {
+        if let Some(slot) = self.slots.get(k.index()) {
+            crate::prefetch::line(slot);
+        }
+    }
+
     /// Sets the entry of `k`.
     pub fn insert(&mut self, k: K, v: V) {
         let mut v = Some(v);

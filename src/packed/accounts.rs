@@ -43,6 +43,11 @@ impl<V: Pack> PackedAccounts<V> {
         r
     }
 
+    /// Asks for `account`'s slot ahead of an update (see `AccountMap::ask_for`).
+    pub(crate) fn ask_for(&self, account: &Account) {
+        self.map.ask_for(account);
+    }
+
     /// Every state, in account order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Account, V)> + '_ {
         self.map

@@ -81,6 +81,18 @@ impl<K: DenseKey, V: Pack> DenseMap<K, V> {
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
+    /// Asks for the lines of `k`'s slot and presence bit ahead of an update
+    /// (see `crate::prefetch`); nothing for an id past the vector.
+    pub(crate) fn ask_for(&self, k: K) {
+        let Ok(i) = usize::try_from(k.index()) else {
+            return;
+        };
+        if let Some(slot) = self.slots.get(i) {
+            crate::prefetch::line(slot);
+            crate::prefetch::line(self.present.as_ptr().wrapping_add(i / 64));
+        }
+    }
+
     /// The slot for `k`, growing the vector if `k` is near enough; `None`
     /// for a stray id.
     fn slot_index(&mut self, k: K) -> Option<usize> {
@@ -239,6 +251,9 @@ mod tests {
             } else {
                 n as i64
             };
+            // Asking ahead, for any id, changes nothing.
+            dense.ask_for(k);
+            dense.ask_for(u64::MAX);
             dense.update(k, Wide::default, |w| {
                 w.a = a;
                 w.n += 1

@@ -15,9 +15,7 @@
 //! last poll went through (`trail.rs`) and the lines around the sleep that
 //! fires (`Core::prefetch_upcoming`).
 //!
-//! A prefetch is a hint: it never faults, whatever the address, and changes
-//! nothing a program can observe but time. On targets without one it is a
-//! no-op.
+//! The prefetch itself is `crate::prefetch::line`.
 
 /// How many steps ahead the batch loops (timer slots, task slots) ask: each
 /// step is a few nanoseconds of work, a fetch from memory a hundred or more.
@@ -31,21 +29,7 @@ pub(super) const SLOT_AHEAD: usize = 8;
 /// CPU than 512 on the million benchmark (6 pairs of 7, not significant).
 const FUTURE_BYTES: usize = 1024;
 
-pub(super) const LINE: usize = 64;
-
-/// Asks for the cache line holding `p`.
-#[inline(always)]
-pub(super) fn line<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `_mm_prefetch` only hints the cache; it reads nothing the
-    // program sees and never faults, for any address.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
+pub(super) use crate::prefetch::{line, LINE};
 
 /// Asks for the first [`FUTURE_BYTES`] of the value behind `p` (all of it
 /// when smaller).
