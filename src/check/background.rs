@@ -26,7 +26,8 @@ use super::{CheckConfig, Checker, Verdict};
 /// Records per chunk sent to the checker thread.
 pub const CHUNK_RECORDS: usize = 4096;
 /// How many records ahead of the one it judges the checker asks for the
-/// table lines a record will read ([`Checker::ask_for_audit`]).
+/// table lines a record will read ([`Checker::ask_for_audit`],
+/// [`Checker::ask_for_history`]).
 const ASK_AHEAD: usize = 8;
 /// Chunks in flight at most (about 16 x 4096 x 150 bytes = 10 MB).
 pub const CHANNEL_CHUNKS: usize = 16;
@@ -140,8 +141,10 @@ fn checker_thread(
     let mut checker = Checker::new(cfg);
     for mut chunk in rx {
         for (i, rec) in chunk.iter().enumerate() {
-            if let Some(Record::Audit(ahead)) = chunk.get(i + ASK_AHEAD) {
-                checker.ask_for_audit(ahead);
+            match chunk.get(i + ASK_AHEAD) {
+                Some(Record::Audit(ahead)) => checker.ask_for_audit(ahead),
+                Some(Record::History(ahead)) => checker.ask_for_history(ahead),
+                _ => {}
             }
             match rec {
                 Record::History(ev) => checker.observe_history(ev),

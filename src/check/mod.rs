@@ -79,9 +79,7 @@ impl Checker {
     pub fn new(cfg: CheckConfig) -> Checker {
         Checker {
             cfg,
-            keys: keys::Keys::with_capacity(crate::domain::keys_for_payments(
-                cfg.expected_payments,
-            )),
+            keys: keys::Keys::with_capacity(cfg.expected_payments),
             ledger: ledger::Ledger::default(),
             payments: payments::Payments::with_capacity(cfg.expected_payments),
             settlement: settlement::Settlement::default(),
@@ -90,14 +88,24 @@ impl Checker {
         }
     }
 
+    /// Asks for the line [`Checker::observe_history`] will read for `ev` in
+    /// the key table (see [`Checker::ask_for_audit`]).
+    pub fn ask_for_history(&self, ev: &HistoryEvent) {
+        self.keys.ask_for_history(ev);
+    }
+
     /// Asks for the lines [`Checker::observe_audit`] will read for `rec` in
-    /// the tables indexed by id (payments, events, accounts), so a caller
-    /// that holds a batch can ask a few records ahead and the fetches
-    /// overlap the records between. The key table is hashed: its place is
-    /// only known by looking.
+    /// the tables indexed by id (keys, payments, events, accounts), so a
+    /// caller that holds a batch can ask a few records ahead and the
+    /// fetches overlap the records between.
     pub fn ask_for_audit(&self, rec: &AuditRecord) {
         match *rec {
-            AuditRecord::PaymentCreated { payment, .. } => self.payments.map.ask_for(payment),
+            AuditRecord::PaymentCreated { payment, key, .. } => {
+                self.payments.map.ask_for(payment);
+                if let Some(key) = key {
+                    self.keys.ask_for(key);
+                }
+            }
             AuditRecord::PaymentFinal { payment, .. } => {
                 self.payments.map.ask_for(payment);
                 self.announced.ask_for(payment);
@@ -106,6 +114,9 @@ impl Checker {
                 self.ledger.ask_for(e.legs().iter().map(|l| l.account));
                 if let Some(p) = e.payment {
                     self.payments.map.ask_for(p);
+                }
+                if let Some(key) = e.key {
+                    self.keys.ask_for(key);
                 }
             }
             AuditRecord::EventEmitted { event, payment, .. } => {

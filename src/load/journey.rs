@@ -20,6 +20,15 @@ use super::client::{Call, Client, Outcome};
 use super::spec::FixedPayment;
 use super::Plan;
 
+/// Low bits of an idempotency key that number the keys of one journey.
+pub const KEY_NUMBER_BITS: u32 = 16;
+
+/// The base of journey `index`'s keys: its `n`th key is `base | n`, from 1
+/// (the checker's key table leans on this, see `check::keys`).
+pub fn key_base(index: u64) -> u64 {
+    (index + 1) << KEY_NUMBER_BITS
+}
+
 pub struct Journey<A> {
     pub client: Arc<Client<A>>,
     pub plan: Arc<Plan>,

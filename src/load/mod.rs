@@ -139,7 +139,7 @@ pub async fn run<A: PaymentApi>(
             client: client.clone(),
             plan: plan.clone(),
             rng: seed.stream("journey", index as u64),
-            key_base: (index as u64 + 1) << 16,
+            key_base: journey::key_base(index as u64),
             keys_used: 0,
             beside: Vec::new(),
             fixed: arrival.payment,

@@ -15,8 +15,11 @@ use std::hash::Hash;
 use super::{pack_exact, Pack, PackedMap};
 use crate::domain::fingerprint::FxHashMap;
 
-/// An id that counts up from 1.
+/// An id that counts up from 0 or 1.
 pub(crate) trait DenseKey: Copy + Eq + Hash {
+    /// The id's slot. A key with no place in the count (`u64::MAX`, or any
+    /// index far past the vector) lives in the side map: correct, only
+    /// slower.
     fn index(self) -> u64;
     fn from_index(i: u64) -> Self;
 }
@@ -49,8 +52,12 @@ pub(crate) struct DenseMap<K, V: Pack> {
     /// One bit per slot: whether it holds a state.
     present: Vec<u64>,
     wide: FxHashMap<K, V>,
-    /// Ids too far ahead of the vector.
+    /// Ids too far ahead of the vector, or with no place in it.
     stray: PackedMap<K, V>,
+    /// The lowest index of a stray: the vector growing past it moves strays
+    /// in. `u64::MAX` when none can be (a key with no place never moves),
+    /// so growing does not look through the strays every time.
+    nearest_stray: u64,
 }
 
 impl<K, V: Pack> Default for DenseMap<K, V> {
@@ -60,6 +67,7 @@ impl<K, V: Pack> Default for DenseMap<K, V> {
             present: Vec::new(),
             wide: FxHashMap::default(),
             stray: PackedMap::default(),
+            nearest_stray: u64::MAX,
         }
     }
 }
@@ -109,7 +117,7 @@ impl<K: DenseKey, V: Pack> DenseMap<K, V> {
         let new_len = (i + 1) as usize;
         self.slots.resize(new_len, V::SPILLED);
         self.present.resize(new_len.div_ceil(64), 0);
-        if self.stray.is_empty() {
+        if new_len as u64 <= self.nearest_stray {
             return Some(i as usize);
         }
         // Strays the vector now covers move into it, so an id has one home.
@@ -119,6 +127,11 @@ impl<K: DenseKey, V: Pack> DenseMap<K, V> {
             .map(|(k, _)| k)
             .filter(|k| k.index() < new_len as u64)
             .collect();
+        self.nearest_stray = (self.stray.iter())
+            .map(|(k, _)| k.index())
+            .filter(|&i| i >= new_len as u64)
+            .min()
+            .unwrap_or(u64::MAX);
         for k in covered {
             if let Some(v) = self.stray.remove(&k) {
                 let i = k.index() as usize;
@@ -156,6 +169,7 @@ impl<K: DenseKey, V: Pack> DenseMap<K, V> {
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
         let Some(i) = self.slot_index(k) else {
+            self.nearest_stray = self.nearest_stray.min(k.index());
             return self.stray.update(k, new, f);
         };
         let mut v = if self.is_present(i) {
@@ -244,6 +258,9 @@ mod tests {
             far,
             200,
             7 * GROW_AHEAD,
+            // Ids with no place in the vector: strays for good.
+            u64::MAX,
+            u64::MAX - 1,
         ];
         for (n, &k) in ids.iter().enumerate() {
             let a = if n % 3 == 0 {

@@ -20,7 +20,7 @@ use crate::domain::fingerprint::FxHashMap;
 mod accounts;
 mod dense;
 pub(crate) use accounts::PackedAccounts;
-pub(crate) use dense::DenseMap;
+pub(crate) use dense::{DenseKey, DenseMap};
 
 /// A full-width state with a compact form for the common case.
 pub(crate) trait Pack: Copy + PartialEq {
@@ -115,10 +115,6 @@ impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
 
     pub(crate) fn len(&self) -> usize {
         self.map.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 
     #[cfg(test)]

@@ -40,7 +40,8 @@ use super::verdict::{
     InvariantResult, UnknownResolution, IDEMPOTENCY_CONSISTENT_REPLIES,
     IDEMPOTENCY_MISMATCH_NOT_EXECUTED, IDEMPOTENCY_SINGLE_EFFECT,
 };
-use crate::packed::PackedMap;
+use crate::load::journey::{key_base, KEY_NUMBER_BITS};
+use crate::packed::{DenseKey, DenseMap};
 
 fn bump(n: &mut u16) {
     *n = n.saturating_add(1);
@@ -66,9 +67,40 @@ enum Detail {
     Payment(PaymentId),
 }
 
+/// Slots per journey in the key table (see [`Keys::slots`]).
+const KEYS_PER_JOURNEY: u64 = 2;
+
+/// The key table's index of a key: journey `j`'s `n`th key (see
+/// `load::journey::key_base`) is slot `j * KEYS_PER_JOURNEY + n - 1`.
+impl DenseKey for IdemKey {
+    fn index(self) -> u64 {
+        let journey = self.0 >> KEY_NUMBER_BITS;
+        let n = self.0 & ((1 << KEY_NUMBER_BITS) - 1);
+        if journey == 0 || n == 0 || n > KEYS_PER_JOURNEY {
+            return u64::MAX;
+        }
+        // `journey` is below 2^48: no overflow.
+        (journey - 1) * KEYS_PER_JOURNEY + n - 1
+    }
+    fn from_index(i: u64) -> IdemKey {
+        IdemKey(key_base(i / KEYS_PER_JOURNEY) | (i % KEYS_PER_JOURNEY + 1))
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Keys {
-    slots: PackedMap<IdemKey, Slot>,
+    /// Per key value: its history state and its ledger effects.
+    ///
+    /// Indexed by what paystorm's clients make a key of (journey, then the
+    /// journey's key number), not hashed: every keyed request, completion
+    /// and posting reads it, and in a table of a million keys a hash
+    /// table's two accesses (control byte, bucket) were both cache misses,
+    /// and unpredictable ones. Here a key's place is known from the key, so
+    /// the checker asks for it a few records ahead (`Keys::ask_for`). A
+    /// journey's first two keys (its payment, then a capture or a refund)
+    /// have slots; any other key, and a key from another client, goes to
+    /// the map's hash table beside the vector, which is as correct.
+    slots: DenseMap<IdemKey, Slot>,
     /// History state of keys whose value a [`Slot`] already holds for another
     /// merchant.
     others: FxHashMap<(MerchantId, IdemKey), KeyState>,
@@ -94,11 +126,30 @@ pub(super) struct Create {
 }
 
 impl Keys {
-    /// Keys with room for `n` keys up front (see `CheckConfig`).
-    pub(super) fn with_capacity(n: usize) -> Keys {
+    /// Keys with room for the keys of `journeys` journeys up front (see
+    /// `CheckConfig`).
+    pub(super) fn with_capacity(journeys: usize) -> Keys {
         Keys {
-            slots: PackedMap::with_capacity(n),
+            slots: DenseMap::with_capacity(journeys.saturating_mul(KEYS_PER_JOURNEY as usize)),
             ..Keys::default()
+        }
+    }
+
+    /// Asks for the slot of `key` ahead of a record about it.
+    pub(super) fn ask_for(&self, key: IdemKey) {
+        self.slots.ask_for(key);
+    }
+
+    /// Asks for the slot of the key a history event is about: its own, or
+    /// for a completion its invocation's (the table of operations in
+    /// flight is small, and stays cached).
+    pub(super) fn ask_for_history(&self, ev: &HistoryEvent) {
+        let key = match ev.kind {
+            HistoryKind::Invoke(inv) => inv.key,
+            _ => self.pending.get(&ev.op).map(|p| p.key),
+        };
+        if let Some(key) = key {
+            self.ask_for(key);
         }
     }
 

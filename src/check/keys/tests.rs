@@ -20,7 +20,14 @@ fn a_key_takes_40_bytes() {
 fn keys_with_outsized_values_spill_and_judge_the_same() {
     use super::{Body, Counts, Effects, KeyState, OpKind, Slot, Target};
     use crate::domain::{IdemKey, PaymentId, RefundId, Status};
-    let mut slots: super::PackedMap<IdemKey, Slot> = Default::default();
+    let mut slots: super::DenseMap<IdemKey, Slot> = Default::default();
+    // A journey's key in the vector, a key of no journey in the side map,
+    // a journey's second key in the vector.
+    let (k1, k2, k3) = (
+        IdemKey(crate::load::journey::key_base(0) | 1),
+        IdemKey(2),
+        IdemKey(crate::load::journey::key_base(7) | 2),
+    );
     let body = Body {
         payment: PaymentId(u64::MAX),
         refund: Some(RefundId(u64::from(u32::MAX))),
@@ -52,18 +59,21 @@ fn keys_with_outsized_values_spill_and_judge_the_same() {
         )),
         effects: None,
     };
-    slots.update(IdemKey(1), Slot::default, |s| *s = small);
-    slots.update(IdemKey(2), Slot::default, |s| {
+    slots.update(k1, Slot::default, |s| *s = small);
+    slots.update(k2, Slot::default, |s| {
         s.hist = Some((MerchantId(u32::MAX), st))
     });
-    slots.update(IdemKey(3), Slot::default, |s| s.effects = Some(effects));
+    slots.update(k3, Slot::default, |s| s.effects = Some(effects));
     assert_eq!(slots.spilled(), 2);
-    assert_eq!(slots.get(&IdemKey(1)), Some(small));
+    assert_eq!(slots.get(&k1), Some(small));
     assert_eq!(
-        slots.get(&IdemKey(2)).unwrap().hist,
+        slots.get(&k2).unwrap().hist,
         Some((MerchantId(u32::MAX), st))
     );
-    assert_eq!(slots.get(&IdemKey(3)).unwrap().effects, Some(effects));
+    assert_eq!(slots.get(&k3).unwrap().effects, Some(effects));
+    let mut keys: Vec<_> = slots.iter().map(|(k, _)| k).collect();
+    keys.sort();
+    assert_eq!(keys, [k2, k1, k3]);
 }
 
 /// Retries and unknown outcomes a correct stack produces: a timeout then a
