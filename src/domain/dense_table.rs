@@ -93,6 +93,12 @@ impl<K: DenseId, V> DenseTable<K, V> {
         }
     }
 
+    /// The address of `k`'s entry, found without reading it: to ask for
+    /// ahead (`Component::serve_touching`), never to read through.
+    pub fn place(&self, k: K) -> usize {
+        self.slots.as_ptr().wrapping_add(k.index()) as usize
+    }
+
     /// Sets the entry of `k`.
     pub fn insert(&mut self, k: K, v: V) {
         let mut v = Some(v);

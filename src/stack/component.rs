@@ -39,8 +39,20 @@ impl Component {
 
     /// Waits for a slot, spends one latency draw, then runs `effect`.
     pub async fn serve<T>(&self, effect: impl FnOnce() -> T) -> T {
+        self.serve_touching(0, effect).await
+    }
+
+    /// [`Component::serve`], for an `effect` that reads the line at address
+    /// `entry` first (a table entry whose place is known before the call):
+    /// the sim executor asks for it ahead of the wake
+    /// (`executor::hint_next_sleep`). An address, not a pointer: a hint,
+    /// never read through, and a future holding it stays `Send`.
+    pub async fn serve_touching<T>(&self, entry: usize, effect: impl FnOnce() -> T) -> T {
         let _slot = crate::lock::permit(&self.slots).await;
         let delay = self.rng.with(|r| self.latency.sample(r));
+        if !delay.is_zero() {
+            crate::sim::executor::hint_next_sleep(entry);
+        }
         self.clock.sleep(delay).await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         effect()

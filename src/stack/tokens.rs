@@ -77,14 +77,17 @@ impl TokenVault {
         .await
     }
 
+    /// The entry `token` names, if it is one the vault issued.
+    fn index(&self, token: Token) -> usize {
+        usize::try_from(unmix(token.0) ^ self.salt).unwrap_or(usize::MAX)
+    }
+
     async fn lookup(&self, token: Token, device: DeviceId) -> Result<Pan, DetokenizeError> {
+        let entry = self.vault.locked().as_ptr().wrapping_add(self.index(token)) as usize;
         self.component
-            .serve(|| {
+            .serve_touching(entry, || {
                 let vault = self.vault.locked();
-                match usize::try_from(unmix(token.0) ^ self.salt)
-                    .ok()
-                    .and_then(|i| vault.get(i))
-                {
+                match vault.get(self.index(token)) {
                     Some(&(issued, _, _)) if issued != token => Err(DetokenizeError::UnknownToken),
                     None => Err(DetokenizeError::UnknownToken),
                     Some(&(_, _, bound)) if bound != device => Err(DetokenizeError::DeviceMismatch),

@@ -38,12 +38,14 @@ impl Wallet {
     ) -> Result<WalletPresentation, AuthFailed> {
         let failed = self.component.rng().with(|r| r.chance(self.failure_share));
         self.component
-            .serve(|| match (failed, self.cards.get(customer)) {
-                (false, Some((token, device))) => Ok(WalletPresentation {
-                    token: *token,
-                    device: *device,
-                }),
-                _ => Err(AuthFailed),
+            .serve_touching(self.cards.place(customer), || {
+                match (failed, self.cards.get(customer)) {
+                    (false, Some((token, device))) => Ok(WalletPresentation {
+                        token: *token,
+                        device: *device,
+                    }),
+                    _ => Err(AuthFailed),
+                }
             })
             .await
     }

@@ -94,6 +94,8 @@ struct Core {
     timers_lost: Cell<u64>,
     /// The boxed futures the current poll has descended through.
     trail: trail::Trail,
+    /// What [`hint_next_sleep`] named for the next sleep polled (0: none).
+    hint: Cell<usize>,
 }
 
 /// What the engine did: the cost of a run in the units the engine pays in
@@ -158,6 +160,17 @@ fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 /// Whether this thread is inside [`block_on`].
 pub fn active() -> bool {
     CURRENT.with(|c| !c.get().is_null())
+}
+
+/// Names the line at `address` as one the step after the next sleep will
+/// read (a table entry
+/// whose place is known before the sleep), so the executor asks for it with
+/// the rest of the wake's path, one wake ahead (`Core::prefetch_upcoming`).
+/// Call it right before awaiting the sleep: the next sleep polled takes it.
+/// A hint only: any address will do, it is never read through. Nothing
+/// outside the sim executor (under tokio, live mode).
+pub fn hint_next_sleep(address: usize) {
+    with_core(|c| c.hint.set(address));
 }
 
 /// Virtual microseconds since the executor started (0 outside one).
@@ -239,6 +252,7 @@ impl Core {
             wake_by: Cell::new(u64::MAX),
             timers_lost: Cell::new(0),
             trail: trail::Trail::default(),
+            hint: Cell::new(0),
         }
     }
 
@@ -313,6 +327,7 @@ impl Core {
         self.count(|s| s.polls += 1);
         self.polling.set(id);
         self.trail.clear();
+        self.hint.set(0);
         let waker = waker(id);
         match future.as_mut().poll(&mut Context::from_waker(&waker)) {
             Poll::Pending => {
@@ -400,13 +415,16 @@ impl Core {
         let slots = self.slots.borrow();
         if let Some(slot) = timers
             .upcoming_waker(1)
-            .and_then(|(w, _)| task_index(w))
+            .and_then(|(w, _, _)| task_index(w))
             .and_then(|i| slots.get(i))
         {
             prefetch::line(slot);
         }
-        if let Some((waker, sleeper)) = timers.upcoming_waker(0) {
+        if let Some((waker, sleeper, hint)) = timers.upcoming_waker(0) {
             prefetch::around(sleeper);
+            if hint != 0 {
+                prefetch::line(hint as *const u8);
+            }
             if let Some(slot) = task_index(waker).and_then(|i| slots.get(i)) {
                 slot.ask_for_future();
                 trail::prefetch(&slot.trail);

@@ -386,3 +386,28 @@ fn a_slot_keeps_the_trail_of_boxes_its_task_is_waiting_in() {
     })
     .unwrap();
 }
+
+/// A hint goes with the next sleep polled: that sleep takes it, and the
+/// next task's poll starts without one, so a hint no sleep took (a zero
+/// delay sets no timer) never rides on another task's sleep.
+#[test]
+fn a_hint_is_taken_by_the_next_sleep_and_never_outlives_its_poll() {
+    let hint = || with_core(|c| c.hint.get()).unwrap();
+    block_on(async move {
+        spawn_detached(async {
+            hint_next_sleep(0x1000);
+            Sleep::after(Duration::from_millis(5)).await;
+        });
+        yield_now().await;
+        assert_eq!(hint(), 0, "the sleep took it");
+        let seen = Rc::new(std::cell::Cell::new(usize::MAX));
+        spawn_detached(async {
+            hint_next_sleep(0x2000);
+        });
+        let s = seen.clone();
+        spawn_detached(async move { s.set(hint()) });
+        yield_now().await;
+        assert_eq!(seen.get(), 0, "the next task's poll started clean");
+    })
+    .unwrap();
+}

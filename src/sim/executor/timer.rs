@@ -70,19 +70,24 @@ struct TimerSlot {
     /// ahead (`Core::prefetch_upcoming`). Only ever prefetched, never read
     /// through (a sleep that moved leaves a useless hint, nothing worse).
     sleeper: usize,
+    /// A line the poll after the wake will read, named by the code that
+    /// slept ([`super::hint_next_sleep`]; 0 for none): a table entry the
+    /// step after the sleep looks up, asked for with the sleeper's lines.
+    hint: usize,
     generation: u32,
 }
 
 impl Timers {
     /// Sets a timer that fires at `at_us` after the timers due then with a
     /// lower `seq` (see `Core::next_seq`) and before those with a higher.
-    fn set(&mut self, at_us: u64, seq: u64, waker: Waker, sleeper: usize) -> TimerId {
+    fn set(&mut self, at_us: u64, seq: u64, waker: Waker, sleeper: usize, hint: usize) -> TimerId {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.slots.push(TimerSlot {
                     waker: None,
                     sleeper: 0,
+                    hint: 0,
                     generation: 0,
                 });
                 (self.slots.len() - 1) as u32
@@ -91,6 +96,7 @@ impl Timers {
         let slot = &mut self.slots[index as usize];
         slot.waker = Some(waker);
         slot.sleeper = sleeper;
+        slot.hint = hint;
         let generation = slot.generation;
         self.insert((at_us, seq, index, generation));
         (index, generation)
@@ -111,24 +117,27 @@ impl Timers {
         }
     }
 
-    /// Asks for the slot of `current[i]` ahead of its check.
+    /// Asks for the slot of `current[i]` ahead of its check (both ends: a
+    /// slot may straddle two lines).
     fn ask_for_slot(&self, i: usize) {
         if let Some(&(_, _, index, _)) = self.current.get(i) {
-            super::prefetch::line(self.slots.as_ptr().wrapping_add(index as usize));
+            let slot = self.slots.as_ptr().wrapping_add(index as usize);
+            super::prefetch::line(slot);
+            super::prefetch::line(slot.wrapping_add(1).cast::<u8>().wrapping_sub(1));
         }
     }
 
     /// The waker of the live timer `k` entries after the next one due in
     /// the bucket being drained (0: the next), for asking ahead for what its
     /// wake will touch. Reads the entry's slot: ask for it first.
-    pub(super) fn upcoming_waker(&self, k: usize) -> Option<(&Waker, usize)> {
+    pub(super) fn upcoming_waker(&self, k: usize) -> Option<(&Waker, usize, usize)> {
         let i = self.current.len().checked_sub(1 + k)?;
         let (_, _, index, generation) = self.current[i];
         let slot = self
             .slots
             .get(index as usize)
             .filter(|s| s.generation == generation)?;
-        Some((slot.waker.as_ref()?, slot.sleeper))
+        Some((slot.waker.as_ref()?, slot.sleeper, slot.hint))
     }
 
     fn live(&mut self, (index, generation): TimerId) -> Option<&mut TimerSlot> {
@@ -285,6 +294,8 @@ impl Future for Sleep {
         let armed = self.armed;
         let sleeper = std::ptr::from_ref::<Sleep>(&self) as usize;
         let (done, armed) = with_core(|core| {
+            // A hint is for the sleep polled next, this one, whatever it does.
+            let hint = core.hint.take();
             let mut timers = core.timers.borrow_mut();
             if core.now_us.get() >= at_us {
                 if let Armed::Set(id) = armed {
@@ -314,6 +325,9 @@ impl Future for Sleep {
                         }
                     }
                     slot.sleeper = sleeper;
+                    if hint != 0 {
+                        slot.hint = hint;
+                    }
                     (false, armed)
                 }
                 None => {
@@ -324,7 +338,7 @@ impl Future for Sleep {
                     core.count(|s| s.timers_set += 1);
                     (
                         false,
-                        Armed::Set(timers.set(at_us, seq, cx.waker().clone(), sleeper)),
+                        Armed::Set(timers.set(at_us, seq, cx.waker().clone(), sleeper, hint)),
                     )
                 }
             }
@@ -359,6 +373,21 @@ pub struct Elapsed;
 mod tests {
     use super::*;
 
+    /// The look-ahead reads each upcoming timer's hint from its slot.
+    #[test]
+    fn a_timer_carries_its_hint_to_the_look_ahead() {
+        let mut t = Timers::default();
+        for (at_us, hint) in [(2_100, 0), (2_200, 0x1000), (2_300, 0x2000)] {
+            t.set(at_us, at_us, Waker::noop().clone(), 0, hint);
+        }
+        let mut wakers = Vec::new();
+        assert_eq!(t.pop_due(0, &mut wakers), Some(2_100));
+        let hint = |t: &Timers, k| t.upcoming_waker(k).map(|(_, _, hint)| hint);
+        assert_eq!(hint(&t, 0), Some(0x1000));
+        assert_eq!(hint(&t, 1), Some(0x2000));
+        assert_eq!(hint(&t, 2), None);
+    }
+
     /// A drained bucket gives its room back: after bursts of timers in a
     /// few milliseconds, the buckets keep no more than their keep each,
     /// however many entries passed through them (the vector that carried
@@ -373,6 +402,7 @@ mod tests {
                     ms * BUCKET_US + i % BUCKET_US,
                     seq,
                     Waker::noop().clone(),
+                    0,
                     0,
                 );
             }
