@@ -216,8 +216,11 @@ impl Recorder {
         *self.counts.locked()
     }
 
+    /// The latency book, settled (every value counted), leaving an empty one.
     pub fn take_latency(&self) -> LatencyBook {
-        std::mem::take(&mut *self.latency.locked())
+        let mut book = std::mem::take(&mut *self.latency.locked());
+        book.settle();
+        book
     }
 
     pub fn take_series(&self) -> TimeSeries {

@@ -74,12 +74,32 @@ fn method_index(method: Method) -> usize {
 /// never grows with the run's length. An operation's histogram is the sum of
 /// its methods', added up when it is read: recording each value once, not
 /// twice, halves the cost of the one call every request makes.
+///
+/// Values are counted [`DEFERRED`] at a time ([`LatencyBook::settle`]):
+/// each count lands on a histogram counter that is usually a cache miss by
+/// the time the next request of its kind finishes, and a run of counts
+/// lets those misses overlap instead of each stalling the request that
+/// finished. A book handed out for reading is settled.
+#[derive(Clone)]
 pub struct LatencyBook {
     corrected_by_method: Vec<Option<Histogram<u64>>>,
     service_by_method: Vec<Option<Histogram<u64>>>,
     /// Corrected payment (create) latency by issuer index: one slot per
     /// issuer, at most 65,536.
     by_issuer: Vec<Option<Histogram<u64>>>,
+    /// Values recorded and not yet counted, by [`Slot`].
+    deferred: Vec<(Slot, u64)>,
+}
+
+/// Values counted at a time (bounded: 16 bytes each).
+const DEFERRED: usize = 64;
+
+/// Which histogram a deferred value goes to.
+#[derive(Clone, Copy)]
+enum Slot {
+    Corrected(u8),
+    Service(u8),
+    Issuer(u16),
 }
 
 impl Default for LatencyBook {
@@ -88,6 +108,7 @@ impl Default for LatencyBook {
             corrected_by_method: (0..PAIRS).map(|_| None).collect(),
             service_by_method: (0..PAIRS).map(|_| None).collect(),
             by_issuer: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 }
@@ -108,26 +129,53 @@ pub struct Percentiles {
 
 impl LatencyBook {
     pub fn record_corrected(&mut self, op: OpKind, method: Method, us: u64) {
-        self.corrected_by_method[pair_index(op, method)]
-            .get_or_insert_with(new_histogram)
-            .saturating_record(us.max(1));
+        self.defer(Slot::Corrected(pair_index(op, method) as u8), us);
     }
 
     pub fn record_service(&mut self, op: OpKind, method: Method, us: u64) {
-        self.service_by_method[pair_index(op, method)]
-            .get_or_insert_with(new_histogram)
-            .saturating_record(us.max(1));
+        self.defer(Slot::Service(pair_index(op, method) as u8), us);
     }
 
     /// A payment's corrected latency, by the customer's bank.
     pub fn record_by_issuer(&mut self, issuer: IssuerId, us: u64) {
-        let i = usize::from(issuer.0);
-        if self.by_issuer.len() <= i {
-            self.by_issuer.resize_with(i + 1, || None);
+        self.defer(Slot::Issuer(issuer.0), us);
+    }
+
+    fn defer(&mut self, slot: Slot, us: u64) {
+        self.deferred.push((slot, us.max(1)));
+        if self.deferred.len() >= DEFERRED {
+            self.settle();
         }
-        self.by_issuer[i]
-            .get_or_insert_with(new_histogram)
-            .saturating_record(us.max(1));
+    }
+
+    /// Counts every value recorded so far.
+    pub fn settle(&mut self) {
+        for (slot, us) in self.deferred.drain(..) {
+            let h = match slot {
+                Slot::Corrected(i) => &mut self.corrected_by_method[usize::from(i)],
+                Slot::Service(i) => &mut self.service_by_method[usize::from(i)],
+                Slot::Issuer(i) => {
+                    let i = usize::from(i);
+                    if self.by_issuer.len() <= i {
+                        self.by_issuer.resize_with(i + 1, || None);
+                    }
+                    &mut self.by_issuer[i]
+                }
+            };
+            h.get_or_insert_with(new_histogram).saturating_record(us);
+        }
+    }
+
+    /// This book with every value counted: itself if it is settled, else a
+    /// settled copy (a reader holding an unsettled book, as a test may).
+    fn settled(&self) -> std::borrow::Cow<'_, LatencyBook> {
+        if self.deferred.is_empty() {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            let mut book = self.clone();
+            book.settle();
+            std::borrow::Cow::Owned(book)
+        }
     }
 
     /// Every histogram with traffic, by a tag naming it:
@@ -135,7 +183,14 @@ impl LatencyBook {
     /// `issuer/<n>` (corrected payment latency by the customer's bank).
     /// What the run's histogram log records; the per-operation histograms
     /// are the sums of their methods', so they are not listed.
+    ///
+    /// Panics on a book with values not yet counted: [`LatencyBook::settle`]
+    /// it first (the recorder hands out settled books).
     pub fn tagged(&self) -> Vec<(String, &Histogram<u64>)> {
+        assert!(
+            self.deferred.is_empty(),
+            "a latency book read before its deferred values were counted"
+        );
         let mut out = Vec::new();
         for (kind, slots) in [
             ("corrected", &self.corrected_by_method),
@@ -163,6 +218,7 @@ impl LatencyBook {
     /// Adds a histogram [`LatencyBook::tagged`] named `tag` (another run's,
     /// read back from its log). `Err` says what is wrong with the tag.
     pub fn add_tagged(&mut self, tag: &str, h: &Histogram<u64>) -> Result<(), String> {
+        self.settle();
         let parts: Vec<&str> = tag.split('/').collect();
         let add = |slot: &mut Option<Histogram<u64>>| {
             slot.get_or_insert_with(new_histogram)
@@ -199,7 +255,8 @@ impl LatencyBook {
     /// Corrected payment latency by issuer (`"issuer:N"`), issuers with
     /// traffic only.
     pub fn corrected_ms_by_issuer(&self) -> Vec<(IssuerId, Percentiles)> {
-        self.by_issuer
+        self.settled()
+            .by_issuer
             .iter()
             .enumerate()
             .filter_map(|(i, h)| {
@@ -211,21 +268,21 @@ impl LatencyBook {
 
     /// Percentiles in milliseconds per operation that saw traffic.
     pub fn corrected_ms(&self) -> Vec<(&'static str, Percentiles)> {
-        summarize(&self.corrected_by_method)
+        summarize(&self.settled().corrected_by_method)
     }
 
     pub fn service_ms(&self) -> Vec<(&'static str, Percentiles)> {
-        summarize(&self.service_by_method)
+        summarize(&self.settled().service_by_method)
     }
 
     /// Corrected latency per method and operation.
     pub fn corrected_ms_by_method(&self) -> ByMethod {
-        summarize_by_method(&self.corrected_by_method)
+        summarize_by_method(&self.settled().corrected_by_method)
     }
 
     /// Service time per method and operation.
     pub fn service_ms_by_method(&self) -> ByMethod {
-        summarize_by_method(&self.service_by_method)
+        summarize_by_method(&self.settled().service_by_method)
     }
 }
 
@@ -286,6 +343,40 @@ fn summarize_by_method(hists: &[Option<Histogram<u64>>]) -> ByMethod {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counting is deferred, never lost: a book read unsettled gives what
+    /// the settled one does, and every value lands in its histogram.
+    #[test]
+    fn deferred_values_are_all_counted() {
+        let mut book = LatencyBook::default();
+        let n = 3 * DEFERRED as u64 + 5;
+        for us in 1..=n {
+            book.record_corrected(OpKind::Create, Method::QrWallet, us);
+            book.record_service(OpKind::Capture, Method::CardNfc, us);
+            book.record_by_issuer(IssuerId(3), us);
+        }
+        assert!(!book.deferred.is_empty(), "some values wait to be counted");
+        let unsettled = (book.corrected_ms(), book.service_ms_by_method());
+        let issuers = book.corrected_ms_by_issuer();
+        book.settle();
+        assert!(book.deferred.is_empty());
+        assert_eq!(
+            unsettled,
+            (book.corrected_ms(), book.service_ms_by_method())
+        );
+        assert_eq!(issuers, book.corrected_ms_by_issuer());
+        assert_eq!(book.corrected_ms()[0].1.count, n);
+        let counted: u64 = book.tagged().iter().map(|(_, h)| h.len()).sum();
+        assert_eq!(counted, 3 * n);
+    }
+
+    #[test]
+    #[should_panic(expected = "deferred values")]
+    fn tagged_refuses_an_unsettled_book() {
+        let mut book = LatencyBook::default();
+        book.record_corrected(OpKind::Create, Method::QrWallet, 7);
+        let _ = book.tagged();
+    }
 
     #[test]
     fn percentiles_come_from_the_histogram() {
@@ -365,6 +456,7 @@ mod tests {
                 }
             }
         }
+        book.settle();
         assert_eq!(book.corrected_by_method.len(), 30);
         assert_eq!(book.service_by_method.len(), 30);
         assert!(book.corrected_by_method.iter().all(Option::is_some));
