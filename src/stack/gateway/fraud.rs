@@ -68,13 +68,18 @@ impl FraudRules {
 mod tests {
     use super::*;
 
+    /// Rules with an amount ceiling of 1,000 and the given velocity rule.
+    fn rules(velocity_max: u32, velocity_window_s: f64) -> FraudRules {
+        FraudRules::new(FraudConfig {
+            amount_max_minor: 1000,
+            velocity_max,
+            velocity_window_s,
+        })
+    }
+
     #[test]
     fn amount_ceiling_and_velocity() {
-        let f = FraudRules::new(FraudConfig {
-            amount_max_minor: 1000,
-            velocity_max: 2,
-            velocity_window_s: 60.0,
-        });
+        let f = rules(2, 60.0);
         let c = CustomerId(1);
         assert_eq!(f.screen(c, 1001, 0), FraudVerdict::AmountTooHigh);
         assert_eq!(f.screen(c, 10, 0), FraudVerdict::Pass);
@@ -96,11 +101,7 @@ mod tests {
     /// and counts the same.
     #[test]
     fn a_large_maximum_counts_every_payment_in_the_window() {
-        let f = FraudRules::new(FraudConfig {
-            amount_max_minor: 1000,
-            velocity_max: 20,
-            velocity_window_s: 1.0,
-        });
+        let f = rules(20, 1.0);
         let c = CustomerId(3);
         for t in 0..20 {
             assert_eq!(f.screen(c, 10, t), FraudVerdict::Pass, "payment {t}");
