@@ -54,10 +54,12 @@ use crate::domain::FeeTable;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CheckConfig {
     pub fees: FeeTable,
-    /// 0 if unknown. Sizing the tables up front spares the run their
-    /// doublings: each rehashes every key, and leaves the old table behind,
+    /// 0 if unknown. Each arrival is a journey, so this also sizes the key
+    /// table (two slots a journey). Sizing the tables up front spares the
+    /// run their doublings, each of which leaves the old table behind,
     /// which a run that keeps freed memory (`sim::process`) keeps resident
-    /// unless something else reuses it.
+    /// unless something else reuses it (reserved, not touched: a page is
+    /// only touched when an id on it arrives).
     pub expected_payments: usize,
 }
 

@@ -1,5 +1,6 @@
-//! A [`PackedMap`] for ids handed out densely from 1 (payments, webhook
-//! events): a vector indexed by the id instead of a hash table.
+//! A [`PackedMap`] for ids handed out densely (payments and webhook events
+//! from 1; the checker's idempotency keys, by journey, from 0): a vector
+//! indexed by the id instead of a hash table.
 //!
 //! A hash table of 35 million packed payments costs twice what the states
 //! do — the key beside every state, a control byte, and up to half the
@@ -7,8 +8,9 @@
 //! while it grows, both tables alive. A vector costs the states alone, and
 //! grows in place (a large reallocation moves pages, not bytes). Ids far
 //! beyond the ones seen so far (a client asking for a payment that does not
-//! exist) go to a small hash map beside it, so a stray id never allocates a
-//! huge vector.
+//! exist), and keys with no place in the count (`DenseKey::index` gives
+//! `u64::MAX`), go to a small hash map beside it, so a stray id never
+//! allocates a huge vector.
 
 use std::hash::Hash;
 
@@ -185,7 +187,7 @@ impl<K: DenseKey, V: Pack> DenseMap<K, V> {
 
     /// Applies `f` to the state of `k` if there is one.
     pub(crate) fn update_existing<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
-        let i = k.index() as usize;
+        let i = usize::try_from(k.index()).unwrap_or(usize::MAX);
         if i >= self.slots.len() {
             return self.stray.update_existing(k, f);
         }
@@ -199,7 +201,7 @@ impl<K: DenseKey, V: Pack> DenseMap<K, V> {
     }
 
     pub(crate) fn get(&self, k: &K) -> Option<V> {
-        let i = k.index() as usize;
+        let i = usize::try_from(k.index()).unwrap_or(usize::MAX);
         if i >= self.slots.len() {
             return self.stray.get(k);
         }
@@ -268,7 +270,8 @@ mod tests {
             } else {
                 n as i64
             };
-            // Asking ahead, for any id, changes nothing.
+            // Asking ahead works for any id, far or with no place (a hint:
+            // it takes `&self` and must not panic).
             dense.ask_for(k);
             dense.ask_for(u64::MAX);
             dense.update(k, Wide::default, |w| {

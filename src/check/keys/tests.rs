@@ -228,9 +228,9 @@ fn single_effect_catches_an_ok_without_effect_and_an_effect_nobody_asked_for() {
     s.rows.get_mut(&p).unwrap().status = crate::domain::Status::Failed;
     let reply = s.reply(p, None);
     s.ok(op, reply);
-    // A debit posted under a key no client ever sent (key 999).
+    // A debit posted under a key no client ever sent (larger than theirs).
     let (_, q) = s.create(M, c, 50, Method::CardOnline, CaptureMode::Manual);
-    s.execute_capture(q, Some(crate::domain::IdemKey(999)), 50);
+    s.execute_capture(q, Some(crate::domain::IdemKey(u64::MAX >> 1)), 50);
     s.settle();
     let v = s.check();
     assert_failed(&v, &[IDEMPOTENCY_SINGLE_EFFECT]);
@@ -430,4 +430,33 @@ fn keys_are_scoped_per_merchant_in_the_history() {
     assert!(v.all_passed(), "{v:#?}");
     assert_eq!(v.unknowns.keys_all_unknown, 2);
     assert_eq!(v.unknowns.not_executed, 2);
+}
+
+/// The key table's index: journeys' first two keys in the vector, one slot
+/// each and back again; any other key has no place (`u64::MAX`).
+#[test]
+fn journey_keys_have_a_slot_each_and_others_none() {
+    use crate::domain::IdemKey;
+    use crate::load::journey::key_base;
+    use crate::packed::DenseKey;
+    let mut seen = std::collections::BTreeSet::new();
+    for j in [0, 1, 2, 77, (1 << 47) - 1] {
+        for n in 1..=2 {
+            let k = IdemKey(key_base(j) | n);
+            assert_ne!(k.index(), u64::MAX);
+            assert_eq!(IdemKey::from_index(k.index()), k);
+            assert!(seen.insert(k.index()), "{k:?} shares a slot");
+        }
+        assert_eq!(IdemKey(key_base(j) | 3).index(), u64::MAX, "a third key");
+        assert_eq!(IdemKey(key_base(j)).index(), u64::MAX, "key number 0");
+    }
+    assert_eq!(
+        IdemKey(5).index(),
+        u64::MAX,
+        "journey 0: not a journey's key"
+    );
+    assert_eq!(
+        seen.iter().take(4).copied().collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
 }

@@ -462,6 +462,7 @@ pub fn block_on<F: Future>(main: F) -> Result<F::Output, Stalled> {
             Some(MAIN) => {
                 core.main_woken.set(false);
                 core.polling.set(MAIN);
+                core.hint.set(0);
                 if let Poll::Ready(out) = main.as_mut().poll(&mut Context::from_waker(&main_waker))
                 {
                     break Ok(out);

@@ -12,9 +12,9 @@ use crate::lock::Locked;
 use crate::stack::config::FraudConfig;
 
 /// A card's most recent payment times, oldest first, at most
-/// `velocity_max` of them. Kept in the card's own entry up to the default
-/// maximum (6), so the common case is one cache line per card and no
-/// allocation; a larger maximum spills to the heap.
+/// `velocity_max` of them. Kept in the card's own entry (64 bytes) up to
+/// the default maximum (6), so the common case is one entry per card and
+/// no allocation; a larger maximum spills to the heap.
 type Recent = SmallVec<[u64; 6]>;
 
 pub struct FraudRules {
