@@ -77,17 +77,21 @@ impl TokenVault {
         .await
     }
 
-    /// The entry `token` names, if it is one the vault issued.
+    /// The index of the entry `token` names (past the end, or `usize::MAX`,
+    /// for a token the vault never issued).
     fn index(&self, token: Token) -> usize {
         usize::try_from(unmix(token.0) ^ self.salt).unwrap_or(usize::MAX)
     }
 
     async fn lookup(&self, token: Token, device: DeviceId) -> Result<Pan, DetokenizeError> {
-        let entry = self.vault.locked().as_ptr().wrapping_add(self.index(token)) as usize;
+        let i = self.index(token);
+        // The entry's address, for the executor to fetch ahead of the wake:
+        // a second, uncontended lock, as the vector may move in between.
+        let entry = self.vault.locked().as_ptr().wrapping_add(i) as usize;
         self.component
             .serve_touching(entry, || {
                 let vault = self.vault.locked();
-                match vault.get(self.index(token)) {
+                match vault.get(i) {
                     Some(&(issued, _, _)) if issued != token => Err(DetokenizeError::UnknownToken),
                     None => Err(DetokenizeError::UnknownToken),
                     Some(&(_, _, bound)) if bound != device => Err(DetokenizeError::DeviceMismatch),

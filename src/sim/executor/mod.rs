@@ -163,9 +163,9 @@ pub fn active() -> bool {
 }
 
 /// Names the line at `address` as one the step after the next sleep will
-/// read (a table entry
-/// whose place is known before the sleep), so the executor asks for it with
-/// the rest of the wake's path, one wake ahead (`Core::prefetch_upcoming`).
+/// read (a table entry whose place is known before the sleep), so the
+/// executor asks for it with the rest of the wake's path, one wake ahead
+/// (`Core::prefetch_upcoming`).
 /// Call it right before awaiting the sleep: the next sleep polled takes it.
 /// A hint only: any address will do, it is never read through. Nothing
 /// outside the sim executor (under tokio, live mode).
