@@ -16,6 +16,7 @@ pub mod report;
 pub mod resilience;
 pub mod sim;
 pub mod slo;
+pub mod slots;
 pub mod stack;
 pub mod telemetry;
 pub mod webhook_sink;

@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-
 use crate::domain::api::{PaymentApi, Request};
 use crate::domain::history::{Failure, HistoryKind, InfoReason, Invocation, ReplySummary};
 use crate::domain::{ApiError, ApiReply, IdemKey, MerchantId, Method, Operation, Status};
@@ -63,7 +61,7 @@ pub struct Client<A> {
     pub cfg: Clients,
     /// The generator's connections (`clients.connections_max` permits): an
     /// attempt holds one from its actual send until its answer or timeout.
-    pub connections: Semaphore,
+    pub connections: crate::slots::Slots,
 }
 
 impl<A: PaymentApi> Client<A> {
@@ -94,10 +92,10 @@ impl<A: PaymentApi> Client<A> {
         };
         let mut outcome = Outcome::Unknown;
         for attempt in 1..=attempts_max {
-            // Wait for a free connection (FIFO); the semaphore is never
-            // closed. A request whose deadline passed while it waited is
-            // never sent: the client has already given up.
-            let connection = crate::lock::permit(&self.connections).await;
+            // Wait for a free connection (FIFO). A request whose deadline
+            // passed while it waited is never sent: the client has already
+            // given up.
+            let connection = self.connections.take().await;
             if self.clock.now_us() >= deadline {
                 break;
             }

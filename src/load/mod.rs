@@ -14,7 +14,7 @@ pub mod traffic;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::domain::api::PaymentApi;
 use crate::domain::audit::Observer;
@@ -110,7 +110,7 @@ pub async fn run<A: PaymentApi>(
         rec: rec.clone(),
         clock,
         cfg: plan.clients,
-        connections: Semaphore::new(plan.clients.connections_max.max(1) as usize),
+        connections: crate::slots::Slots::new(plan.clients.connections_max as usize),
     });
     let plan = Arc::new(plan);
     let live = Arc::new(AtomicU64::new(0));

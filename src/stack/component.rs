@@ -4,7 +4,6 @@
 //! in the latency the clients measure, as it would in production.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::Semaphore;
 
 use crate::sim::rng::SharedRng;
 use crate::sim::{Clock, LatencyModel, Seed};
@@ -12,7 +11,7 @@ use crate::sim::{Clock, LatencyModel, Seed};
 pub struct Component {
     name: &'static str,
     latency: LatencyModel,
-    slots: Semaphore,
+    slots: crate::slots::Slots,
     rng: SharedRng,
     clock: Clock,
     calls: AtomicU64,
@@ -30,7 +29,7 @@ impl Component {
         Component {
             name,
             latency,
-            slots: Semaphore::new(capacity.max(1) as usize),
+            slots: crate::slots::Slots::new(capacity as usize),
             rng: seed.shared(name, index),
             clock,
             calls: AtomicU64::new(0),
@@ -48,7 +47,7 @@ impl Component {
     /// (`executor::hint_next_sleep`). An address, not a pointer: a hint,
     /// never read through, and a future holding it stays `Send`.
     pub async fn serve_touching<T>(&self, entry: usize, effect: impl FnOnce() -> T) -> T {
-        let _slot = crate::lock::permit(&self.slots).await;
+        let _slot = self.slots.take().await;
         let delay = self.rng.with(|r| self.latency.sample(r));
         if !delay.is_zero() {
             crate::sim::executor::hint_next_sleep(entry);

@@ -30,7 +30,7 @@ pub struct Network {
     /// The gateway's breaker, bulkhead and timeout for this network.
     guard: Option<Arc<crate::resilience::Guard>>,
     /// Outstanding messages to issuers, shared by all of them.
-    links: tokio::sync::Semaphore,
+    links: crate::slots::Slots,
     /// Stand-in processing, if on.
     stand_in: Option<StandIn>,
     sabotage: Sabotages,
@@ -67,7 +67,7 @@ impl Network {
             bin_ranges,
             inbound,
             guard: guard.is_active().then_some(guard),
-            links: tokio::sync::Semaphore::new(NetworksConfig::default().links as usize),
+            links: crate::slots::Slots::new(NetworksConfig::default().links as usize),
             stand_in: None,
             sabotage: Sabotages::NONE,
         }
@@ -75,7 +75,7 @@ impl Network {
 
     /// Sets how many messages may be out to the issuers at once.
     pub fn with_links(mut self, links: u32) -> Network {
-        self.links = tokio::sync::Semaphore::new(links.max(1) as usize);
+        self.links = crate::slots::Slots::new(links as usize);
         self
     }
 

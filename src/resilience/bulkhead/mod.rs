@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::sim::Clock;
 
@@ -41,7 +40,7 @@ impl Default for BulkheadConfig {
 pub struct BulkheadFull;
 
 pub struct Bulkhead {
-    slots: Semaphore,
+    slots: crate::slots::Slots,
     max_wait: Duration,
     clock: Clock,
     rejected: AtomicU64,
@@ -50,7 +49,7 @@ pub struct Bulkhead {
 impl Bulkhead {
     pub fn new(slots: u32, max_wait_ms: f64, clock: Clock) -> Bulkhead {
         Bulkhead {
-            slots: Semaphore::new(slots.max(1) as usize),
+            slots: crate::slots::Slots::new(slots as usize),
             max_wait: crate::sim::clock::ms_f64(max_wait_ms),
             clock,
             rejected: AtomicU64::new(0),
@@ -58,18 +57,18 @@ impl Bulkhead {
     }
 
     /// A slot, held until the permit is dropped, or a refusal.
-    pub async fn enter(&self) -> Result<SemaphorePermit<'_>, BulkheadFull> {
-        if let Ok(permit) = self.slots.try_acquire() {
-            return Ok(permit);
+    pub async fn enter(&self) -> Result<crate::slots::Slot<'_>, BulkheadFull> {
+        if let Some(slot) = self.slots.try_take() {
+            return Ok(slot);
         }
         match self
             .clock
-            .timeout(self.max_wait, self.slots.acquire())
+            .timeout(self.max_wait, self.slots.take())
             .await
             .ok()
         {
-            Some(Ok(permit)) => Ok(permit),
-            _ => {
+            Some(slot) => Ok(slot),
+            None => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(BulkheadFull)
             }

@@ -145,14 +145,13 @@ impl Issuer {
     pub async fn receive_over(
         self: &Arc<Self>,
         msg: IssuerMsg,
-        links: Option<&tokio::sync::Semaphore>,
+        links: Option<&crate::slots::Slots>,
     ) -> Result<IssuerReply, CallFault> {
         // A maker, so the call's future is made where it is awaited and
         // stored once (see `Guard::call`).
         let call = move || async move {
-            // Never closed: Err cannot happen, and would only mean no wait.
             let _link = match links {
-                Some(l) => crate::lock::permit(l).await,
+                Some(l) => Some(l.take().await),
                 None => None,
             };
             crate::chaos::through(self.inbound.as_deref(), || {

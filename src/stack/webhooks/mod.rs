@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use crate::sim::executor::boxed;
 use crate::sim::signal::Signal;
@@ -76,7 +76,7 @@ pub struct Webhooks {
     http: std::sync::OnceLock<Arc<http::HttpSender>>,
     queue: mpsc::Sender<Event>,
     queue_rx: Mutex<Option<mpsc::Receiver<Event>>>,
-    in_flight: Arc<Semaphore>,
+    in_flight: Arc<crate::slots::Slots>,
     jitter: SharedRng,
     next_event: AtomicU64,
     /// Emitted events not yet delivered, dead-lettered (or lost).
@@ -118,7 +118,7 @@ impl Webhooks {
             http: std::sync::OnceLock::new(),
             queue: tx,
             queue_rx: Mutex::new(Some(rx)),
-            in_flight: Arc::new(Semaphore::new(cfg.in_flight_max.max(1) as usize)),
+            in_flight: Arc::new(crate::slots::Slots::new(cfg.in_flight_max as usize)),
             jitter,
             next_event: AtomicU64::new(1),
             outstanding: AtomicU64::new(0),
@@ -225,9 +225,7 @@ impl Webhooks {
                     ev = rx.recv() => match ev { Some(ev) => ev, None => break },
                 },
             };
-            let Some(permit) = crate::lock::owned_permit(self.in_flight.clone()).await else {
-                break;
-            };
+            let permit = self.in_flight.clone().take_owned().await;
             let me = self.clone();
             crate::sim::task::spawn_detached(async move {
                 me.deliver(event).await;
