@@ -15,6 +15,7 @@ pub mod dense_table;
 pub mod fees;
 pub mod fingerprint;
 pub mod history;
+pub mod home_map;
 pub mod ids;
 pub mod money;
 pub mod payment;

@@ -158,6 +158,13 @@ impl Stack {
         tokens.reserve(world.customers.len());
         let mut cards = DenseTable::default();
         let mut customer_bank = DenseTable::default();
+        let mut accounts = vec![0; issuers.len()];
+        for c in &world.customers {
+            accounts[usize::from(c.issuer.0)] += 1;
+        }
+        for (issuer, n) in issuers.iter().zip(accounts) {
+            issuer.reserve_accounts(n);
+        }
         for c in &world.customers {
             debug_assert_eq!(
                 bin_range(c.pan.bin()),

@@ -38,19 +38,25 @@ impl Component {
 
     /// Waits for a slot, spends one latency draw, then runs `effect`.
     pub async fn serve<T>(&self, effect: impl FnOnce() -> T) -> T {
-        self.serve_touching(0, effect).await
+        self.serve_touching(crate::sim::executor::NO_HINT, effect)
+            .await
     }
 
-    /// [`Component::serve`], for an `effect` that reads the line at address
-    /// `entry` first (a table entry whose place is known before the call):
-    /// the sim executor asks for it ahead of the wake
-    /// (`executor::hint_next_sleep`). An address, not a pointer: a hint,
-    /// never read through, and a future holding it stays `Send`.
-    pub async fn serve_touching<T>(&self, entry: usize, effect: impl FnOnce() -> T) -> T {
+    /// [`Component::serve`], for an `effect` that reads the lines at
+    /// addresses `entries` first (up to two table entries whose places are
+    /// known before the call; 0 for none): the sim executor asks for them
+    /// ahead of the wake (`executor::hint_next_sleep`). Addresses, not
+    /// pointers: a hint, never read through, and a future holding it stays
+    /// `Send`.
+    pub async fn serve_touching<T>(
+        &self,
+        entries: crate::sim::executor::Hint,
+        effect: impl FnOnce() -> T,
+    ) -> T {
         let _slot = self.slots.take().await;
         let delay = self.rng.with(|r| self.latency.sample(r));
         if !delay.is_zero() {
-            crate::sim::executor::hint_next_sleep(entry);
+            crate::sim::executor::hint_next_sleep(entries);
         }
         self.clock.sleep(delay).await;
         self.calls.fetch_add(1, Ordering::Relaxed);

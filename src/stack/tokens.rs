@@ -89,7 +89,7 @@ impl TokenVault {
         // a second, uncontended lock, as the vector may move in between.
         let entry = self.vault.locked().as_ptr().wrapping_add(i) as usize;
         self.component
-            .serve_touching(entry, || {
+            .serve_touching([entry, 0], || {
                 let vault = self.vault.locked();
                 match vault.get(i) {
                     Some(&(issued, _, _)) if issued != token => Err(DetokenizeError::UnknownToken),

@@ -94,8 +94,8 @@ struct Core {
     timers_lost: Cell<u64>,
     /// The boxed futures the current poll has descended through.
     trail: trail::Trail,
-    /// What [`hint_next_sleep`] named for the next sleep polled (0: none).
-    hint: Cell<usize>,
+    /// What [`hint_next_sleep`] named for the next sleep polled.
+    hint: Cell<Hint>,
 }
 
 /// What the engine did: the cost of a run in the units the engine pays in
@@ -162,15 +162,20 @@ pub fn active() -> bool {
     CURRENT.with(|c| !c.get().is_null())
 }
 
-/// Names the line at `address` as one the step after the next sleep will
-/// read (a table entry whose place is known before the sleep), so the
-/// executor asks for it with the rest of the wake's path, one wake ahead
+/// Up to two lines the step after a sleep will read (addresses; 0 for
+/// none).
+pub type Hint = [usize; 2];
+pub const NO_HINT: Hint = [0, 0];
+
+/// Names the lines the step after the next sleep will read (table entries
+/// whose places are known before the sleep), so the executor asks for them
+/// with the rest of the wake's path, one wake ahead
 /// (`Core::prefetch_upcoming`).
 /// Call it right before awaiting the sleep: the next sleep polled takes it.
 /// A hint only: any address will do, it is never read through. Nothing
 /// outside the sim executor (under tokio, live mode).
-pub fn hint_next_sleep(address: usize) {
-    with_core(|c| c.hint.set(address));
+pub fn hint_next_sleep(lines: Hint) {
+    with_core(|c| c.hint.set(lines));
 }
 
 /// Virtual microseconds since the executor started (0 outside one).
@@ -252,7 +257,7 @@ impl Core {
             wake_by: Cell::new(u64::MAX),
             timers_lost: Cell::new(0),
             trail: trail::Trail::default(),
-            hint: Cell::new(0),
+            hint: Cell::new(NO_HINT),
         }
     }
 
@@ -327,7 +332,7 @@ impl Core {
         self.count(|s| s.polls += 1);
         self.polling.set(id);
         self.trail.clear();
-        self.hint.set(0);
+        self.hint.set(NO_HINT);
         let waker = waker(id);
         match future.as_mut().poll(&mut Context::from_waker(&waker)) {
             Poll::Pending => {
@@ -422,8 +427,8 @@ impl Core {
         }
         if let Some((waker, sleeper, hint)) = timers.upcoming_waker(0) {
             prefetch::around(sleeper);
-            if hint != 0 {
-                prefetch::line(hint as *const u8);
+            for line in hint.into_iter().filter(|&a| a != 0) {
+                prefetch::line(line as *const u8);
             }
             if let Some(slot) = task_index(waker).and_then(|i| slots.get(i)) {
                 slot.ask_for_future();
@@ -462,7 +467,7 @@ pub fn block_on<F: Future>(main: F) -> Result<F::Output, Stalled> {
             Some(MAIN) => {
                 core.main_woken.set(false);
                 core.polling.set(MAIN);
-                core.hint.set(0);
+                core.hint.set(NO_HINT);
                 if let Poll::Ready(out) = main.as_mut().poll(&mut Context::from_waker(&main_waker))
                 {
                     break Ok(out);

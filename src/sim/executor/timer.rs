@@ -71,23 +71,30 @@ struct TimerSlot {
     /// through (a sleep that moved leaves a useless hint, nothing worse).
     sleeper: usize,
     /// A line the poll after the wake will read, named by the code that
-    /// slept ([`super::hint_next_sleep`]; 0 for none): a table entry the
+    /// slept ([`super::hint_next_sleep`]; 0 for none): table entries the
     /// step after the sleep looks up, asked for with the sleeper's lines.
-    hint: usize,
+    hint: super::Hint,
     generation: u32,
 }
 
 impl Timers {
     /// Sets a timer that fires at `at_us` after the timers due then with a
     /// lower `seq` (see `Core::next_seq`) and before those with a higher.
-    fn set(&mut self, at_us: u64, seq: u64, waker: Waker, sleeper: usize, hint: usize) -> TimerId {
+    fn set(
+        &mut self,
+        at_us: u64,
+        seq: u64,
+        waker: Waker,
+        sleeper: usize,
+        hint: super::Hint,
+    ) -> TimerId {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.slots.push(TimerSlot {
                     waker: None,
                     sleeper: 0,
-                    hint: 0,
+                    hint: super::NO_HINT,
                     generation: 0,
                 });
                 (self.slots.len() - 1) as u32
@@ -130,7 +137,7 @@ impl Timers {
     /// The waker of the live timer `k` entries after the next one due in
     /// the bucket being drained (0: the next), for asking ahead for what its
     /// wake will touch. Reads the entry's slot: ask for it first.
-    pub(super) fn upcoming_waker(&self, k: usize) -> Option<(&Waker, usize, usize)> {
+    pub(super) fn upcoming_waker(&self, k: usize) -> Option<(&Waker, usize, super::Hint)> {
         let i = self.current.len().checked_sub(1 + k)?;
         let (_, _, index, generation) = self.current[i];
         let slot = self
@@ -325,7 +332,7 @@ impl Future for Sleep {
                         }
                     }
                     slot.sleeper = sleeper;
-                    if hint != 0 {
+                    if hint != super::NO_HINT {
                         slot.hint = hint;
                     }
                     (false, armed)
@@ -377,14 +384,18 @@ mod tests {
     #[test]
     fn a_timer_carries_its_hint_to_the_look_ahead() {
         let mut t = Timers::default();
-        for (at_us, hint) in [(2_100, 0), (2_200, 0x1000), (2_300, 0x2000)] {
+        for (at_us, hint) in [
+            (2_100, [0, 0]),
+            (2_200, [0x1000, 0]),
+            (2_300, [0x2000, 0x3000]),
+        ] {
             t.set(at_us, at_us, Waker::noop().clone(), 0, hint);
         }
         let mut wakers = Vec::new();
         assert_eq!(t.pop_due(0, &mut wakers), Some(2_100));
         let hint = |t: &Timers, k| t.upcoming_waker(k).map(|(_, _, hint)| hint);
-        assert_eq!(hint(&t, 0), Some(0x1000));
-        assert_eq!(hint(&t, 1), Some(0x2000));
+        assert_eq!(hint(&t, 0), Some([0x1000, 0]));
+        assert_eq!(hint(&t, 1), Some([0x2000, 0x3000]));
         assert_eq!(hint(&t, 2), None);
     }
 
@@ -403,7 +414,7 @@ mod tests {
                     seq,
                     Waker::noop().clone(),
                     0,
-                    0,
+                    super::super::NO_HINT,
                 );
             }
         }

@@ -29,7 +29,7 @@ use crate::chaos::{CallFault, FaultLayer, Skew};
 use crate::sim::executor::boxed;
 
 use crate::domain::audit::{Account, EntryKind};
-use crate::domain::fingerprint::FxHashMap;
+use crate::domain::home_map::HomeMap;
 use crate::domain::{CustomerId, DeclineReason, IssuerId, PaymentId};
 use crate::lock::Locked;
 use crate::stack::age_queue::AgeQueue;
@@ -59,8 +59,10 @@ struct Hold {
 
 #[derive(Default)]
 struct State {
-    accounts: FxHashMap<CustomerId, CustomerAccount>,
-    holds: FxHashMap<PaymentId, Hold>,
+    /// [`HomeMap`]s, as `answered`: `handle` names the entry a message
+    /// will read before its sleep.
+    accounts: HomeMap<CustomerId, CustomerAccount>,
+    holds: HomeMap<PaymentId, Hold>,
     /// Holds by expiry time, soonest first. A heap, not a queue: a skewed
     /// clock places holds out of order. Entries whose hold is gone are
     /// skipped.
@@ -68,7 +70,8 @@ struct State {
     /// The latest expiry ever placed, for the drain phase.
     latest_expiry_us: Option<u64>,
     /// The answer to every message seen within the retention, by message id.
-    answered: FxHashMap<u64, IssuerReply>,
+    /// A [`HomeMap`]: `handle` names the entry's line before its sleep.
+    answered: HomeMap<u64, IssuerReply>,
     /// Message ids in the order they were answered.
     answered_order: AgeQueue<u64>,
     /// Fronted for stand-in approvals and not yet returned.
@@ -180,8 +183,9 @@ impl Issuer {
                 .component
                 .rng()
                 .with(|r| r.chance(self.cfg.risk_decline_share));
+        let lines = self.lines_read_by(&msg);
         self.component
-            .serve(|| {
+            .serve_touching(lines, || {
                 let mut st = self.state.locked();
                 if !self.logs_messages {
                     return self.apply(&mut st, msg, risky);
@@ -196,6 +200,26 @@ impl Issuer {
                 reply
             })
             .await
+    }
+
+    /// Where the entries answering `msg` will read are: its line in the
+    /// message log, and the account (or for a capture or a release, the
+    /// hold) it moves. Asked for ahead of the wake after the issuer's sleep.
+    fn lines_read_by(&self, msg: &IssuerMsg) -> crate::sim::executor::Hint {
+        let st = self.state.locked();
+        let logged = match self.logs_messages {
+            true => st.answered.home(&msg.id()),
+            false => 0,
+        };
+        let moved = match *msg {
+            IssuerMsg::Auth(r) | IssuerMsg::Advice(r) => st.accounts.home(&r.customer),
+            IssuerMsg::Debit(d, _) => st.accounts.home(&d.customer),
+            IssuerMsg::Refund { customer, .. } => st.accounts.home(&customer),
+            IssuerMsg::Capture { payment, .. } | IssuerMsg::Release { payment, .. } => {
+                st.holds.home(&payment)
+            }
+        };
+        [logged, moved]
     }
 
     fn apply(&self, st: &mut State, msg: IssuerMsg, risky: bool) -> IssuerReply {
@@ -232,6 +256,12 @@ impl Issuer {
 
     pub fn id(&self) -> IssuerId {
         self.id
+    }
+
+    /// Makes room for `n` more accounts at once (the world's customers of
+    /// this issuer), so opening them does not grow the table step by step.
+    pub fn reserve_accounts(&self, n: usize) {
+        self.state.locked().accounts.reserve(n);
     }
 
     /// Opens a customer's account with its opening balance.
