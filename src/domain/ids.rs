@@ -49,8 +49,8 @@ id_type!(
 );
 /// Idempotency keys to size a table for, for `payments` payments: about
 /// 1.25 a payment (captures, voids and refunds carry keys of their own;
-/// the million benchmark retains 1.23). The gateway's store and the
-/// checker's key table are both sized by it.
+/// the million benchmark retains 1.23). The gateway's pruning queue is
+/// sized by it (its key table, as the checker's, has two slots a journey).
 pub fn keys_for_payments(payments: usize) -> usize {
     payments.saturating_mul(5) / 4
 }

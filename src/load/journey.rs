@@ -24,9 +24,33 @@ use super::Plan;
 pub const KEY_NUMBER_BITS: u32 = 16;
 
 /// The base of journey `index`'s keys: its `n`th key is `base | n`, from 1
-/// (the checker's key table leans on this, see `check::keys`).
+/// (the checker's key table and the gateway's idempotency store lean on
+/// this, see [`key_index`]).
 pub fn key_base(index: u64) -> u64 {
     (index + 1) << KEY_NUMBER_BITS
+}
+
+/// Keys per journey that [`key_index`] gives a place: its payment's, then
+/// one for a capture, void or refund. A journey's third key (a capture,
+/// then a refund) has none.
+pub const KEYS_PER_JOURNEY: u64 = 2;
+
+/// Where a key made by a journey goes in a table indexed by keys: journey
+/// `j`'s `n`th key is `j * KEYS_PER_JOURNEY + n - 1`. `None` for any other
+/// key (one a live client made, or a journey's third).
+pub fn key_index(key: u64) -> Option<u64> {
+    let journey = key >> KEY_NUMBER_BITS;
+    let n = key & ((1 << KEY_NUMBER_BITS) - 1);
+    if journey == 0 || n == 0 || n > KEYS_PER_JOURNEY {
+        return None;
+    }
+    // `journey` is below 2^48: no overflow.
+    Some((journey - 1) * KEYS_PER_JOURNEY + n - 1)
+}
+
+/// The key at `index` in such a table: [`key_index`]'s inverse.
+pub fn key_at(index: u64) -> u64 {
+    key_base(index / KEYS_PER_JOURNEY) | (index % KEYS_PER_JOURNEY + 1)
 }
 
 pub struct Journey<A> {

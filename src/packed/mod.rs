@@ -56,15 +56,6 @@ impl<K, V: Pack> Default for PackedMap<K, V> {
 }
 
 impl<K: Copy + Eq + Hash, V: Pack> PackedMap<K, V> {
-    /// A map sized for `n` states up front: a table that grows holds its
-    /// old and new buckets at once for a moment, half again its size.
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        PackedMap {
-            map: FxHashMap::with_capacity_and_hasher(n, Default::default()),
-            wide: FxHashMap::default(),
-        }
-    }
-
     /// Applies `f` to the state of `k`, created by `new` if absent.
     pub(crate) fn update<R>(
         &mut self,

@@ -40,7 +40,7 @@ use super::verdict::{
     InvariantResult, UnknownResolution, IDEMPOTENCY_CONSISTENT_REPLIES,
     IDEMPOTENCY_MISMATCH_NOT_EXECUTED, IDEMPOTENCY_SINGLE_EFFECT,
 };
-use crate::load::journey::{key_base, KEY_NUMBER_BITS};
+use crate::load::journey::{key_at, key_index, KEYS_PER_JOURNEY};
 use crate::packed::{DenseKey, DenseMap};
 
 fn bump(n: &mut u16) {
@@ -67,23 +67,14 @@ enum Detail {
     Payment(PaymentId),
 }
 
-/// Slots per journey in the key table (see [`Keys::slots`]).
-const KEYS_PER_JOURNEY: u64 = 2;
-
-/// The key table's index of a key: journey `j`'s `n`th key (see
-/// `load::journey::key_base`) is slot `j * KEYS_PER_JOURNEY + n - 1`.
+/// The key table's index of a key: journey `j`'s `n`th key is slot
+/// `j * KEYS_PER_JOURNEY + n - 1` (`load::journey::key_index`).
 impl DenseKey for IdemKey {
     fn index(self) -> u64 {
-        let journey = self.0 >> KEY_NUMBER_BITS;
-        let n = self.0 & ((1 << KEY_NUMBER_BITS) - 1);
-        if journey == 0 || n == 0 || n > KEYS_PER_JOURNEY {
-            return u64::MAX;
-        }
-        // `journey` is below 2^48: no overflow.
-        (journey - 1) * KEYS_PER_JOURNEY + n - 1
+        key_index(self.0).unwrap_or(u64::MAX)
     }
     fn from_index(i: u64) -> IdemKey {
-        IdemKey(key_base(i / KEYS_PER_JOURNEY) | (i % KEYS_PER_JOURNEY + 1))
+        IdemKey(key_at(i))
     }
 }
 

@@ -136,7 +136,10 @@ impl Gateway {
         if !self.journals {
             // Nothing can fail a call: send and apply.
             return match self.send(&p).await {
-                Ok(answer) => self.apply(&p, answer).await,
+                Ok(answer) => {
+                    self.ask_for_key(&p);
+                    self.apply(&p, answer).await
+                }
                 // Only a fault or a resilience layer fails a call, and
                 // either turns journalling on; nothing happened downstream.
                 Err(_) => self.no_effect(p).await,
@@ -260,11 +263,20 @@ impl Gateway {
     /// before the first `.await` happens at once, so a crash cannot apply an
     /// answer twice (the outbox entry goes with the state change).
     async fn finish(&self, p: &Pending, answer: Answer) -> Result<ApiReply, ApiError> {
+        self.ask_for_key(p);
         if self.outbox.locked().remove(&p.msg.id()).is_none() {
             // Applied already (a reconciliation raced a late answer).
             return self.get(p.merchant, p.payment);
         }
         self.apply(p, answer).await
+    }
+
+    /// The request's key is stored once its answer is applied, later in the
+    /// step that has the answer: asks for the key's line at the step's start.
+    fn ask_for_key(&self, p: &Pending) {
+        if let Some(key) = p.key {
+            self.idempotency.ask_for(p.merchant, key);
+        }
     }
 
     /// Applies an answer (the outbox entry, if any, is gone already).

@@ -18,8 +18,10 @@ use crate::domain::{
     PaymentView, RefundId, Status,
 };
 use crate::lock::Locked;
-use crate::packed::{index_of, join_u64, narrow_i, narrow_u, split_u64, Bits, Pack, PackedMap};
+use crate::packed::{index_of, join_u64, narrow_i, narrow_u, split_u64, Bits, Pack};
 use crate::stack::age_queue::AgeQueue;
+
+use super::key_table::KeyTable;
 
 pub type StoredReply = Result<ApiReply, ApiError>;
 
@@ -32,7 +34,7 @@ pub enum Begin {
     InFlight,
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum KeyState {
     InFlight,
     Done(StoredReply),
@@ -41,22 +43,50 @@ enum KeyState {
     Abandoned,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-struct KeyEntry {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct KeyEntry {
     fingerprint: u64,
     state: KeyState,
 }
 
+#[cfg(test)]
+impl KeyEntry {
+    pub(super) fn in_flight(fingerprint: u64) -> KeyEntry {
+        KeyEntry {
+            fingerprint,
+            state: KeyState::InFlight,
+        }
+    }
+
+    /// A stored reply naming `payment`.
+    pub(super) fn done_with_payment(fingerprint: u64, payment: u64) -> KeyEntry {
+        let mut reply = tests::reply(payment);
+        if let Ok(r) = &mut reply {
+            r.payment.id = PaymentId(payment);
+        }
+        KeyEntry {
+            fingerprint,
+            state: KeyState::Done(reply),
+        }
+    }
+}
+
 /// A merchant's key in 12 bytes: a `(MerchantId, IdemKey)` pair takes 16
 /// (four of padding), and the table holds one per bucket, full or empty.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Key {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Key {
     merchant: u32,
     key: [u32; 2],
 }
 
 impl Key {
-    fn new(merchant: MerchantId, key: IdemKey) -> Key {
+    /// No key: an empty slot of the key table (no journey makes key 0).
+    pub(super) const NONE: Key = Key {
+        merchant: 0,
+        key: [0, 0],
+    };
+
+    pub(super) fn new(merchant: MerchantId, key: IdemKey) -> Key {
         Key {
             merchant: merchant.0,
             key: split_u64(key.0),
@@ -67,7 +97,7 @@ impl Key {
         MerchantId(self.merchant)
     }
 
-    fn key(&self) -> IdemKey {
+    pub(super) fn key(&self) -> IdemKey {
         IdemKey(join_u64(self.key))
     }
 }
@@ -82,7 +112,7 @@ impl std::hash::Hash for Key {
 
 #[derive(Default)]
 struct Inner {
-    keys: PackedMap<Key, KeyEntry>,
+    keys: KeyTable,
     /// Keys in insertion order, for pruning.
     order: AgeQueue<Key>,
 }
@@ -95,13 +125,15 @@ pub struct IdempotencyStore {
 }
 
 impl IdempotencyStore {
-    /// `expected_keys` sizes the table and the pruning queue up front (0 if
-    /// unknown), so the table never holds two copies of itself while growing.
-    pub fn new(retention_s: f64, bypass: bool, expected_keys: usize) -> IdempotencyStore {
+    /// `expected_payments` (journeys, one payment each; 0 if unknown) sizes
+    /// the key table's slots, two a journey, and the pruning queue up front.
+    pub fn new(retention_s: f64, bypass: bool, expected_payments: usize) -> IdempotencyStore {
+        let slots =
+            expected_payments.saturating_mul(crate::load::journey::KEYS_PER_JOURNEY as usize);
         IdempotencyStore {
             inner: Mutex::new(Inner {
-                keys: PackedMap::with_capacity(expected_keys),
-                order: AgeQueue::with_capacity(expected_keys),
+                keys: KeyTable::with_capacity(slots),
+                order: AgeQueue::with_capacity(crate::domain::keys_for_payments(expected_payments)),
             }),
             retention_us: (retention_s * 1e6) as u64,
             bypass,
@@ -134,9 +166,11 @@ impl IdempotencyStore {
                 state: KeyState::Abandoned,
                 ..
             }) => {
-                inner
-                    .keys
-                    .update_existing(k, |e| e.state = KeyState::InFlight);
+                let entry = KeyEntry {
+                    fingerprint,
+                    state: KeyState::InFlight,
+                };
+                inner.keys.put(k, entry);
                 Begin::Execute
             }
             None => {
@@ -144,7 +178,7 @@ impl IdempotencyStore {
                     fingerprint,
                     state: KeyState::InFlight,
                 };
-                inner.keys.update(k, || entry, |_| ());
+                inner.keys.put(k, entry);
                 inner.order.push(now_us, k);
                 Begin::Execute
             }
@@ -156,10 +190,29 @@ impl IdempotencyStore {
         if self.bypass {
             return;
         }
-        self.inner
-            .locked()
-            .keys
-            .update_existing(Key::new(merchant, key), |e| e.state = KeyState::Done(reply));
+        let k = Key::new(merchant, key);
+        let mut inner = self.inner.locked();
+        if let Some(e) = inner.keys.get(&k) {
+            let state = KeyState::Done(reply);
+            inner.keys.put(k, KeyEntry { state, ..e });
+        }
+    }
+
+    /// The address of the line `begin` or `complete` will read for `key`
+    /// (0 if none is known before the lookup): a hint, never read through.
+    pub fn line(&self, merchant: MerchantId, key: IdemKey) -> usize {
+        if self.bypass {
+            return 0;
+        }
+        self.inner.locked().keys.line(&Key::new(merchant, key))
+    }
+
+    /// Asks for `key`'s line ahead of a `complete` later in the same step.
+    pub fn ask_for(&self, merchant: MerchantId, key: IdemKey) {
+        let line = self.line(merchant, key);
+        if line != 0 {
+            crate::prefetch::line(line as *const u8);
+        }
     }
 
     /// Forgets a key whose execution was refused before it had any effect
@@ -186,18 +239,16 @@ impl IdempotencyStore {
     /// request did begin. Returns how many were abandoned.
     pub fn abandon_orphans(&self, owned: impl Fn(MerchantId, IdemKey) -> bool) -> usize {
         let mut inner = self.inner.locked();
-        let orphans: Vec<Key> = inner
+        let orphans: Vec<(Key, KeyEntry)> = inner
             .keys
             .iter()
             .filter(|&(k, e)| {
                 matches!(e.state, KeyState::InFlight) && !owned(k.merchant(), k.key())
             })
-            .map(|(k, _)| k)
             .collect();
-        for &k in &orphans {
-            inner
-                .keys
-                .update_existing(k, |e| e.state = KeyState::Abandoned);
+        for &(k, e) in &orphans {
+            let state = KeyState::Abandoned;
+            inner.keys.put(k, KeyEntry { state, ..e });
         }
         orphans.len()
     }
@@ -230,12 +281,12 @@ impl IdempotencyStore {
         self.len() == 0
     }
 
-    /// Bytes held per retained key (entry, its control byte in the table and
-    /// its place in the pruning queue), for the memory figures in perf.json.
-    /// Hash-table slack (up to half the buckets empty after a growth) comes
-    /// on top.
+    /// Bytes held per retained key (its slot in the key table and its place
+    /// in the pruning queue), for the memory figures in perf.json. The
+    /// table's empty slots come on top: two a journey are reserved, and most
+    /// journeys make one or two keys.
     pub const fn bytes_per_key() -> usize {
-        std::mem::size_of::<(Key, PackedEntry)>() + 1 + std::mem::size_of::<Key>()
+        KeyTable::slot_bytes() + std::mem::size_of::<Key>()
     }
 }
 
@@ -244,7 +295,7 @@ impl IdempotencyStore {
 /// (ids past 4 billion, amounts past 2^31 minor units, a stored 429) is
 /// kept whole beside the table; see [`crate::packed`].
 #[derive(Clone, Copy)]
-struct PackedEntry {
+pub(super) struct PackedEntry {
     /// Split, so the entry needs only 4-byte alignment: 36 bytes, not 40.
     fingerprint: [u32; 2],
     payment: u32,
@@ -363,7 +414,7 @@ mod tests {
     use crate::domain::{Currency, Method, Money, PaymentId, PaymentView, Status};
     use crate::domain::{DeclineReason, RefundId};
 
-    fn reply(id: u64) -> StoredReply {
+    pub(super) fn reply(id: u64) -> StoredReply {
         Ok(ApiReply {
             payment: PaymentView {
                 id: PaymentId(id),

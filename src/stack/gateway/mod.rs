@@ -14,6 +14,7 @@ pub mod dedup;
 mod downstream;
 pub mod fraud;
 pub mod idempotency;
+mod key_table;
 mod operations;
 pub mod payments;
 
@@ -167,7 +168,7 @@ impl Gateway {
             idempotency: IdempotencyStore::new(
                 cfg.idempotency.retention_s,
                 sabotage.has(Sabotage::NoIdempotency),
-                crate::domain::keys_for_payments(expected_payments),
+                expected_payments,
             ),
             dedup: DedupWindow::new(cfg.dedup.window_s),
             fraud: FraudRules::new(cfg.fraud),
@@ -301,7 +302,12 @@ impl Gateway {
             Ok(guard) => guard,
             Err(refused) => return Served::fresh(Err(refusal_error(refused))),
         };
-        self.component.serve(|| ()).await;
+        // A keyed request looks its key up right after this sleep.
+        let key_line = match (req.key, req.op) {
+            (_, Operation::Get { .. }) | (None, _) => 0,
+            (Some(key), _) => self.idempotency.line(req.merchant, key),
+        };
+        self.component.serve_touching([key_line, 0], || ()).await;
         self.stats.locked().requests += 1;
         // Not boxed: the two arms' route futures overlap in this future's
         // layout, and a box would cost an allocation and a copy of the
