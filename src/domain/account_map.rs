@@ -47,6 +47,18 @@ impl<V> AccountMap<V> {
         }
     }
 
+    /// Where a per-customer or per-merchant account's entry is (0 for a
+    /// shared one: few, and cached), for naming it ahead of a sleep. A
+    /// hint, never read through.
+    pub fn place(&self, account: &Account) -> usize {
+        match *account {
+            Account::CustomerAvailable(c) => self.available.place(c),
+            Account::CustomerHold(c) => self.hold.place(c),
+            Account::Merchant(m) => self.merchant.place(m),
+            _ => 0,
+        }
+    }
+
     /// Asks for the line of a per-customer or per-merchant account ahead of
     /// a lookup (the shared ones are few, and stay cached).
     pub fn ask_for(&self, account: &Account) {

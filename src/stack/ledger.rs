@@ -108,6 +108,13 @@ impl Ledger {
         entry.id
     }
 
+    /// Where the balances of `accounts` are, for a step that will post to
+    /// them after a sleep to name them before it (0 for a shared account).
+    pub fn places<const N: usize>(&self, accounts: [Account; N]) -> [usize; N] {
+        let balances = self.lock();
+        accounts.map(|a| balances.place(&a))
+    }
+
     pub fn balance(&self, account: Account) -> i64 {
         self.lock().get(&account).copied().unwrap_or(0)
     }

@@ -69,10 +69,23 @@ impl TokenVault {
         token: Token,
         device: DeviceId,
     ) -> Result<Result<Pan, DetokenizeError>, CallFault> {
+        self.detokenize_then(token, device, 0).await
+    }
+
+    /// [`TokenVault::detokenize`], for a caller that reads the line at
+    /// address `then` as soon as the PAN is back (a table entry of its own,
+    /// known before the call): the vault names it with its own entry before
+    /// its sleep, so the sim executor asks for both ahead of the wake.
+    pub async fn detokenize_then(
+        self: &Arc<Self>,
+        token: Token,
+        device: DeviceId,
+        then: usize,
+    ) -> Result<Result<Pan, DetokenizeError>, CallFault> {
         let me = self.clone();
         crate::chaos::through(self.inbound.as_deref(), move || {
             let me = me.clone();
-            async move { me.lookup(token, device).await }
+            async move { me.lookup(token, device, then).await }
         })
         .await
     }
@@ -83,13 +96,18 @@ impl TokenVault {
         usize::try_from(unmix(token.0) ^ self.salt).unwrap_or(usize::MAX)
     }
 
-    async fn lookup(&self, token: Token, device: DeviceId) -> Result<Pan, DetokenizeError> {
+    async fn lookup(
+        &self,
+        token: Token,
+        device: DeviceId,
+        then: usize,
+    ) -> Result<Pan, DetokenizeError> {
         let i = self.index(token);
         // The entry's address, for the executor to fetch ahead of the wake:
         // a second, uncontended lock, as the vector may move in between.
         let entry = self.vault.locked().as_ptr().wrapping_add(i) as usize;
         self.component
-            .serve_touching([entry, 0], || {
+            .serve_touching([entry, then, 0, 0], || {
                 let vault = self.vault.locked();
                 match vault.get(i) {
                     Some(&(issued, _, _)) if issued != token => Err(DetokenizeError::UnknownToken),

@@ -38,7 +38,7 @@ impl Wallet {
     ) -> Result<WalletPresentation, AuthFailed> {
         let failed = self.component.rng().with(|r| r.chance(self.failure_share));
         self.component
-            .serve_touching([self.cards.place(customer), 0], || {
+            .serve_touching([self.cards.place(customer), 0, 0, 0], || {
                 match (failed, self.cards.get(customer)) {
                     (false, Some((token, device))) => Ok(WalletPresentation {
                         token: *token,

@@ -162,10 +162,10 @@ pub fn active() -> bool {
     CURRENT.with(|c| !c.get().is_null())
 }
 
-/// Up to two lines the step after a sleep will read (addresses; 0 for
-/// none).
-pub type Hint = [usize; 2];
-pub const NO_HINT: Hint = [0, 0];
+/// Up to four lines the step after a sleep will read (addresses; 0 for
+/// none). Four, so a timer's slot is one line of 64 bytes.
+pub type Hint = [usize; 4];
+pub const NO_HINT: Hint = [0; 4];
 
 /// Names the lines the step after the next sleep will read (table entries
 /// whose places are known before the sleep), so the executor asks for them

@@ -395,14 +395,14 @@ fn a_hint_is_taken_by_the_next_sleep_and_never_outlives_its_poll() {
     let hint = || with_core(|c| c.hint.get()).unwrap();
     block_on(async move {
         spawn_detached(async {
-            hint_next_sleep([0x1000, 0x1800]);
+            hint_next_sleep([0x1000, 0x1800, 0, 0x2800]);
             Sleep::after(Duration::from_millis(5)).await;
         });
         yield_now().await;
         assert_eq!(hint(), NO_HINT, "the sleep took it");
-        let seen = Rc::new(std::cell::Cell::new([usize::MAX; 2]));
+        let seen = Rc::new(std::cell::Cell::new([usize::MAX; 4]));
         spawn_detached(async {
-            hint_next_sleep([0x2000, 0]);
+            hint_next_sleep([0x2000, 0, 0, 0]);
         });
         let s = seen.clone();
         spawn_detached(async move { s.set(hint()) });

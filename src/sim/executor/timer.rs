@@ -63,6 +63,8 @@ impl Default for Timers {
     }
 }
 
+/// One line: the look-ahead reads it a wake ahead.
+#[repr(align(64))]
 struct TimerSlot {
     waker: Option<Waker>,
     /// Where the sleep that set it was when last polled: inside the state
@@ -76,6 +78,8 @@ struct TimerSlot {
     hint: super::Hint,
     generation: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<TimerSlot>() == 64);
 
 impl Timers {
     /// Sets a timer that fires at `at_us` after the timers due then with a
@@ -385,17 +389,17 @@ mod tests {
     fn a_timer_carries_its_hint_to_the_look_ahead() {
         let mut t = Timers::default();
         for (at_us, hint) in [
-            (2_100, [0, 0]),
-            (2_200, [0x1000, 0]),
-            (2_300, [0x2000, 0x3000]),
+            (2_100, super::super::NO_HINT),
+            (2_200, [0x1000, 0, 0, 0]),
+            (2_300, [0x2000, 0x3000, 0x4000, 0x5000]),
         ] {
             t.set(at_us, at_us, Waker::noop().clone(), 0, hint);
         }
         let mut wakers = Vec::new();
         assert_eq!(t.pop_due(0, &mut wakers), Some(2_100));
         let hint = |t: &Timers, k| t.upcoming_waker(k).map(|(_, _, hint)| hint);
-        assert_eq!(hint(&t, 0), Some([0x1000, 0]));
-        assert_eq!(hint(&t, 1), Some([0x2000, 0x3000]));
+        assert_eq!(hint(&t, 0), Some([0x1000, 0, 0, 0]));
+        assert_eq!(hint(&t, 1), Some([0x2000, 0x3000, 0x4000, 0x5000]));
         assert_eq!(hint(&t, 2), None);
     }
 

@@ -152,7 +152,13 @@ impl Gateway {
         let Some((token, device)) = params.token else {
             return Err(Outcome::declined(DeclineReason::UnknownAccount));
         };
-        let pan = match self.down.tokens.detokenize(token, device).await {
+        // The fraud screen reads the card's entry right after the vault's
+        // answer: the vault names it with its own before its sleep.
+        let screened = self.fraud.place(params.customer);
+        let pan = match (self.down.tokens)
+            .detokenize_then(token, device, screened)
+            .await
+        {
             Ok(Ok(pan)) => pan,
             Ok(Err(DetokenizeError::DeviceMismatch)) => {
                 return Err(Outcome::declined(DeclineReason::TokenDeviceMismatch))

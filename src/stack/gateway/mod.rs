@@ -307,7 +307,9 @@ impl Gateway {
             (_, Operation::Get { .. }) | (None, _) => 0,
             (Some(key), _) => self.idempotency.line(req.merchant, key),
         };
-        self.component.serve_touching([key_line, 0], || ()).await;
+        self.component
+            .serve_touching([key_line, 0, 0, 0], || ())
+            .await;
         self.stats.locked().requests += 1;
         // Not boxed: the two arms' route futures overlap in this future's
         // layout, and a box would cost an allocation and a copy of the

@@ -203,23 +203,34 @@ impl Issuer {
     }
 
     /// Where the entries answering `msg` will read are: its line in the
-    /// message log, and the account (or for a capture or a release, the
-    /// hold) it moves. Asked for ahead of the wake after the issuer's sleep.
+    /// message log, the account (or for a capture or a release, the hold)
+    /// it moves, and the customer's two balances in the ledger. Asked for
+    /// ahead of the wake after the issuer's sleep.
     fn lines_read_by(&self, msg: &IssuerMsg) -> crate::sim::executor::Hint {
+        let customer = match *msg {
+            IssuerMsg::Auth(r) | IssuerMsg::Advice(r) => Some(r.customer),
+            IssuerMsg::Debit(d, _) => Some(d.customer),
+            IssuerMsg::Refund { customer, .. } => Some(customer),
+            // The hold names the customer: unknown before it is read.
+            IssuerMsg::Capture { .. } | IssuerMsg::Release { .. } => None,
+        };
+        let [available, held] = customer.map_or([0, 0], |c| {
+            self.ledger
+                .places([Account::CustomerAvailable(c), Account::CustomerHold(c)])
+        });
         let st = self.state.locked();
         let logged = match self.logs_messages {
             true => st.answered.home(&msg.id()),
             false => 0,
         };
-        let moved = match *msg {
-            IssuerMsg::Auth(r) | IssuerMsg::Advice(r) => st.accounts.home(&r.customer),
-            IssuerMsg::Debit(d, _) => st.accounts.home(&d.customer),
-            IssuerMsg::Refund { customer, .. } => st.accounts.home(&customer),
-            IssuerMsg::Capture { payment, .. } | IssuerMsg::Release { payment, .. } => {
+        let moved = match (*msg, customer) {
+            (IssuerMsg::Capture { payment, .. } | IssuerMsg::Release { payment, .. }, _) => {
                 st.holds.home(&payment)
             }
+            (_, Some(c)) => st.accounts.home(&c),
+            (_, None) => 0,
         };
-        [logged, moved]
+        [logged, moved, available, held]
     }
 
     fn apply(&self, st: &mut State, msg: IssuerMsg, risky: bool) -> IssuerReply {
