@@ -37,7 +37,14 @@ type TimerId = (u32, u32);
 
 pub(super) struct Timers {
     buckets: Vec<Vec<Entry>>,
-    /// Entries in `buckets`.
+    /// Entries for buckets ahead of the cursor, not yet in them: a push
+    /// onto a bucket far ahead missed the cache twice (its vector's header,
+    /// then its tail), one after the other. Here they go onto one hot
+    /// tail and are filed in a batch when the cursor next moves, each
+    /// bucket asked for a few entries ahead, so those misses overlap
+    /// (`file_incoming`).
+    incoming: Vec<Entry>,
+    /// Entries in `buckets` and `incoming`.
     bucketed: usize,
     /// The bucket time has reached (in ms); every entry before it has fired.
     cursor_ms: u64,
@@ -53,6 +60,7 @@ impl Default for Timers {
     fn default() -> Timers {
         Timers {
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            incoming: Vec::new(),
             bucketed: 0,
             cursor_ms: 0,
             current: Vec::new(),
@@ -121,20 +129,18 @@ impl Timers {
             let at = self.current.partition_point(|x| x > &e);
             self.current.insert(at, e);
         } else if ms < self.cursor_ms + BUCKETS {
-            self.buckets[(ms % BUCKETS) as usize].push(e);
+            self.incoming.push(e);
             self.bucketed += 1;
         } else {
             self.far.push(Reverse(e));
         }
     }
 
-    /// Asks for the slot of `current[i]` ahead of its check (both ends: a
-    /// slot may straddle two lines).
+    /// Asks for the slot of `current[i]` ahead of its check (one line: a
+    /// slot is 64 bytes, aligned).
     fn ask_for_slot(&self, i: usize) {
         if let Some(&(_, _, index, _)) = self.current.get(i) {
-            let slot = self.slots.as_ptr().wrapping_add(index as usize);
-            super::prefetch::line(slot);
-            super::prefetch::line(slot.wrapping_add(1).cast::<u8>().wrapping_sub(1));
+            super::prefetch::line(self.slots.as_ptr().wrapping_add(index as usize));
         }
     }
 
@@ -168,9 +174,36 @@ impl Timers {
         false
     }
 
+    /// Puts the entries of `incoming` into their buckets, in the order they
+    /// came (a bucket is sorted when the cursor reaches it anyway), asking
+    /// for each bucket's header eight entries ahead and for its tail four
+    /// ahead, by when the header is there to say where the tail is.
+    fn file_incoming(&mut self) {
+        const HEADER_AHEAD: usize = 8;
+        const TAIL_AHEAD: usize = 4;
+        let bucket_of = |e: &Entry| ((e.0 / BUCKET_US) % BUCKETS) as usize;
+        let incoming = std::mem::take(&mut self.incoming);
+        for (i, e) in incoming.iter().enumerate() {
+            if let Some(ahead) = incoming.get(i + HEADER_AHEAD) {
+                super::prefetch::line(&self.buckets[bucket_of(ahead)]);
+            }
+            if let Some(ahead) = incoming.get(i + TAIL_AHEAD) {
+                let bucket = &self.buckets[bucket_of(ahead)];
+                super::prefetch::line(bucket.as_ptr().wrapping_add(bucket.len()));
+            }
+            self.buckets[bucket_of(e)].push(*e);
+        }
+        self.incoming = incoming;
+        self.incoming.clear();
+    }
+
     /// Moves the cursor to the next bucket holding entries and sorts it into
     /// `current`. False when no entry is left anywhere.
     fn next_bucket(&mut self) -> bool {
+        // Entries are filed before the cursor moves: each is for a bucket
+        // past the cursor as it stood when the entry came.
+        self.file_incoming();
+        let mut empty_steps = 0;
         loop {
             if self.bucketed == 0 {
                 match self.far.peek() {
@@ -179,6 +212,10 @@ impl Timers {
                 }
             } else {
                 self.cursor_ms += 1;
+                // A lap of empty buckets while entries are counted: an entry
+                // was counted and never filed. Fail rather than spin.
+                empty_steps += 1;
+                assert!(empty_steps <= BUCKETS, "timers counted in no bucket");
             }
             while let Some(Reverse(e)) = self.far.peek() {
                 if e.0 / BUCKET_US >= self.cursor_ms + BUCKETS {
