@@ -154,7 +154,11 @@ impl Slots {
                 return;
             }
             // A release on another thread uncounted this waiter and has
-            // not yet added its permit: it is a few instructions away.
+            // not yet added its permit: it is a few instructions away. On
+            // one thread this never happens: a release has no await between
+            // its compare-and-swap and its `add_permits` (keep it so), and
+            // this waiter's own queue future, dropped first, gave back any
+            // permit already assigned to it.
             std::thread::yield_now();
             s = self.state.load(Ordering::Relaxed);
         }
@@ -189,10 +193,8 @@ impl Future for Queued<'_> {
         match acquire.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(handed) => {
-                // The queue is never closed; its permit is the slot itself.
-                if let Ok(handed) = handed {
-                    handed.forget();
-                }
+                // Its permit is the slot itself, kept by the `Slot` now.
+                handed.expect("the queue is never closed").forget();
                 self.acquire = None;
                 Poll::Ready(())
             }

@@ -98,19 +98,23 @@ impl<K: Copy + Eq + Hash, V> HomeMap<K, V> {
         self.slots[i].as_mut().map(|(_, v)| v)
     }
 
-    /// Inserts or replaces; returns the value replaced.
+    /// Inserts or replaces; returns the value replaced. Only a new key can
+    /// grow the table.
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        if self.len > 0 {
+            if let Ok(i) = self.find(&k) {
+                return self.slots[i].replace((k, v)).map(|(_, old)| old);
+            }
+        }
         if room_for(self.len + 1) > self.slots.len() {
             self.grow();
         }
-        match self.find(&k) {
-            Ok(i) => self.slots[i].replace((k, v)).map(|(_, old)| old),
-            Err(i) => {
-                self.slots[i] = Some((k, v));
-                self.len += 1;
-                None
-            }
-        }
+        let Err(i) = self.find(&k) else {
+            unreachable!("absent: looked for above");
+        };
+        self.slots[i] = Some((k, v));
+        self.len += 1;
+        None
     }
 
     pub fn remove(&mut self, k: &K) -> Option<V> {
@@ -311,6 +315,14 @@ mod tests {
         }
         assert_eq!(home.slots.as_ptr(), at, "reserved room");
         assert_eq!(home.get(&7), Some(&7), "kept across the rehash");
+        let full = home.slots.len() / 2;
+        for k in 400..full as u32 {
+            home.insert(k, k);
+        }
+        let at = home.slots.as_ptr();
+        home.insert(7, 70);
+        assert_eq!(home.slots.as_ptr(), at, "a replacement at the limit");
+        assert_eq!((home.get(&7), home.len()), (Some(&70), full));
         home.clear();
         assert!(home.is_empty() && home.get(&5).is_none());
     }

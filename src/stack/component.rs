@@ -43,11 +43,12 @@ impl Component {
     }
 
     /// [`Component::serve`], for an `effect` that reads the lines at
-    /// addresses `entries` first (up to two table entries whose places are
+    /// addresses `entries` first (up to four table entries whose places are
     /// known before the call; 0 for none): the sim executor asks for them
     /// ahead of the wake (`executor::hint_next_sleep`). Addresses, not
     /// pointers: a hint, never read through, and a future holding it stays
-    /// `Send`.
+    /// `Send`. Callers compute them only in the sim (`hints_wanted`): under
+    /// tokio nothing reads them, and finding them takes locks.
     pub async fn serve_touching<T>(
         &self,
         entries: crate::sim::executor::Hint,
@@ -61,6 +62,12 @@ impl Component {
         self.clock.sleep(delay).await;
         self.calls.fetch_add(1, Ordering::Relaxed);
         effect()
+    }
+
+    /// Whether hints for [`Component::serve_touching`] are worth finding:
+    /// only the sim executor reads them.
+    pub fn hints_wanted() -> bool {
+        crate::sim::executor::active()
     }
 
     pub fn name(&self) -> &'static str {

@@ -56,7 +56,7 @@ impl Bulkhead {
         }
     }
 
-    /// A slot, held until the permit is dropped, or a refusal.
+    /// A slot, held until it is dropped, or a refusal.
     pub async fn enter(&self) -> Result<crate::slots::Slot<'_>, BulkheadFull> {
         if let Some(slot) = self.slots.try_take() {
             return Ok(slot);

@@ -80,7 +80,7 @@ struct TimerSlot {
     /// ahead (`Core::prefetch_upcoming`). Only ever prefetched, never read
     /// through (a sleep that moved leaves a useless hint, nothing worse).
     sleeper: usize,
-    /// A line the poll after the wake will read, named by the code that
+    /// Lines the poll after the wake will read, named by the code that
     /// slept ([`super::hint_next_sleep`]; 0 for none): table entries the
     /// step after the sleep looks up, asked for with the sleeper's lines.
     hint: super::Hint,

@@ -154,7 +154,10 @@ impl Gateway {
         };
         // The fraud screen reads the card's entry right after the vault's
         // answer: the vault names it with its own before its sleep.
-        let screened = self.fraud.place(params.customer);
+        let screened = match crate::stack::component::Component::hints_wanted() {
+            true => self.fraud.place(params.customer),
+            false => 0,
+        };
         let pan = match (self.down.tokens)
             .detokenize_then(token, device, screened)
             .await

@@ -9,7 +9,9 @@
 //! - replies that say "not executed, retry" (503, 429) are not stored;
 //! - keys are kept for the retention window, then pruned oldest first.
 //!
-//! Keys are scoped per merchant. Memory grows with retained keys only.
+//! Keys are scoped per merchant. Memory grows with retained keys, and with
+//! the key table's slots: two a journey, up to the ring sized from the
+//! run's expected payments (`key_table`), reused once pruned.
 
 use std::sync::Mutex;
 
@@ -431,28 +433,55 @@ mod tests {
     }
 
     const M: MerchantId = MerchantId(1);
-    const K: IdemKey = IdemKey(9);
+
+    type Store<'a> = &'a dyn Fn(f64) -> IdempotencyStore;
+    type KeyOf<'a> = &'a dyn Fn(u64) -> IdemKey;
+
+    /// Runs a store test twice: with keys kept in the map beside the slots
+    /// (a run of unknown size, a live client's keys), and with journey keys
+    /// in their slots, where the simulated clients' keys live.
+    fn both(test: impl Fn(Store, KeyOf)) {
+        test(
+            &|retention_s| IdempotencyStore::new(retention_s, false, 0),
+            &IdemKey,
+        );
+        test(
+            &|retention_s| IdempotencyStore::new(retention_s, false, 64),
+            &|n| IdemKey(crate::load::journey::key_base(n) | 1),
+        );
+    }
 
     #[test]
     fn stripe_semantics() {
-        let s = IdempotencyStore::new(100.0, false, 0);
-        assert_eq!(s.begin(M, K, 1, 0), Begin::Execute);
-        assert_eq!(s.begin(M, K, 1, 1), Begin::InFlight);
-        assert_eq!(s.begin(M, K, 2, 1), Begin::Mismatch);
-        s.complete(M, K, reply(5));
-        assert_eq!(s.begin(M, K, 1, 2), Begin::Replay(reply(5)));
-        assert_eq!(s.begin(M, K, 2, 2), Begin::Mismatch);
+        both(stripe_semantics_with);
+    }
+
+    fn stripe_semantics_with(store: Store, key: KeyOf) {
+        let s = store(100.0);
+        assert_eq!(s.begin(M, key(9), 1, 0), Begin::Execute);
+        assert_eq!(s.begin(M, key(9), 1, 1), Begin::InFlight);
+        assert_eq!(s.begin(M, key(9), 2, 1), Begin::Mismatch);
+        s.complete(M, key(9), reply(5));
+        assert_eq!(s.begin(M, key(9), 1, 2), Begin::Replay(reply(5)));
+        assert_eq!(s.begin(M, key(9), 2, 2), Begin::Mismatch);
         // Keys are scoped per merchant.
-        assert_eq!(s.begin(MerchantId(2), K, 2, 2), Begin::Execute);
+        assert_eq!(s.begin(MerchantId(2), key(9), 2, 2), Begin::Execute);
     }
 
     #[test]
     fn server_errors_are_stored_but_unavailable_is_forgotten() {
-        let s = IdempotencyStore::new(100.0, false, 0);
-        assert_eq!(s.begin(M, K, 1, 0), Begin::Execute);
-        s.complete(M, K, Err(ApiError::Internal));
-        assert_eq!(s.begin(M, K, 1, 0), Begin::Replay(Err(ApiError::Internal)));
-        let k2 = IdemKey(10);
+        both(server_errors_are_stored_but_unavailable_is_forgotten_with);
+    }
+
+    fn server_errors_are_stored_but_unavailable_is_forgotten_with(store: Store, key: KeyOf) {
+        let s = store(100.0);
+        assert_eq!(s.begin(M, key(9), 1, 0), Begin::Execute);
+        s.complete(M, key(9), Err(ApiError::Internal));
+        assert_eq!(
+            s.begin(M, key(9), 1, 0),
+            Begin::Replay(Err(ApiError::Internal))
+        );
+        let k2 = key(10);
         assert_eq!(s.begin(M, k2, 1, 0), Begin::Execute);
         s.abandon(M, k2);
         assert_eq!(s.begin(M, k2, 1, 0), Begin::Execute);
@@ -460,10 +489,14 @@ mod tests {
 
     #[test]
     fn keys_are_pruned_after_retention_but_not_while_in_flight() {
-        let s = IdempotencyStore::new(10.0, false, 0);
-        s.begin(M, K, 1, 0);
-        s.complete(M, K, reply(1));
-        s.begin(M, IdemKey(2), 1, 0); // stays in flight
+        both(keys_are_pruned_after_retention_but_not_while_in_flight_with);
+    }
+
+    fn keys_are_pruned_after_retention_but_not_while_in_flight_with(store: Store, key: KeyOf) {
+        let s = store(10.0);
+        s.begin(M, key(9), 1, 0);
+        s.complete(M, key(9), reply(1));
+        s.begin(M, key(2), 1, 0); // stays in flight
         assert_eq!(s.prune(9_999_999), 0);
         // Keys are pruned by the second they were created in: at most a
         // second late, never early.
@@ -471,7 +504,7 @@ mod tests {
         assert_eq!(s.prune(11_000_000), 1);
         assert_eq!(s.len(), 1);
         assert_eq!(
-            s.begin(M, K, 7, 11_000_001),
+            s.begin(M, key(9), 7, 11_000_001),
             Begin::Execute,
             "pruned key is new again"
         );
@@ -479,29 +512,36 @@ mod tests {
 
     #[test]
     fn a_crash_loses_everything_in_memory_and_only_orphans_when_durable() {
-        let s = IdempotencyStore::new(100.0, false, 0);
-        s.begin(M, K, 1, 0);
-        s.complete(M, K, reply(1));
-        s.begin(M, IdemKey(2), 1, 0); // in flight, still being finished
-        s.begin(M, IdemKey(3), 1, 0); // in flight, its execution died
-        s.begin(M, IdemKey(4), 1, 0); // likewise
-        assert_eq!(s.abandon_orphans(|_, k| k == IdemKey(2)), 2);
-        assert_eq!(s.begin(M, K, 1, 1), Begin::Replay(reply(1)));
-        assert_eq!(s.begin(M, IdemKey(2), 1, 1), Begin::InFlight);
-        assert_eq!(s.begin(M, IdemKey(3), 1, 1), Begin::Execute);
+        both(a_crash_loses_everything_in_memory_and_only_orphans_when_durable_with);
+    }
+
+    fn a_crash_loses_everything_in_memory_and_only_orphans_when_durable_with(
+        store: Store,
+        key: KeyOf,
+    ) {
+        let s = store(100.0);
+        s.begin(M, key(9), 1, 0);
+        s.complete(M, key(9), reply(1));
+        s.begin(M, key(2), 1, 0); // in flight, still being finished
+        s.begin(M, key(3), 1, 0); // in flight, its execution died
+        s.begin(M, key(4), 1, 0); // likewise
+        assert_eq!(s.abandon_orphans(|_, k| k == key(2)), 2);
+        assert_eq!(s.begin(M, key(9), 1, 1), Begin::Replay(reply(1)));
+        assert_eq!(s.begin(M, key(2), 1, 1), Begin::InFlight);
+        assert_eq!(s.begin(M, key(3), 1, 1), Begin::Execute);
         assert_eq!(
-            s.begin(M, IdemKey(3), 1, 1),
+            s.begin(M, key(3), 1, 1),
             Begin::InFlight,
             "executing again, in flight again"
         );
         assert_eq!(
-            s.begin(M, IdemKey(4), 9, 1),
+            s.begin(M, key(4), 9, 1),
             Begin::Mismatch,
             "an abandoned key still refuses other parameters"
         );
         s.lose_everything();
         assert_eq!(
-            s.begin(M, K, 1, 2),
+            s.begin(M, key(9), 1, 2),
             Begin::Execute,
             "a replay is lost with the memory"
         );
@@ -529,24 +569,53 @@ mod tests {
                 retry_after_ms: 1500,
             }),
         ];
-        let s = IdempotencyStore::new(100.0, false, 0);
-        for (i, r) in replies.iter().enumerate() {
-            let k = IdemKey(i as u64);
-            assert_eq!(s.begin(M, k, 3, 0), Begin::Execute);
-            s.complete(M, k, *r);
-        }
-        for (i, r) in replies.iter().enumerate() {
-            assert_eq!(s.begin(M, IdemKey(i as u64), 3, 1), Begin::Replay(*r));
-        }
+        both(|store, key| {
+            let s = store(100.0);
+            for (i, r) in replies.iter().enumerate() {
+                let k = key(i as u64);
+                assert_eq!(s.begin(M, k, 3, 0), Begin::Execute);
+                s.complete(M, k, *r);
+            }
+            for (i, r) in replies.iter().enumerate() {
+                assert_eq!(s.begin(M, key(i as u64), 3, 1), Begin::Replay(*r));
+            }
+        });
         assert!(IdempotencyStore::bytes_per_key() <= 61);
+    }
+
+    /// A journey key whose slot still holds an older journey's key (a run
+    /// past its ring's sizing) is kept in the map, and the slot, once
+    /// pruned, takes the next key that lands on it.
+    #[test]
+    fn a_key_whose_slot_is_taken_waits_in_the_map() {
+        use crate::load::journey::key_base;
+        // Two journeys' worth of slots: journey 2 lands on journey 0's.
+        let s = IdempotencyStore::new(10.0, false, 2);
+        let (old, late, later) = (
+            IdemKey(key_base(0) | 1),
+            IdemKey(key_base(2) | 1),
+            IdemKey(key_base(4) | 1),
+        );
+        assert_eq!(s.line(M, old), s.line(M, late), "one slot");
+        assert_eq!(s.begin(M, old, 1, 0), Begin::Execute);
+        s.complete(M, old, reply(1));
+        assert_eq!(s.begin(M, late, 2, 5_000_000), Begin::Execute);
+        s.complete(M, late, reply(2));
+        assert_eq!(s.begin(M, old, 1, 5_000_001), Begin::Replay(reply(1)));
+        assert_eq!(s.begin(M, late, 2, 5_000_001), Begin::Replay(reply(2)));
+        assert_eq!(s.prune(11_000_000), 1, "the old key");
+        assert_eq!(s.begin(M, late, 2, 11_000_001), Begin::Replay(reply(2)));
+        assert_eq!(s.begin(M, later, 3, 11_000_001), Begin::Execute);
+        assert_eq!(s.begin(M, later, 4, 11_000_002), Begin::Mismatch);
+        assert_eq!(s.len(), 2);
     }
 
     /// A bucket is a 12-byte key beside a 36-byte entry: 48 bytes, where a
     /// (MerchantId, IdemKey) pair and a u64 fingerprint padded it to 56.
     /// Full-width keys and fingerprints still come back whole.
     /// The packed key hashes exactly as the (MerchantId, IdemKey) pair it
-    /// replaced, so the table's slots, and the order `abandon_orphans`
-    /// walks them in, did not move.
+    /// replaced, so the keys kept in the map beside the slots sit where
+    /// they did.
     #[test]
     fn a_key_hashes_as_the_pair_it_stands_for() {
         use std::hash::BuildHasher;
@@ -574,9 +643,11 @@ mod tests {
 
     #[test]
     fn bypass_executes_everything() {
-        let s = IdempotencyStore::new(10.0, true, 0);
-        assert_eq!(s.begin(M, K, 1, 0), Begin::Execute);
-        s.complete(M, K, reply(1));
-        assert_eq!(s.begin(M, K, 1, 0), Begin::Execute);
+        let s = IdempotencyStore::new(10.0, true, 64);
+        let k = IdemKey(crate::load::journey::key_base(0) | 1);
+        assert_eq!(s.begin(M, k, 1, 0), Begin::Execute);
+        s.complete(M, k, reply(1));
+        assert_eq!(s.begin(M, k, 1, 0), Begin::Execute);
+        assert_eq!(s.line(M, k), 0, "nothing to ask for");
     }
 }

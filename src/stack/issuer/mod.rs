@@ -207,6 +207,9 @@ impl Issuer {
     /// it moves, and the customer's two balances in the ledger. Asked for
     /// ahead of the wake after the issuer's sleep.
     fn lines_read_by(&self, msg: &IssuerMsg) -> crate::sim::executor::Hint {
+        if !Component::hints_wanted() {
+            return crate::sim::executor::NO_HINT;
+        }
         let customer = match *msg {
             IssuerMsg::Auth(r) | IssuerMsg::Advice(r) => Some(r.customer),
             IssuerMsg::Debit(d, _) => Some(d.customer),
