@@ -198,6 +198,16 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// A reproducible stream of draws (xorshift64).
+    fn draws(seed: u64) -> impl Iterator<Item = u64> {
+        std::iter::successors(Some(seed), |&x| {
+            let x = x ^ x << 13;
+            let x = x ^ x >> 7;
+            Some(x ^ x << 17)
+        })
+        .skip(1)
+    }
+
     /// Random inserts, replacements and removals agree with `HashMap` at
     /// every step, in a table small enough that runs wrap around its end
     /// and removals shift entries back across it.
@@ -205,11 +215,7 @@ mod tests {
     fn agrees_with_a_hash_map() {
         let mut home = HomeMap::default();
         let mut reference = HashMap::new();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for step in 0..200_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        for (step, x) in (0..200_000u64).zip(draws(0x9e37_79b9_7f4a_7c15)) {
             // Few distinct keys, so removals find what they remove.
             let k = x % 97;
             match x >> 60 {
@@ -249,11 +255,7 @@ mod tests {
             .take(12)
             .collect();
         let mut reference = HashMap::new();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for step in 0..100_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        for (step, x) in (0..100_000u64).zip(draws(0x2545_f491_4f6c_dd1d)) {
             let k = pool[(x % pool.len() as u64) as usize];
             if x >> 63 == 0 && reference.len() < 8 {
                 assert_eq!(home.insert(k, step), reference.insert(k, step));
