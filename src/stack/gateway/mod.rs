@@ -14,7 +14,6 @@ pub mod dedup;
 mod downstream;
 pub mod fraud;
 pub mod idempotency;
-mod key_table;
 mod operations;
 pub mod payments;
 

@@ -23,7 +23,9 @@ use crate::lock::Locked;
 use crate::packed::{index_of, join_u64, narrow_i, narrow_u, split_u64, Bits, Pack};
 use crate::stack::age_queue::AgeQueue;
 
-use super::key_table::KeyTable;
+mod key_table;
+
+use key_table::KeyTable;
 
 pub type StoredReply = Result<ApiReply, ApiError>;
 
@@ -46,14 +48,14 @@ enum KeyState {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct KeyEntry {
+struct KeyEntry {
     fingerprint: u64,
     state: KeyState,
 }
 
 #[cfg(test)]
 impl KeyEntry {
-    pub(super) fn in_flight(fingerprint: u64) -> KeyEntry {
+    fn in_flight(fingerprint: u64) -> KeyEntry {
         KeyEntry {
             fingerprint,
             state: KeyState::InFlight,
@@ -61,7 +63,7 @@ impl KeyEntry {
     }
 
     /// A stored reply naming `payment`.
-    pub(super) fn done_with_payment(fingerprint: u64, payment: u64) -> KeyEntry {
+    fn done_with_payment(fingerprint: u64, payment: u64) -> KeyEntry {
         let mut reply = tests::reply(payment);
         if let Ok(r) = &mut reply {
             r.payment.id = PaymentId(payment);
@@ -76,19 +78,19 @@ impl KeyEntry {
 /// A merchant's key in 12 bytes: a `(MerchantId, IdemKey)` pair takes 16
 /// (four of padding), and the table holds one per bucket, full or empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Key {
+struct Key {
     merchant: u32,
     key: [u32; 2],
 }
 
 impl Key {
     /// No key: an empty slot of the key table (no journey makes key 0).
-    pub(super) const NONE: Key = Key {
+    const NONE: Key = Key {
         merchant: 0,
         key: [0, 0],
     };
 
-    pub(super) fn new(merchant: MerchantId, key: IdemKey) -> Key {
+    fn new(merchant: MerchantId, key: IdemKey) -> Key {
         Key {
             merchant: merchant.0,
             key: split_u64(key.0),
@@ -99,7 +101,7 @@ impl Key {
         MerchantId(self.merchant)
     }
 
-    pub(super) fn key(&self) -> IdemKey {
+    fn key(&self) -> IdemKey {
         IdemKey(join_u64(self.key))
     }
 }
@@ -297,7 +299,7 @@ impl IdempotencyStore {
 /// (ids past 4 billion, amounts past 2^31 minor units, a stored 429) is
 /// kept whole beside the table; see [`crate::packed`].
 #[derive(Clone, Copy)]
-pub(super) struct PackedEntry {
+struct PackedEntry {
     /// Split, so the entry needs only 4-byte alignment: 36 bytes, not 40.
     fingerprint: [u32; 2],
     payment: u32,
@@ -411,243 +413,4 @@ impl Pack for KeyEntry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{Currency, Method, Money, PaymentId, PaymentView, Status};
-    use crate::domain::{DeclineReason, RefundId};
-
-    pub(super) fn reply(id: u64) -> StoredReply {
-        Ok(ApiReply {
-            payment: PaymentView {
-                id: PaymentId(id),
-                amount: Money::new(100, Currency::USD),
-                status: Status::Authorized,
-                method: Method::CardOnline,
-                captured_minor: 0,
-                refunded_minor: 0,
-                decline: None,
-            },
-            refund: None,
-            replayed: false,
-        })
-    }
-
-    const M: MerchantId = MerchantId(1);
-
-    type Store<'a> = &'a dyn Fn(f64) -> IdempotencyStore;
-    type KeyOf<'a> = &'a dyn Fn(u64) -> IdemKey;
-
-    /// Runs a store test twice: with keys kept in the map beside the slots
-    /// (a run of unknown size, a live client's keys), and with journey keys
-    /// in their slots, where the simulated clients' keys live.
-    fn both(test: impl Fn(Store, KeyOf)) {
-        test(
-            &|retention_s| IdempotencyStore::new(retention_s, false, 0),
-            &IdemKey,
-        );
-        test(
-            &|retention_s| IdempotencyStore::new(retention_s, false, 64),
-            &|n| IdemKey(crate::load::journey::key_base(n) | 1),
-        );
-    }
-
-    #[test]
-    fn stripe_semantics() {
-        both(stripe_semantics_with);
-    }
-
-    fn stripe_semantics_with(store: Store, key: KeyOf) {
-        let s = store(100.0);
-        assert_eq!(s.begin(M, key(9), 1, 0), Begin::Execute);
-        assert_eq!(s.begin(M, key(9), 1, 1), Begin::InFlight);
-        assert_eq!(s.begin(M, key(9), 2, 1), Begin::Mismatch);
-        s.complete(M, key(9), reply(5));
-        assert_eq!(s.begin(M, key(9), 1, 2), Begin::Replay(reply(5)));
-        assert_eq!(s.begin(M, key(9), 2, 2), Begin::Mismatch);
-        // Keys are scoped per merchant.
-        assert_eq!(s.begin(MerchantId(2), key(9), 2, 2), Begin::Execute);
-    }
-
-    #[test]
-    fn server_errors_are_stored_but_unavailable_is_forgotten() {
-        both(server_errors_are_stored_but_unavailable_is_forgotten_with);
-    }
-
-    fn server_errors_are_stored_but_unavailable_is_forgotten_with(store: Store, key: KeyOf) {
-        let s = store(100.0);
-        assert_eq!(s.begin(M, key(9), 1, 0), Begin::Execute);
-        s.complete(M, key(9), Err(ApiError::Internal));
-        assert_eq!(
-            s.begin(M, key(9), 1, 0),
-            Begin::Replay(Err(ApiError::Internal))
-        );
-        let k2 = key(10);
-        assert_eq!(s.begin(M, k2, 1, 0), Begin::Execute);
-        s.abandon(M, k2);
-        assert_eq!(s.begin(M, k2, 1, 0), Begin::Execute);
-    }
-
-    #[test]
-    fn keys_are_pruned_after_retention_but_not_while_in_flight() {
-        both(keys_are_pruned_after_retention_but_not_while_in_flight_with);
-    }
-
-    fn keys_are_pruned_after_retention_but_not_while_in_flight_with(store: Store, key: KeyOf) {
-        let s = store(10.0);
-        s.begin(M, key(9), 1, 0);
-        s.complete(M, key(9), reply(1));
-        s.begin(M, key(2), 1, 0); // stays in flight
-        assert_eq!(s.prune(9_999_999), 0);
-        // Keys are pruned by the second they were created in: at most a
-        // second late, never early.
-        assert_eq!(s.prune(10_999_999), 0);
-        assert_eq!(s.prune(11_000_000), 1);
-        assert_eq!(s.len(), 1);
-        assert_eq!(
-            s.begin(M, key(9), 7, 11_000_001),
-            Begin::Execute,
-            "pruned key is new again"
-        );
-    }
-
-    #[test]
-    fn a_crash_loses_everything_in_memory_and_only_orphans_when_durable() {
-        both(a_crash_loses_everything_in_memory_and_only_orphans_when_durable_with);
-    }
-
-    fn a_crash_loses_everything_in_memory_and_only_orphans_when_durable_with(
-        store: Store,
-        key: KeyOf,
-    ) {
-        let s = store(100.0);
-        s.begin(M, key(9), 1, 0);
-        s.complete(M, key(9), reply(1));
-        s.begin(M, key(2), 1, 0); // in flight, still being finished
-        s.begin(M, key(3), 1, 0); // in flight, its execution died
-        s.begin(M, key(4), 1, 0); // likewise
-        assert_eq!(s.abandon_orphans(|_, k| k == key(2)), 2);
-        assert_eq!(s.begin(M, key(9), 1, 1), Begin::Replay(reply(1)));
-        assert_eq!(s.begin(M, key(2), 1, 1), Begin::InFlight);
-        assert_eq!(s.begin(M, key(3), 1, 1), Begin::Execute);
-        assert_eq!(
-            s.begin(M, key(3), 1, 1),
-            Begin::InFlight,
-            "executing again, in flight again"
-        );
-        assert_eq!(
-            s.begin(M, key(4), 9, 1),
-            Begin::Mismatch,
-            "an abandoned key still refuses other parameters"
-        );
-        s.lose_everything();
-        assert_eq!(
-            s.begin(M, key(9), 1, 2),
-            Begin::Execute,
-            "a replay is lost with the memory"
-        );
-    }
-
-    /// Every stored reply comes back exactly as stored, whether it fits the
-    /// 40-byte entry or is kept whole beside the table.
-    #[test]
-    fn stored_replies_replay_exactly_packed_or_spilled() {
-        let mut wide = reply(1 << 40);
-        if let Ok(r) = &mut wide {
-            r.payment.captured_minor = i64::MAX;
-            r.refund = Some(RefundId(7));
-            r.payment.decline = Some(DeclineReason::SuspectedFraud);
-            r.payment.amount = Money::new(5, Currency::parse("CNY").unwrap());
-        }
-        let replies = [
-            reply(1),
-            reply(u64::from(u32::MAX) + 1),
-            wide,
-            Err(ApiError::Internal),
-            Err(ApiError::UpstreamTimeout),
-            Err(ApiError::RateLimited { retry_after_ms: 0 }),
-            Err(ApiError::RateLimited {
-                retry_after_ms: 1500,
-            }),
-        ];
-        both(|store, key| {
-            let s = store(100.0);
-            for (i, r) in replies.iter().enumerate() {
-                let k = key(i as u64);
-                assert_eq!(s.begin(M, k, 3, 0), Begin::Execute);
-                s.complete(M, k, *r);
-            }
-            for (i, r) in replies.iter().enumerate() {
-                assert_eq!(s.begin(M, key(i as u64), 3, 1), Begin::Replay(*r));
-            }
-        });
-        assert!(IdempotencyStore::bytes_per_key() <= 61);
-    }
-
-    /// A journey key whose slot still holds an older journey's key (a run
-    /// past its ring's sizing) is kept in the map, and the slot, once
-    /// pruned, takes the next key that lands on it.
-    #[test]
-    fn a_key_whose_slot_is_taken_waits_in_the_map() {
-        use crate::load::journey::key_base;
-        // Two journeys' worth of slots: journey 2 lands on journey 0's.
-        let s = IdempotencyStore::new(10.0, false, 2);
-        let (old, late, later) = (
-            IdemKey(key_base(0) | 1),
-            IdemKey(key_base(2) | 1),
-            IdemKey(key_base(4) | 1),
-        );
-        assert_eq!(s.line(M, old), s.line(M, late), "one slot");
-        assert_eq!(s.begin(M, old, 1, 0), Begin::Execute);
-        s.complete(M, old, reply(1));
-        assert_eq!(s.begin(M, late, 2, 5_000_000), Begin::Execute);
-        s.complete(M, late, reply(2));
-        assert_eq!(s.begin(M, old, 1, 5_000_001), Begin::Replay(reply(1)));
-        assert_eq!(s.begin(M, late, 2, 5_000_001), Begin::Replay(reply(2)));
-        assert_eq!(s.prune(11_000_000), 1, "the old key");
-        assert_eq!(s.begin(M, late, 2, 11_000_001), Begin::Replay(reply(2)));
-        assert_eq!(s.begin(M, later, 3, 11_000_001), Begin::Execute);
-        assert_eq!(s.begin(M, later, 4, 11_000_002), Begin::Mismatch);
-        assert_eq!(s.len(), 2);
-    }
-
-    /// A bucket is a 12-byte key beside a 36-byte entry: 48 bytes, where a
-    /// (MerchantId, IdemKey) pair and a u64 fingerprint padded it to 56.
-    /// Full-width keys and fingerprints still come back whole.
-    /// The packed key hashes exactly as the (MerchantId, IdemKey) pair it
-    /// replaced, so the keys kept in the map beside the slots sit where
-    /// they did.
-    #[test]
-    fn a_key_hashes_as_the_pair_it_stands_for() {
-        use std::hash::BuildHasher;
-        let h = rustc_hash::FxBuildHasher;
-        for (m, k) in [(0, 0), (7, 9), (u32::MAX, u64::MAX), (1, 1 << 32)] {
-            let (m, k) = (MerchantId(m), IdemKey(k));
-            assert_eq!(h.hash_one(Key::new(m, k)), h.hash_one((m, k)));
-            assert_eq!((Key::new(m, k).merchant(), Key::new(m, k).key()), (m, k));
-        }
-    }
-
-    #[test]
-    fn a_bucket_is_48_bytes_and_keeps_full_width_keys() {
-        assert_eq!(std::mem::size_of::<(Key, PackedEntry)>(), 48);
-        let s = IdempotencyStore::new(100.0, false, 0);
-        let (m, k, f) = (MerchantId(u32::MAX), IdemKey(u64::MAX - 1), u64::MAX - 2);
-        assert_eq!(s.begin(m, k, f, 0), Begin::Execute);
-        s.complete(m, k, reply(1));
-        assert_eq!(s.begin(m, k, f, 1), Begin::Replay(reply(1)));
-        assert_eq!(s.begin(m, k, f ^ 1 << 40, 1), Begin::Mismatch);
-        assert_eq!(s.begin(m, IdemKey(k.0 ^ 1 << 33), f, 1), Begin::Execute);
-        assert_eq!(s.begin(MerchantId(7), k, f, 1), Begin::Execute);
-        assert_eq!(s.abandon_orphans(|mm, kk| mm == m && kk == k), 2);
-    }
-
-    #[test]
-    fn bypass_executes_everything() {
-        let s = IdempotencyStore::new(10.0, true, 64);
-        let k = IdemKey(crate::load::journey::key_base(0) | 1);
-        assert_eq!(s.begin(M, k, 1, 0), Begin::Execute);
-        s.complete(M, k, reply(1));
-        assert_eq!(s.begin(M, k, 1, 0), Begin::Execute);
-        assert_eq!(s.line(M, k), 0, "nothing to ask for");
-    }
-}
+mod tests;

@@ -18,7 +18,7 @@
 //! a live client made, and an entry too large for the packed form all go to
 //! the hash map beside it. A key lives in one place: its slot or the map.
 
-use super::idempotency::{Key, KeyEntry, PackedEntry};
+use super::{Key, KeyEntry, PackedEntry};
 use crate::packed::{pack_exact, Pack, PackedMap};
 
 /// A slot: the key (0 when empty: no journey makes key 0) and its entry.
