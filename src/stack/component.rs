@@ -47,8 +47,8 @@ impl Component {
     /// known before the call; 0 for none): the sim executor asks for them
     /// ahead of the wake (`executor::hint_next_sleep`). Addresses, not
     /// pointers: a hint, never read through, and a future holding it stays
-    /// `Send`. Callers compute them only in the sim (`hints_wanted`): under
-    /// tokio nothing reads them, and finding them takes locks.
+    /// `Send`. Callers find them through [`Component::hint`]: only in the
+    /// sim, as under tokio nothing reads them, and finding them takes locks.
     pub async fn serve_touching<T>(
         &self,
         entries: crate::sim::executor::Hint,
@@ -64,10 +64,18 @@ impl Component {
         effect()
     }
 
-    /// Whether hints for [`Component::serve_touching`] are worth finding:
-    /// only the sim executor reads them.
-    pub fn hints_wanted() -> bool {
-        crate::sim::executor::active()
+    /// A hint for [`Component::serve_touching`]: `find` under the sim
+    /// executor, the only reader of hints; 0 (none) otherwise.
+    pub fn hint(find: impl FnOnce() -> crate::sim::executor::Hint) -> crate::sim::executor::Hint {
+        match crate::sim::executor::active() {
+            true => find(),
+            false => crate::sim::executor::NO_HINT,
+        }
+    }
+
+    /// [`Component::hint`] for one line.
+    pub fn hint_line(find: impl FnOnce() -> usize) -> usize {
+        Component::hint(|| [find(), 0, 0, 0])[0]
     }
 
     pub fn name(&self) -> &'static str {

@@ -105,10 +105,7 @@ impl TokenVault {
         let i = self.index(token);
         // The entry's address, for the executor to fetch ahead of the wake:
         // a second, uncontended lock, as the vector may move in between.
-        let entry = match Component::hints_wanted() {
-            true => self.vault.locked().as_ptr().wrapping_add(i) as usize,
-            false => 0,
-        };
+        let entry = Component::hint_line(|| self.vault.locked().as_ptr().wrapping_add(i) as usize);
         self.component
             .serve_touching([entry, then, 0, 0], || {
                 let vault = self.vault.locked();

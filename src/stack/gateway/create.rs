@@ -154,10 +154,8 @@ impl Gateway {
         };
         // The fraud screen reads the card's entry right after the vault's
         // answer: the vault names it with its own before its sleep.
-        let screened = match crate::stack::component::Component::hints_wanted() {
-            true => self.fraud.place(params.customer),
-            false => 0,
-        };
+        let screened =
+            crate::stack::component::Component::hint_line(|| self.fraud.place(params.customer));
         let pan = match (self.down.tokens)
             .detokenize_then(token, device, screened)
             .await

@@ -25,6 +25,7 @@ use crate::domain::{
 };
 use crate::lock::Locked;
 use crate::sim::executor::boxed;
+use crate::stack::component::Component;
 use crate::stack::issuer::{HoldError, IssuerMsg, IssuerReply};
 
 use super::{Gateway, DEADLINE_US};
@@ -273,9 +274,15 @@ impl Gateway {
 
     /// The request's key is stored once its answer is applied, later in the
     /// step that has the answer: asks for the key's line at the step's start.
+    /// Only under the sim, as the hints are: finding the line takes the
+    /// store's lock, which live mode's threads would contend for.
     fn ask_for_key(&self, p: &Pending) {
-        if let Some(key) = p.key {
-            self.idempotency.ask_for(p.merchant, key);
+        let Some(key) = p.key else {
+            return;
+        };
+        let line = Component::hint_line(|| self.idempotency.line(p.merchant, key));
+        if line != 0 {
+            crate::prefetch::line(line as *const u8);
         }
     }
 

@@ -304,8 +304,7 @@ impl Gateway {
         // A keyed request looks its key up right after this sleep.
         let key_line = match (req.key, req.op) {
             (_, Operation::Get { .. }) | (None, _) => 0,
-            (Some(_), _) if !Component::hints_wanted() => 0,
-            (Some(key), _) => self.idempotency.line(req.merchant, key),
+            (Some(key), _) => Component::hint_line(|| self.idempotency.line(req.merchant, key)),
         };
         self.component
             .serve_touching([key_line, 0, 0, 0], || ())

@@ -183,7 +183,7 @@ impl Issuer {
                 .component
                 .rng()
                 .with(|r| r.chance(self.cfg.risk_decline_share));
-        let lines = self.lines_read_by(&msg);
+        let lines = Component::hint(|| self.lines_read_by(&msg));
         self.component
             .serve_touching(lines, || {
                 let mut st = self.state.locked();
@@ -207,9 +207,6 @@ impl Issuer {
     /// it moves, and the customer's two balances in the ledger. Asked for
     /// ahead of the wake after the issuer's sleep.
     fn lines_read_by(&self, msg: &IssuerMsg) -> crate::sim::executor::Hint {
-        if !Component::hints_wanted() {
-            return crate::sim::executor::NO_HINT;
-        }
         let customer = match *msg {
             IssuerMsg::Auth(r) | IssuerMsg::Advice(r) => Some(r.customer),
             IssuerMsg::Debit(d, _) => Some(d.customer),

@@ -211,14 +211,6 @@ impl IdempotencyStore {
         self.inner.locked().keys.line(&Key::new(merchant, key))
     }
 
-    /// Asks for `key`'s line ahead of a `complete` later in the same step.
-    pub fn ask_for(&self, merchant: MerchantId, key: IdemKey) {
-        let line = self.line(merchant, key);
-        if line != 0 {
-            crate::prefetch::line(line as *const u8);
-        }
-    }
-
     /// Forgets a key whose execution was refused before it had any effect
     /// (503, 429), so a retry executes afresh.
     pub fn abandon(&self, merchant: MerchantId, key: IdemKey) {

@@ -42,95 +42,90 @@ fn both(test: impl Fn(Store, KeyOf)) {
 
 #[test]
 fn stripe_semantics() {
-    both(stripe_semantics_with);
-}
-
-fn stripe_semantics_with(store: Store, key: KeyOf) {
-    let s = store(100.0);
-    assert_eq!(s.begin(M, key(9), 1, 0), Begin::Execute);
-    assert_eq!(s.begin(M, key(9), 1, 1), Begin::InFlight);
-    assert_eq!(s.begin(M, key(9), 2, 1), Begin::Mismatch);
-    s.complete(M, key(9), reply(5));
-    assert_eq!(s.begin(M, key(9), 1, 2), Begin::Replay(reply(5)));
-    assert_eq!(s.begin(M, key(9), 2, 2), Begin::Mismatch);
-    // Keys are scoped per merchant.
-    assert_eq!(s.begin(MerchantId(2), key(9), 2, 2), Begin::Execute);
+    both(|store, key| {
+        let s = store(100.0);
+        assert_eq!(s.begin(M, key(9), 1, 0), Begin::Execute);
+        assert_eq!(s.begin(M, key(9), 1, 1), Begin::InFlight);
+        assert_eq!(s.begin(M, key(9), 2, 1), Begin::Mismatch);
+        s.complete(M, key(9), reply(5));
+        assert_eq!(s.begin(M, key(9), 1, 2), Begin::Replay(reply(5)));
+        assert_eq!(s.begin(M, key(9), 2, 2), Begin::Mismatch);
+        // Keys are scoped per merchant.
+        assert_eq!(s.begin(MerchantId(2), key(9), 2, 2), Begin::Execute);
+    });
 }
 
 #[test]
 fn server_errors_are_stored_but_unavailable_is_forgotten() {
-    both(server_errors_are_stored_but_unavailable_is_forgotten_with);
+    both(|store, key| {
+        let s = store(100.0);
+        assert_eq!(s.begin(M, key(9), 1, 0), Begin::Execute);
+        s.complete(M, key(9), Err(ApiError::Internal));
+        assert_eq!(
+            s.begin(M, key(9), 1, 0),
+            Begin::Replay(Err(ApiError::Internal))
+        );
+        let k2 = key(10);
+        assert_eq!(s.begin(M, k2, 1, 0), Begin::Execute);
+        s.abandon(M, k2);
+        assert_eq!(s.begin(M, k2, 1, 0), Begin::Execute);
+    });
 }
 
-fn server_errors_are_stored_but_unavailable_is_forgotten_with(store: Store, key: KeyOf) {
-    let s = store(100.0);
-    assert_eq!(s.begin(M, key(9), 1, 0), Begin::Execute);
-    s.complete(M, key(9), Err(ApiError::Internal));
-    assert_eq!(
-        s.begin(M, key(9), 1, 0),
-        Begin::Replay(Err(ApiError::Internal))
-    );
-    let k2 = key(10);
-    assert_eq!(s.begin(M, k2, 1, 0), Begin::Execute);
-    s.abandon(M, k2);
-    assert_eq!(s.begin(M, k2, 1, 0), Begin::Execute);
+/// Key 9 done with `reply(1)`, key 2 begun and in flight, both at 0.
+fn done_and_in_flight(s: &IdempotencyStore, key: KeyOf) {
+    s.begin(M, key(9), 1, 0);
+    s.complete(M, key(9), reply(1));
+    s.begin(M, key(2), 1, 0);
 }
 
 #[test]
 fn keys_are_pruned_after_retention_but_not_while_in_flight() {
-    both(keys_are_pruned_after_retention_but_not_while_in_flight_with);
-}
-
-fn keys_are_pruned_after_retention_but_not_while_in_flight_with(store: Store, key: KeyOf) {
-    let s = store(10.0);
-    s.begin(M, key(9), 1, 0);
-    s.complete(M, key(9), reply(1));
-    s.begin(M, key(2), 1, 0); // stays in flight
-    assert_eq!(s.prune(9_999_999), 0);
-    // Keys are pruned by the second they were created in: at most a
-    // second late, never early.
-    assert_eq!(s.prune(10_999_999), 0);
-    assert_eq!(s.prune(11_000_000), 1);
-    assert_eq!(s.len(), 1);
-    assert_eq!(
-        s.begin(M, key(9), 7, 11_000_001),
-        Begin::Execute,
-        "pruned key is new again"
-    );
+    both(|store, key| {
+        let s = store(10.0);
+        done_and_in_flight(&s, key); // key 2 stays in flight
+        assert_eq!(s.prune(9_999_999), 0);
+        // Keys are pruned by the second they were created in: at most a
+        // second late, never early.
+        assert_eq!(s.prune(10_999_999), 0);
+        assert_eq!(s.prune(11_000_000), 1);
+        assert_eq!(s.len(), 1);
+        assert_eq!(
+            s.begin(M, key(9), 7, 11_000_001),
+            Begin::Execute,
+            "pruned key is new again"
+        );
+    });
 }
 
 #[test]
 fn a_crash_loses_everything_in_memory_and_only_orphans_when_durable() {
-    both(a_crash_loses_everything_in_memory_and_only_orphans_when_durable_with);
-}
-
-fn a_crash_loses_everything_in_memory_and_only_orphans_when_durable_with(store: Store, key: KeyOf) {
-    let s = store(100.0);
-    s.begin(M, key(9), 1, 0);
-    s.complete(M, key(9), reply(1));
-    s.begin(M, key(2), 1, 0); // in flight, still being finished
-    s.begin(M, key(3), 1, 0); // in flight, its execution died
-    s.begin(M, key(4), 1, 0); // likewise
-    assert_eq!(s.abandon_orphans(|_, k| k == key(2)), 2);
-    assert_eq!(s.begin(M, key(9), 1, 1), Begin::Replay(reply(1)));
-    assert_eq!(s.begin(M, key(2), 1, 1), Begin::InFlight);
-    assert_eq!(s.begin(M, key(3), 1, 1), Begin::Execute);
-    assert_eq!(
-        s.begin(M, key(3), 1, 1),
-        Begin::InFlight,
-        "executing again, in flight again"
-    );
-    assert_eq!(
-        s.begin(M, key(4), 9, 1),
-        Begin::Mismatch,
-        "an abandoned key still refuses other parameters"
-    );
-    s.lose_everything();
-    assert_eq!(
-        s.begin(M, key(9), 1, 2),
-        Begin::Execute,
-        "a replay is lost with the memory"
-    );
+    both(|store, key| {
+        let s = store(100.0);
+        done_and_in_flight(&s, key); // key 2 is still being finished
+        s.begin(M, key(3), 1, 0); // in flight, its execution died
+        s.begin(M, key(4), 1, 0); // likewise
+        assert_eq!(s.abandon_orphans(|_, k| k == key(2)), 2);
+        assert_eq!(s.begin(M, key(9), 1, 1), Begin::Replay(reply(1)));
+        assert_eq!(s.begin(M, key(2), 1, 1), Begin::InFlight);
+        assert_eq!(s.begin(M, key(3), 1, 1), Begin::Execute);
+        assert_eq!(
+            s.begin(M, key(3), 1, 1),
+            Begin::InFlight,
+            "executing again, in flight again"
+        );
+        assert_eq!(
+            s.begin(M, key(4), 9, 1),
+            Begin::Mismatch,
+            "an abandoned key still refuses other parameters"
+        );
+        s.lose_everything();
+        assert_eq!(
+            s.begin(M, key(9), 1, 2),
+            Begin::Execute,
+            "a replay is lost with the memory"
+        );
+    });
 }
 
 /// Every stored reply comes back exactly as stored, whether it fits the
