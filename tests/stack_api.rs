@@ -12,6 +12,7 @@ use paystorm::domain::{
     Operation, Status,
 };
 use paystorm::load::spec::Population;
+use paystorm::sim::latency::LatencySpec;
 use paystorm::sim::world::make_world;
 use paystorm::sim::{Clock, Seed};
 use paystorm::stack::config::StackConfig;
@@ -47,7 +48,13 @@ fn build(
 }
 
 fn stack(sabotage: Sabotages) -> (Stack, InProcess) {
+    stack_with(sabotage, |_| {})
+}
+
+/// [`stack`], with `tweak` applied to its config.
+fn stack_with(sabotage: Sabotages, tweak: impl FnOnce(&mut StackConfig)) -> (Stack, InProcess) {
     let mut cfg = StackConfig::default();
+    tweak(&mut cfg);
     cfg.wallet.failure_share = 0.0;
     cfg.issuers.risk_decline_share = 0.0;
     let pop = Population {
@@ -131,13 +138,24 @@ async fn same_key_other_parameters_is_refused_and_nothing_runs() {
 
 #[tokio::test(start_paused = true)]
 async fn same_key_while_in_flight_gets_409_then_the_replay() {
-    let (_stack, api) = stack(Sabotages::NONE);
+    // Fixed latencies, so the order does not hang on draws: the first
+    // request holds its key from 10 ms to past 500 ms; the second arrives
+    // at 110 ms.
+    let fixed = |ms| LatencySpec {
+        fixed_ms: Some(ms),
+        ..LatencySpec::default()
+    };
+    let (_stack, api) = stack_with(Sabotages::NONE, |cfg| {
+        cfg.gateway.latency = fixed(10.0);
+        cfg.networks.latency = fixed(10.0);
+        cfg.issuers.latency = fixed(500.0);
+    });
     let params = card_params(&api, 2, 900, CaptureMode::Manual).await;
     let first = tokio::spawn({
         let api = api.clone();
         async move { api.call(create(Some(3), params)).await }
     });
-    tokio::task::yield_now().await; // let the first request start executing
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(
         api.call(create(Some(3), params)).await,
         Err(ApiError::InFlight)
