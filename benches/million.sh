@@ -63,6 +63,10 @@ print(f"peak RSS:                  {med('peak_rss_bytes')/2**20:,.0f} MiB")
 cpu = [p.get("cpu_us_per_payment") for p in perf]
 if all(c is not None for c in cpu):
     print(f"CPU per payment (median):  {statistics.median(cpu):.1f} µs  (user + system, all threads)")
+    system = [p.get("cpu_system_seconds") for p in perf]
+    if all(s is not None for s in system):
+        print(f"  of it system (median):   {statistics.median(system) * 1e6 / res['counts']['attempted']:.1f} µs  "
+              "(mostly first touches of fresh memory; see benches/first_touch.c)")
 else:
     print("CPU per payment:           not measured (perf.json has it on Unix only)")
 print(f"retained idempotency keys: {perf[0]['retained_idempotency_keys']:,}")

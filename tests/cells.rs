@@ -83,10 +83,11 @@ fn a_run_in_cells_is_the_sum_of_its_cells() {
     // order, with `cells` added, and the process's CPU and allocator
     // setting: a cell's thread cannot tell its own CPU from the other
     // cells', and the process has one allocator.
-    const WHOLE_RUN_ONLY: [&str; 4] = [
+    const WHOLE_RUN_ONLY: [&str; 5] = [
         "cells",
         "cpu_seconds",
         "cpu_us_per_payment",
+        "cpu_system_seconds",
         "allocator_purge_delay_ms",
     ];
     let keys = |p: &std::path::Path| -> Vec<String> {

@@ -223,6 +223,11 @@ fn results_and_perf_json_have_the_documented_keys() {
             (per - cpu * 1e6 / attempted).abs() < 1e-6 * per,
             "cpu_us_per_payment {per} is not cpu_seconds over the payments"
         );
+        let system = f64_at(&perf, "cpu_system_seconds");
+        assert!(
+            (0.0..cpu).contains(&system),
+            "cpu_system_seconds {system} is not a part of cpu_seconds {cpu}"
+        );
     }
     // Linux reports VmHWM; anywhere else the field is still there.
     let rss = u64_at(&perf, "peak_rss_bytes");

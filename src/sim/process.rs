@@ -18,6 +18,20 @@ pub fn peak_rss_bytes() -> u64 {
 /// User + system CPU seconds of this process so far, every thread
 /// (`getrusage(RUSAGE_SELF)`, as GNU time reports it); `None` off Unix.
 pub fn cpu_seconds() -> Option<f64> {
+    cpu_times().map(|t| t.user + t.system)
+}
+
+/// A process's CPU so far, split as the kernel counts it.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuTimes {
+    pub user: f64,
+    /// The kernel's share: for a sim run mostly page faults on memory
+    /// touched for the first time (see `benches/first_touch.c`).
+    pub system: f64,
+}
+
+/// [`cpu_seconds`], user and system apart; `None` off Unix.
+pub fn cpu_times() -> Option<CpuTimes> {
     #[cfg(unix)]
     {
         let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -30,7 +44,10 @@ pub fn cpu_seconds() -> Option<f64> {
         // getrusage succeeded in filling it.
         let usage = unsafe { usage.assume_init() };
         let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        Some(seconds(usage.ru_utime) + seconds(usage.ru_stime))
+        Some(CpuTimes {
+            user: seconds(usage.ru_utime),
+            system: seconds(usage.ru_stime),
+        })
     }
     #[cfg(not(unix))]
     {

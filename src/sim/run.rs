@@ -83,6 +83,12 @@ pub struct Perf {
     /// `cpu_seconds` over the payments attempted, in microseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_payment: Option<f64>,
+    /// Of `cpu_seconds`, the kernel's. Mostly first touches of fresh
+    /// memory, which on a VM whose balloon returns free memory to its host
+    /// cost about 2 ms per MiB (`benches/first_touch.c`): it follows peak
+    /// memory, not the work done. Set with `cpu_seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_system_seconds: Option<f64>,
     /// mimalloc's purge delay the process ran with (-1: freed memory kept
     /// for reuse, the default for runs up to 5 million payments; see
     /// `sim::process::choose_purge_delay`), since it trades CPU for peak
@@ -105,8 +111,10 @@ impl Perf {
     /// (a run in cells, once every cell is done).
     pub fn record_process(&mut self, attempted: u64) {
         self.allocator_purge_delay_ms = crate::sim::process::allocator_purge_delay_ms();
-        let cpu = crate::sim::process::cpu_seconds();
+        let times = crate::sim::process::cpu_times();
+        let cpu = times.map(|t| t.user + t.system);
         self.cpu_seconds = cpu;
+        self.cpu_system_seconds = times.map(|t| t.system);
         self.cpu_us_per_payment = cpu
             .filter(|_| attempted > 0)
             .map(|s| s * 1e6 / attempted as f64);
