@@ -15,12 +15,6 @@ pub fn peak_rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// User + system CPU seconds of this process so far, every thread
-/// (`getrusage(RUSAGE_SELF)`, as GNU time reports it); `None` off Unix.
-pub fn cpu_seconds() -> Option<f64> {
-    cpu_times().map(|t| t.user + t.system)
-}
-
 /// A process's CPU so far, split as the kernel counts it.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuTimes {
@@ -30,7 +24,15 @@ pub struct CpuTimes {
     pub system: f64,
 }
 
-/// [`cpu_seconds`], user and system apart; `None` off Unix.
+impl CpuTimes {
+    /// User + system: what GNU time reports.
+    pub fn total(&self) -> f64 {
+        self.user + self.system
+    }
+}
+
+/// The CPU seconds of this process so far, every thread
+/// (`getrusage(RUSAGE_SELF)`); `None` off Unix.
 pub fn cpu_times() -> Option<CpuTimes> {
     #[cfg(unix)]
     {
@@ -231,7 +233,7 @@ mod tests {
     #[test]
     #[cfg(unix)]
     fn cpu_seconds_grow_with_work() {
-        let before = cpu_seconds().expect("getrusage works on Unix");
+        let before = cpu_times().expect("getrusage works on Unix").total();
         let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let mut x = 0u64;
         let mut now = before;
@@ -239,7 +241,7 @@ mod tests {
             for _ in 0..100_000 {
                 x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
             }
-            now = cpu_seconds().expect("getrusage works on Unix");
+            now = cpu_times().expect("getrusage works on Unix").total();
         }
         assert!(now - before >= 0.02, "CPU stayed at {before} -> {now} s");
     }

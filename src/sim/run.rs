@@ -112,7 +112,7 @@ impl Perf {
     pub fn record_process(&mut self, attempted: u64) {
         self.allocator_purge_delay_ms = crate::sim::process::allocator_purge_delay_ms();
         let times = crate::sim::process::cpu_times();
-        let cpu = times.map(|t| t.user + t.system);
+        let cpu = times.map(|t| t.total());
         self.cpu_seconds = cpu;
         self.cpu_system_seconds = times.map(|t| t.system);
         self.cpu_us_per_payment = cpu
