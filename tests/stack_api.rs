@@ -40,7 +40,7 @@ fn build(
         Clock::start(),
         observer,
         sabotage,
-        0,
+        paystorm::stack::Sizing::default(),
         &paystorm::chaos::Chaos::none(Seed(5)),
         &paystorm::resilience::ResilienceConfig::default(),
     )

@@ -118,7 +118,7 @@ fn run(payments: u32, attempts: u32, sink_secret: &str, misbehaviour: Misbehavio
             Clock::start_live(),
             watch.clone(),
             Sabotages::NONE,
-            0,
+            paystorm::stack::Sizing::default(),
             &paystorm::chaos::Chaos::none(Seed(3)),
             &paystorm::resilience::ResilienceConfig::default(),
         )

@@ -17,7 +17,7 @@ use crate::domain::history::HistoryEvent;
 use crate::sim::world::make_world;
 use crate::sim::{Clock, Seed};
 use crate::stack::sabotage::Sabotages;
-use crate::stack::Stack;
+use crate::stack::{Sizing, Stack};
 use crate::workload::Workload;
 
 use super::auth::ApiKeys;
@@ -122,7 +122,7 @@ pub fn serve(
             clock,
             Arc::new(Unobserved),
             Sabotages::NONE,
-            0,
+            Sizing::default(),
             &chaos,
             &w.resilience,
         )

@@ -114,6 +114,60 @@ impl RateCurve {
         self.cumulative.last().copied().unwrap_or(0.0)
     }
 
+    /// Expected arrivals by simulated second `t`: the area under the curve
+    /// from 0 to `t`.
+    pub fn arrivals_by(&self, t: f64) -> f64 {
+        let i = self.points.partition_point(|p| p.0 <= t);
+        if i == 0 {
+            return 0.0;
+        }
+        if i == self.points.len() {
+            return self.expected_arrivals();
+        }
+        // points[i - 1].0 <= t < points[i].0, so the piece has a width.
+        let (a, b) = (self.points[i - 1], self.points[i]);
+        let rate = a.1 + (b.1 - a.1) * (t - a.0) / (b.0 - a.0);
+        self.cumulative[i - 1] + (t - a.0) * (a.1 + rate) / 2.0
+    }
+
+    /// The most arrivals expected in any `window_s` simulated seconds: how
+    /// full a log that keeps `window_s` of messages gets, so it can be sized
+    /// up front without room for the whole run.
+    ///
+    /// The count in the window starting at t, F(t) = C(t + w) - C(t), has
+    /// the slope r(t + w) - r(t). Between the starts where either end of
+    /// the window meets a point of the curve that slope is linear, so F is
+    /// a parabola there: its largest value is at one of those starts or at
+    /// the parabola's vertex, both found exactly from three values.
+    pub fn busiest_window(&self, window_s: f64) -> f64 {
+        let last_start = self.duration_s() - window_s;
+        if last_start <= 0.0 {
+            return self.expected_arrivals();
+        }
+        let count = |t: f64| self.arrivals_by(t + window_s) - self.arrivals_by(t);
+        let mut starts: Vec<f64> = self
+            .points
+            .iter()
+            .flat_map(|p| [p.0, p.0 - window_s])
+            .chain([0.0, last_start])
+            .filter(|t| (0.0..=last_start).contains(t))
+            .collect();
+        starts.sort_by(f64::total_cmp);
+        starts.dedup();
+        let mut best = starts.iter().map(|&t| count(t)).fold(0.0, f64::max);
+        for pair in starts.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let (h, mid) = ((b - a) / 2.0, (a + b) / 2.0);
+            let (fa, fm, fb) = (count(a), count(mid), count(b));
+            let bend = fa - 2.0 * fm + fb;
+            if bend < 0.0 {
+                let vertex = mid - (fb - fa) * h / (2.0 * bend);
+                best = best.max(count(vertex.clamp(a, b)));
+            }
+        }
+        best
+    }
+
     pub fn peak_rate(&self) -> f64 {
         self.points.iter().map(|p| p.1).fold(0.0, f64::max)
     }
@@ -170,6 +224,90 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+    }
+
+    fn ramp_up_and_down() -> RateCurve {
+        let spec = LoadSpec {
+            start_rate_per_s: 0.0,
+            stages: vec![
+                Stage {
+                    target_per_s: 100.0,
+                    duration_s: 10.0,
+                },
+                Stage {
+                    target_per_s: 0.0,
+                    duration_s: 10.0,
+                },
+            ],
+            ..LoadSpec::default()
+        };
+        RateCurve::from_spec(&spec, 1.0).unwrap()
+    }
+
+    #[test]
+    fn arrivals_by_integrates_the_curve_up_to_any_time() {
+        let c = ramp_up_and_down();
+        assert!(close(c.arrivals_by(-1.0), 0.0));
+        assert!(close(c.arrivals_by(5.0), 125.0), "{}", c.arrivals_by(5.0));
+        assert!(close(c.arrivals_by(10.0), 500.0));
+        assert!(close(c.arrivals_by(15.0), 875.0));
+        assert!(close(c.arrivals_by(99.0), 1_000.0));
+    }
+
+    #[test]
+    fn busiest_window_finds_the_peak_between_the_curves_points() {
+        let c = ramp_up_and_down();
+        // Centred on the peak at 10 s, from 9 s to 11 s: 2 x 95. The best
+        // start, 9 s, is no point of the curve nor a point less the window.
+        assert!(
+            close(c.busiest_window(2.0), 190.0),
+            "{}",
+            c.busiest_window(2.0)
+        );
+        assert!(
+            close(c.busiest_window(10.0), 750.0),
+            "{}",
+            c.busiest_window(10.0)
+        );
+        assert!(close(c.busiest_window(20.0), 1_000.0));
+        assert!(
+            close(c.busiest_window(3_600.0), 1_000.0),
+            "a window past the end holds all"
+        );
+        let flat = RateCurve::from_spec(
+            &LoadSpec {
+                rate_per_s: Some(40.0),
+                duration_s: Some(60.0),
+                ..LoadSpec::default()
+            },
+            1.0,
+        )
+        .unwrap();
+        assert!(close(flat.busiest_window(10.0), 400.0));
+    }
+
+    #[test]
+    fn busiest_window_holds_a_step_spike() {
+        let spec = LoadSpec {
+            rate_per_s: Some(10.0),
+            duration_s: Some(1_000.0),
+            spikes: vec![Spike {
+                name: "door-buster".into(),
+                start_s: 500.0,
+                duration_s: 50.0,
+                multiplier: 10.0,
+                ramp_s: 0.0,
+            }],
+            ..LoadSpec::default()
+        };
+        let c = RateCurve::from_spec(&spec, 1.0).unwrap();
+        // The spike's 50 s at 100/s and 50 s either side at 10/s.
+        assert!(
+            close(c.busiest_window(100.0), 5_500.0),
+            "{}",
+            c.busiest_window(100.0)
+        );
+        assert!(close(c.busiest_window(20.0), 2_000.0));
     }
 
     #[test]

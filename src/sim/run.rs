@@ -12,7 +12,7 @@ use crate::load::recorder::{Counts, LiveCounters};
 use crate::load::{self, Plan};
 use crate::metrics::{LatencyBook, TimeSeries};
 use crate::stack::sabotage::Sabotages;
-use crate::stack::{DrainReport, Stack, StackStats};
+use crate::stack::{DrainReport, Sizing, Stack, StackStats};
 use crate::workload::Workload;
 
 use super::clock::Clock;
@@ -237,7 +237,7 @@ pub(crate) struct Prepared {
     resilience: crate::resilience::ResilienceConfig,
     chaos: Chaos,
     arrivals: Option<load::ArrivalSource>,
-    expected: f64,
+    sizing: Sizing,
     model: load::OpenModel,
 }
 
@@ -279,6 +279,11 @@ pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared
         in_flight_max: w.load.in_flight_max,
         late_tolerance_us: (w.load.late_tolerance_ms * 1000.0) as u64,
     };
+    // A trace's busiest hour is not known before it is read: its message
+    // logs grow as they fill.
+    let busiest = workload
+        .curve(opts.rate_scale)
+        .map_or(0.0, |c| c.busiest_window(w.stack.issuers.message_log_s));
     Ok(Prepared {
         checker,
         tee,
@@ -286,7 +291,10 @@ pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared
         resilience,
         chaos,
         arrivals: Some(arrivals),
-        expected,
+        sizing: Sizing {
+            payments: table_size(expected),
+            payments_per_message_log: busiest as usize,
+        },
         model,
     })
 }
@@ -375,7 +383,7 @@ pub(crate) fn start(
         clock,
         observer.clone(),
         opts.sabotage,
-        table_size(p.expected),
+        p.sizing,
         &p.chaos,
         &p.resilience,
     )

@@ -44,6 +44,11 @@ impl<T: Copy> AgeQueue<T> {
         }
     }
 
+    /// Room for `additional` more items before the queue next grows.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.items.reserve(additional);
+    }
+
     pub(crate) fn push(&mut self, now_us: u64, item: T) {
         self.items.push_back(item);
         let second = now_us / 1_000_000;

@@ -28,6 +28,20 @@ use super::transfer::BankRails;
 use super::wallet::Wallet;
 use super::webhooks::endpoint::MerchantEndpoint;
 use super::webhooks::Webhooks;
+
+/// How much a run expects, so [`Stack::build`] can size its tables up front:
+/// a table grown by doubling rehashes mid-run and leaves its smaller copies
+/// behind, and memory touched for the first time is most of what the
+/// kernel's share of a run pays for. Zeros (the default) when unknown: the
+/// tables then grow as they fill.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sizing {
+    /// Payments (journeys) over the whole run.
+    pub payments: usize,
+    /// Payments in the busiest `stack.issuers.message_log_s` of the run:
+    /// the most an issuer's message log holds at once.
+    pub payments_per_message_log: usize,
+}
 use super::world::World;
 use super::Stack;
 
@@ -35,8 +49,7 @@ impl Stack {
     /// Builds every component, opens the accounts and provisions the tokens.
     /// The world must have been made for this config (issuer count, networks).
     ///
-    /// `expected_payments` sizes the tables up front (0 if unknown): growing a
-    /// million-entry hash table mid-run costs rehashing and page faults.
+    /// `sizing` sizes the tables up front (see [`Sizing`]).
     #[allow(clippy::too_many_arguments)]
     pub fn build(
         cfg: &StackConfig,
@@ -46,7 +59,7 @@ impl Stack {
         clock: Clock,
         observer: Arc<dyn Observer>,
         sabotage: Sabotages,
-        expected_payments: usize,
+        sizing: Sizing,
         chaos: &Chaos,
         resilience: &crate::resilience::ResilienceConfig,
     ) -> Result<Stack, String> {
@@ -162,8 +175,10 @@ impl Stack {
         for c in &world.customers {
             accounts[usize::from(c.issuer.0)] += 1;
         }
+        let customers = world.customers.len().max(1);
         for (issuer, n) in issuers.iter().zip(accounts) {
             issuer.reserve_accounts(n);
+            issuer.reserve_messages(sizing.payments_per_message_log * n / customers);
         }
         for c in &world.customers {
             debug_assert_eq!(
@@ -199,7 +214,7 @@ impl Stack {
             cfg.webhooks.endpoint,
             world.merchants.clone(),
             observer.clone(),
-            expected_payments * 3 / 2,
+            sizing.payments * 3 / 2,
         );
         let webhooks = Arc::new(Webhooks::new(
             cfg.webhooks,
@@ -233,7 +248,7 @@ impl Stack {
             cfg.gateway,
             observer,
             sabotage,
-            expected_payments,
+            sizing.payments,
             Downstream {
                 tokens,
                 networks: networks.clone(),

@@ -47,6 +47,7 @@ use network::Network;
 use wallet::Wallet;
 use webhooks::{WebhookStats, Webhooks};
 
+pub use assembly::Sizing;
 pub use in_process::InProcess;
 
 pub struct Stack {

@@ -102,7 +102,7 @@ pub async fn start(
             Clock::start_live(),
             audits.clone(),
             Sabotages::NONE,
-            0,
+            paystorm::stack::Sizing::default(),
             &paystorm::chaos::Chaos::none(Seed(SEED)),
             &resilience,
         )
