@@ -226,22 +226,43 @@ mod tests {
         (a - b).abs() <= 1e-6 * b.abs().max(1.0)
     }
 
-    fn ramp_up_and_down() -> RateCurve {
-        let spec = LoadSpec {
+    /// Stages from 0/s, each (target rate, duration).
+    fn staged(stages: &[(f64, f64)]) -> LoadSpec {
+        LoadSpec {
             start_rate_per_s: 0.0,
-            stages: vec![
-                Stage {
-                    target_per_s: 100.0,
-                    duration_s: 10.0,
-                },
-                Stage {
-                    target_per_s: 0.0,
-                    duration_s: 10.0,
-                },
-            ],
+            stages: stages
+                .iter()
+                .map(|&(target_per_s, duration_s)| Stage {
+                    target_per_s,
+                    duration_s,
+                })
+                .collect(),
             ..LoadSpec::default()
-        };
-        RateCurve::from_spec(&spec, 1.0).unwrap()
+        }
+    }
+
+    /// A constant rate, with `spikes` on it.
+    fn constant(rate: f64, duration_s: f64, spikes: Vec<Spike>) -> LoadSpec {
+        LoadSpec {
+            rate_per_s: Some(rate),
+            duration_s: Some(duration_s),
+            spikes,
+            ..LoadSpec::default()
+        }
+    }
+
+    fn spike(start_s: f64, duration_s: f64, multiplier: f64, ramp_s: f64) -> Spike {
+        Spike {
+            name: "door-buster".into(),
+            start_s,
+            duration_s,
+            multiplier,
+            ramp_s,
+        }
+    }
+
+    fn ramp_up_and_down() -> RateCurve {
+        RateCurve::from_spec(&staged(&[(100.0, 10.0), (0.0, 10.0)]), 1.0).unwrap()
     }
 
     #[test]
@@ -274,32 +295,13 @@ mod tests {
             close(c.busiest_window(3_600.0), 1_000.0),
             "a window past the end holds all"
         );
-        let flat = RateCurve::from_spec(
-            &LoadSpec {
-                rate_per_s: Some(40.0),
-                duration_s: Some(60.0),
-                ..LoadSpec::default()
-            },
-            1.0,
-        )
-        .unwrap();
+        let flat = RateCurve::from_spec(&constant(40.0, 60.0, vec![]), 1.0).unwrap();
         assert!(close(flat.busiest_window(10.0), 400.0));
     }
 
     #[test]
     fn busiest_window_holds_a_step_spike() {
-        let spec = LoadSpec {
-            rate_per_s: Some(10.0),
-            duration_s: Some(1_000.0),
-            spikes: vec![Spike {
-                name: "door-buster".into(),
-                start_s: 500.0,
-                duration_s: 50.0,
-                multiplier: 10.0,
-                ramp_s: 0.0,
-            }],
-            ..LoadSpec::default()
-        };
+        let spec = constant(10.0, 1_000.0, vec![spike(500.0, 50.0, 10.0, 0.0)]);
         let c = RateCurve::from_spec(&spec, 1.0).unwrap();
         // The spike's 50 s at 100/s and 50 s either side at 10/s.
         assert!(
@@ -312,11 +314,7 @@ mod tests {
 
     #[test]
     fn constant_rate_integrates_to_rate_times_duration() {
-        let spec = LoadSpec {
-            rate_per_s: Some(40.0),
-            duration_s: Some(60.0),
-            ..LoadSpec::default()
-        };
+        let spec = constant(40.0, 60.0, vec![]);
         let c = RateCurve::from_spec(&spec, 1.0).unwrap();
         assert!(close(c.expected_arrivals(), 2_400.0));
         assert!(close(c.duration_s(), 60.0));
@@ -329,24 +327,7 @@ mod tests {
 
     #[test]
     fn stages_ramp_linearly_like_k6() {
-        let spec = LoadSpec {
-            start_rate_per_s: 0.0,
-            stages: vec![
-                Stage {
-                    target_per_s: 100.0,
-                    duration_s: 10.0,
-                },
-                Stage {
-                    target_per_s: 100.0,
-                    duration_s: 20.0,
-                },
-                Stage {
-                    target_per_s: 0.0,
-                    duration_s: 10.0,
-                },
-            ],
-            ..LoadSpec::default()
-        };
+        let spec = staged(&[(100.0, 10.0), (100.0, 20.0), (0.0, 10.0)]);
         let c = RateCurve::from_spec(&spec, 1.0).unwrap();
         // Two triangles of 500 and a plateau of 2000.
         assert!(close(c.expected_arrivals(), 3_000.0));
@@ -377,18 +358,7 @@ mod tests {
 
     #[test]
     fn spike_multiplies_its_window_and_ramps() {
-        let spec = LoadSpec {
-            rate_per_s: Some(10.0),
-            duration_s: Some(100.0),
-            spikes: vec![Spike {
-                name: "door-buster".into(),
-                start_s: 40.0,
-                duration_s: 10.0,
-                multiplier: 5.0,
-                ramp_s: 4.0,
-            }],
-            ..LoadSpec::default()
-        };
+        let spec = constant(10.0, 100.0, vec![spike(40.0, 10.0, 5.0, 4.0)]);
         let c = RateCurve::from_spec(&spec, 1.0).unwrap();
         assert!(close(c.rate_at(45.0), 50.0));
         assert!(close(c.rate_at(38.0), 30.0), "half-way up the ramp");
