@@ -180,11 +180,11 @@ mod tests {
         }
     }
 
-    /// Many chunks' worth of records with a few bugs planted, so the
-    /// comparison covers counts and examples, not just "all passed".
     /// Enough payments for more than four chunks of records.
     const BIG_RUN_PAYMENTS: u32 = 12_000;
 
+    /// Many chunks' worth of records with a few bugs planted, so the
+    /// comparison covers counts and examples, not just "all passed".
     fn big_buggy_run() -> Vec<Rec> {
         let mut s = rich_scenario();
         let c = s.customer(9, 100_000_000);

@@ -225,8 +225,11 @@ pub fn run_instrumented(
 /// payments counted: a keyless duplicate caught by the dedup window takes
 /// one), capped so a typo'd rate cannot reserve the machine.
 fn table_size(expected: f64) -> usize {
-    (expected * 1.1).min(1e8) as usize
+    (expected * 1.1).min(TABLE_SIZE_CAP) as usize
 }
+
+/// The most entries any table is sized for up front.
+const TABLE_SIZE_CAP: f64 = 1e8;
 
 /// What a run sets up before its runtime starts: the checker on its own
 /// thread, the history file, the world, the faults and the arrivals.
@@ -293,7 +296,7 @@ pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared
         arrivals: Some(arrivals),
         sizing: Sizing {
             payments: table_size(expected),
-            payments_per_message_log: busiest as usize,
+            payments_per_message_log: busiest.min(TABLE_SIZE_CAP) as usize,
         },
         model,
     })

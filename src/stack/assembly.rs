@@ -28,6 +28,8 @@ use super::transfer::BankRails;
 use super::wallet::Wallet;
 use super::webhooks::endpoint::MerchantEndpoint;
 use super::webhooks::Webhooks;
+use super::world::World;
+use super::Stack;
 
 /// How much a run expects, so [`Stack::build`] can size its tables up front:
 /// a table grown by doubling rehashes mid-run and leaves its smaller copies
@@ -42,8 +44,6 @@ pub struct Sizing {
     /// the most an issuer's message log holds at once.
     pub payments_per_message_log: usize,
 }
-use super::world::World;
-use super::Stack;
 
 impl Stack {
     /// Builds every component, opens the accounts and provisions the tokens.
