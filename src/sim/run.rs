@@ -267,13 +267,13 @@ pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared
     if opts.no_resilience {
         resilience.enabled = false;
     }
+    // `None` for a trace replay, whose shape is not known before it is read.
+    let curve = workload.curve(opts.rate_scale);
     let chaos = Chaos::build(
         &opts.chaos,
         seed,
         Shape {
-            horizon_s: workload
-                .curve(opts.rate_scale)
-                .map_or(60.0, |c| c.duration_s()),
+            horizon_s: curve.as_ref().map_or(60.0, |c| c.duration_s()),
             issuers: w.stack.issuers.count as u16,
             networks: w.stack.networks.first_digits.len() as u8,
         },
@@ -282,11 +282,8 @@ pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared
         in_flight_max: w.load.in_flight_max,
         late_tolerance_us: (w.load.late_tolerance_ms * 1000.0) as u64,
     };
-    // A trace's busiest hour is not known before it is read: its message
-    // logs grow as they fill.
-    let busiest = workload
-        .curve(opts.rate_scale)
-        .map_or(0.0, |c| c.busiest_window(w.stack.issuers.message_log_s));
+    // A trace's message logs grow as they fill.
+    let busiest = curve.map_or(0.0, |c| c.busiest_window(w.stack.issuers.message_log_s));
     Ok(Prepared {
         checker,
         tee,
