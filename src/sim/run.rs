@@ -250,9 +250,11 @@ pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared
     let (arrivals, expected) = workload
         .arrivals(seed, opts.rate_scale)
         .map_err(|e| RunError::Config(e.0.trim_start_matches("error: ").to_string()))?;
+    // The stack's tables and the checker's are sized for the same count.
+    let payments = table_size(expected);
     let checker = Arc::new(BackgroundChecker::spawn(CheckConfig {
         fees: w.stack.acquirer.fees,
-        expected_payments: table_size(expected),
+        expected_payments: payments,
     }));
     let history = match &opts.history {
         Some(path) => Some(HistoryFile::create(path).map_err(RunError::History)?),
@@ -292,7 +294,7 @@ pub(crate) fn prepare(workload: &Workload, opts: &RunOptions) -> Result<Prepared
         chaos,
         arrivals: Some(arrivals),
         sizing: Sizing {
-            payments: table_size(expected),
+            payments,
             payments_per_message_log: busiest.min(TABLE_SIZE_CAP) as usize,
         },
         model,

@@ -57,15 +57,6 @@ struct Hold {
     released: bool,
 }
 
-/// Messages an issuer answers per payment of its customers, for sizing its
-/// log: the authorization or debit every payment sends. Captures, refunds
-/// and releases come on top (0.25 a payment on the million benchmark, fewer
-/// at the Singles' Day peak); counting them too (1.25) made the peak's logs
-/// a power of two too large: 59 MiB more at a tenth of it than growing by
-/// doubling, where payments alone took 75 MiB less. Sized for payments
-/// alone, a log grows at most once more.
-const MESSAGES_PER_PAYMENT: f64 = 1.0;
-
 #[derive(Default)]
 struct State {
     /// [`HomeMap`]s, as `answered`: `handle` names the entry a message
@@ -284,19 +275,25 @@ impl Issuer {
         self.state.locked().accounts.reserve(n);
     }
 
-    /// Room in the message log for the messages of about `payments`
-    /// payments (those of the issuer's customers in the run's busiest
-    /// `message_log_s`, the most the log holds at once), if it keeps one:
-    /// grown by doubling instead, the log left every smaller copy behind,
+    /// Room in the message log for one message a payment of `payments`
+    /// (the issuer's customers' payments in the run's busiest
+    /// `message_log_s`, the most the log holds at once), if it keeps one.
+    /// Grown by doubling instead, the log left every smaller copy behind,
     /// about as much memory again as its final size (60 MB on the million
     /// benchmark), and memory touched for the first time is what the
     /// kernel's share of a run pays for.
+    ///
+    /// One message a payment: the authorization or debit every payment
+    /// sends. Captures, refunds and releases come on top (0.25 a payment on
+    /// the million benchmark, fewer at the Singles' Day peak); counting them
+    /// too (1.25) made the peak's logs a power of two too large, 59 MiB
+    /// more at a tenth of it than growing by doubling, where one a payment
+    /// took 75 MiB less. So a log grows at most once more.
     pub fn reserve_messages(&self, payments: usize) {
         if self.logs_messages {
-            let n = (payments as f64 * MESSAGES_PER_PAYMENT) as usize;
             let mut st = self.state.locked();
-            st.answered.reserve(n);
-            st.answered_order.reserve(n);
+            st.answered.reserve(payments);
+            st.answered_order.reserve(payments);
         }
     }
 
