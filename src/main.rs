@@ -265,11 +265,16 @@ struct RunArgs {
     /// Multiply the workload's whole rate curve by X (0.1 = a tenth of the traffic).
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     rate_scale: f64,
-    /// Split the traffic across N copies of the stack, one thread each
-    /// (the workload's `cells`): a cell-based deployment, and a run that
-    /// uses N cores. Each cell leaves its own run under <out>/cells/.
+    /// Split the traffic across N copies of the stack (the workload's
+    /// `cells`): a cell-based deployment, and a run that can use N cores.
+    /// Each cell leaves its own run under <out>/cells/.
     #[arg(long, value_name = "N")]
     cells: Option<u32>,
+    /// Run at most N cells at once, each on a thread of its own (with its
+    /// checker on another) [default: the cores this process may use].
+    /// Changes no result, only the wall time and the peak memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    jobs: Option<u32>,
     /// No progress line on stderr (it shows only on a terminal anyway).
     #[arg(long)]
     quiet: bool,
@@ -304,6 +309,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         history,
         rate_scale,
         cells,
+        jobs,
         quiet,
         no_resilience,
         slo,
@@ -436,6 +442,7 @@ fn run_command(args: RunArgs) -> ExitCode {
             &opts,
             &names,
             &out,
+            jobs.map_or_else(paystorm::sim::cells::default_jobs, |n| n as usize),
             quiet,
             metrics_out.as_deref(),
         );

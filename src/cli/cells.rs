@@ -1,6 +1,6 @@
 //! `paystorm run` for a workload split into cells (`cells = N` or
-//! `--cells N`; see [`crate::sim::cells`]): every cell runs on its own
-//! thread and leaves a whole run directory under `<out>/cells/cell-K/`,
+//! `--cells N`; see [`crate::sim::cells`]): the cells run `--jobs` at a
+//! time, each leaves a whole run directory under `<out>/cells/cell-K/`,
 //! then the cells are merged into `<out>` as `paystorm merge` merges runs,
 //! so `<out>` holds the files a run leaves and exits with the merged code.
 
@@ -52,6 +52,7 @@ pub fn run(
     opts: &RunOptions,
     sabotage: &[&'static str],
     out: &Path,
+    jobs: usize,
     quiet: bool,
     metrics_out: Option<&Path>,
 ) -> ExitCode {
@@ -91,7 +92,20 @@ pub fn run(
     let progress =
         report::progress::Progress::start_cells(report::progress::wanted(quiet), cells.len());
     let history = |c: &Cell| opts.history.as_ref().map(|_| dir(c).join("history.jsonl"));
-    let outcomes = cells::run(&cells, opts, history, progress.cells(), &telemetry);
+    // Each cell's directory is written by its worker as the cell finishes,
+    // while the others still run: the merge below reads them back.
+    let write = |c: &Cell, o: &RunOutcome| {
+        report::write_outputs(&dir(c), &c.workload, c.seed, sabotage, o).map(|_| ())
+    };
+    let outcomes = cells::run(
+        &cells,
+        jobs,
+        opts,
+        history,
+        progress.cells(),
+        &telemetry,
+        write,
+    );
     drop(progress);
     let outcomes = match outcomes {
         Ok(o) => o,
@@ -103,13 +117,6 @@ pub fn run(
             return ExitCode::from(e.exit_code());
         }
     };
-    let written = cells.iter().zip(&outcomes).try_for_each(|(c, o)| {
-        report::write_outputs(&dir(c), &c.workload, c.seed, sabotage, o).map(|_| ())
-    });
-    if let Err(e) = written {
-        eprintln!("error: cannot write a cell's results under `{out_str}`: {e}");
-        return ExitCode::from(EXIT_INPUT);
-    }
     let dirs: Vec<PathBuf> = cells.iter().map(dir).collect();
     let labels: Vec<String> = cells
         .iter()

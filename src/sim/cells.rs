@@ -20,8 +20,10 @@
 //! which is what dealing merchants out by rank gives. An `abort_on_fail`
 //! objective stops the load of the cell that breached it.
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::load::recorder::LiveCounters;
 use crate::telemetry::Telemetry;
@@ -113,60 +115,116 @@ pub fn split(workload: &Workload, seed: u64, rate_scale: f64) -> Vec<Cell> {
         .collect()
 }
 
-/// Runs every cell on a thread of its own, with `opts` except for the seed
-/// and the rate scale, which are the cell's, and the history file, which
-/// is `history(cell)`. `live` holds one set of progress counters per cell;
-/// `telemetry`, when not empty, one set of metrics per cell (made for the
-/// cell's workload). Outcomes come back in cell order; an error comes with
-/// the index of the first cell (in cell order) that failed.
+/// How many cells run at once unless `run --jobs` says: one per core the
+/// process may use (`available_parallelism` reads the affinity mask and
+/// the cgroup's CPU quota).
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs the cells on `jobs` threads (no more than there are cells), each
+/// taking the next cell not yet started when it finishes one. A cell runs
+/// with `opts` except for the seed and the rate scale, which are the
+/// cell's, and the history file, which is `history(cell)`. `live` holds one
+/// set of progress counters per cell; `telemetry`, when not empty, one set
+/// of metrics per cell (made for the cell's workload). `then` runs on the
+/// cell's worker as soon as the cell finishes (to write its results while
+/// other cells still run); its error fails the cell. Outcomes come back in
+/// cell order; an error comes with the index of the first cell (in cell
+/// order) that failed, and no cell starts after one has failed.
+///
+/// Why a pool and not a thread a cell: the cells share nothing, so the
+/// order they run in changes no result, but a thread a cell runs them all
+/// at once, each with its whole memory (and its checker thread) at the
+/// same time. On as many threads as cores, a run holds only that many
+/// cells' tables at its peak, a finished cell's memory is reused by the
+/// next instead of touched fresh, and many small cells keep every core
+/// busy to the end where one cell a core leaves a core idle while the
+/// slower one finishes.
 pub fn run(
     cells: &[Cell],
+    jobs: usize,
     opts: &RunOptions,
-    history: impl Fn(&Cell) -> Option<PathBuf>,
+    history: impl Fn(&Cell) -> Option<PathBuf> + Sync,
     live: &[Arc<LiveCounters>],
     telemetry: &[Arc<Telemetry>],
+    then: impl Fn(&Cell, &RunOutcome) -> std::io::Result<()> + Sync,
 ) -> Result<Vec<RunOutcome>, (u32, RunError)> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| {
-                let cell_opts = RunOptions {
-                    seed: cell.seed,
-                    sabotage: opts.sabotage,
-                    history: history(cell),
-                    rate_scale: 1.0,
-                    chaos: opts.chaos.clone(),
-                    no_resilience: opts.no_resilience,
-                };
-                let counters = live.get(i).cloned().unwrap_or_default();
-                let metrics = telemetry.get(i).cloned();
-                std::thread::Builder::new()
-                    .name(format!("sim-{}", cell.dir_name()))
-                    .spawn_scoped(scope, move || {
-                        run_instrumented(&cell.workload, &cell_opts, counters, metrics)
-                    })
-                    .map_err(|e| RunError::Config(format!("cannot start a cell's thread: {e}")))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(cells)
-            .map(|(h, cell)| {
-                let outcome = h.and_then(|h| {
-                    h.join().map_err(|_| {
-                        RunError::Config("internal: a cell's simulation panicked".into())
-                    })?
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let outcomes: Vec<Mutex<Option<Result<RunOutcome, RunError>>>> =
+        cells.iter().map(|_| Mutex::new(None)).collect();
+    let run_cell = |i: usize| {
+        let cell = &cells[i];
+        let cell_opts = RunOptions {
+            seed: cell.seed,
+            sabotage: opts.sabotage,
+            history: history(cell),
+            rate_scale: 1.0,
+            chaos: opts.chaos.clone(),
+            no_resilience: opts.no_resilience,
+        };
+        let counters = live.get(i).cloned().unwrap_or_default();
+        let metrics = telemetry.get(i).cloned();
+        let run =
+            AssertUnwindSafe(|| run_instrumented(&cell.workload, &cell_opts, counters, metrics));
+        let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+            Err(RunError::Config(
+                "internal: a cell's simulation panicked".into(),
+            ))
+        })?;
+        then(cell, &outcome).map_err(RunError::Output)?;
+        Ok(outcome)
+    };
+    let spawned = std::thread::scope(|scope| {
+        for w in 0..jobs.clamp(1, cells.len().max(1)) {
+            let worker = std::thread::Builder::new()
+                .name(format!("sim-worker-{w}"))
+                .spawn_scoped(scope, || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= cells.len() || failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let outcome = run_cell(i);
+                    if outcome.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    *crate::lock::Locked::locked(&outcomes[i]) = Some(outcome);
                 });
-                outcome.map_err(|e| (cell.index, e))
-            })
-            .collect()
-    })
+            if let Err(e) = worker {
+                // The workers already started finish the cell they are on.
+                failed.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    });
+    // In cell order, so the error reported is the first cell's that failed.
+    let mut done = Vec::with_capacity(cells.len());
+    for (slot, cell) in outcomes.into_iter().zip(cells) {
+        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(outcome)) => done.push(outcome),
+            Some(Err(e)) => return Err((cell.index, e)),
+            // Not started: a failure stopped the workers (reported below).
+            None => {}
+        }
+    }
+    match spawned {
+        Err(e) => Err((
+            0,
+            RunError::Config(format!("cannot start a thread for the cells: {e}")),
+        )),
+        Ok(()) if done.len() < cells.len() => {
+            Err((0, RunError::Config("internal: a cell was never run".into())))
+        }
+        Ok(()) => Ok(done),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn workload(cells: u32) -> Workload {
         let mut w = Workload::parse(crate::workload::SMOKE, "smoke.toml").unwrap();
@@ -195,6 +253,96 @@ mod tests {
         }
         let seeds: std::collections::BTreeSet<u64> = cells.iter().map(|c| c.seed).collect();
         assert_eq!(seeds.len(), 3, "each cell draws its own numbers");
+    }
+
+    fn smoke_in(cells: u32) -> Vec<Cell> {
+        let mut w = Workload::parse(crate::workload::SMOKE, "smoke.toml").unwrap();
+        w.file.cells = cells;
+        split(&w, 7, 1.0)
+    }
+
+    fn opts() -> RunOptions {
+        RunOptions {
+            seed: 7,
+            sabotage: Default::default(),
+            history: None,
+            rate_scale: 1.0,
+            chaos: Vec::new(),
+            no_resilience: false,
+        }
+    }
+
+    #[test]
+    fn more_cells_than_jobs_all_run_and_come_back_in_cell_order() {
+        let cells = smoke_in(5);
+        let pooled = run(&cells, 2, &opts(), |_| None, &[], &[], |_, _| Ok(())).unwrap();
+        assert_eq!(pooled.len(), 5);
+        // Each cell alone, one after another on this thread: the order the
+        // outcomes must come back in, whichever worker ran which cell.
+        for (cell, outcome) in cells.iter().zip(&pooled) {
+            let alone = run(
+                std::slice::from_ref(cell),
+                1,
+                &opts(),
+                |_| None,
+                &[],
+                &[],
+                |_, _| Ok(()),
+            )
+            .unwrap();
+            let counts = |o: &RunOutcome| serde_json::to_value(o.counts).unwrap();
+            assert_eq!(counts(outcome), counts(&alone[0]), "cell {}", cell.index);
+            assert_eq!(outcome.arrivals, alone[0].arrivals, "cell {}", cell.index);
+        }
+        let arrivals: BTreeSet<u64> = pooled.iter().map(|o| o.arrivals).collect();
+        assert!(
+            arrivals.len() > 1,
+            "the cells are different runs: {arrivals:?}"
+        );
+    }
+
+    #[test]
+    fn the_first_failing_cell_in_cell_order_is_reported() {
+        let cells = smoke_in(4);
+        let tmp = tempfile::tempdir().unwrap();
+        // A history file in a directory that does not exist cannot be made.
+        let history = |c: &Cell| {
+            (c.index == 1 || c.index == 3).then(|| tmp.path().join("missing").join("h.jsonl"))
+        };
+        for jobs in [1, 2, 4] {
+            match run(&cells, jobs, &opts(), history, &[], &[], |_, _| Ok(())) {
+                Err((k, RunError::History(_))) => assert_eq!(k, 1, "jobs {jobs}"),
+                Err((k, e)) => panic!("jobs {jobs}: cell {k}: {e}"),
+                Ok(_) => panic!("jobs {jobs}: cells 1 and 3 cannot write their history"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_cell_whose_results_cannot_be_written_fails_the_run() {
+        let cells = smoke_in(3);
+        let written = Mutex::new(Vec::new());
+        let then = |c: &Cell, _: &RunOutcome| {
+            crate::lock::Locked::locked(&written).push(c.index);
+            if c.index == 2 {
+                return Err(std::io::Error::other("disk full"));
+            }
+            Ok(())
+        };
+        match run(&cells, 2, &opts(), |_| None, &[], &[], then) {
+            Err((2, e @ RunError::Output(_))) => {
+                assert_eq!(e.to_string(), "cannot write its results: disk full")
+            }
+            Err((k, e)) => panic!("cell {k}: {e}"),
+            Ok(_) => panic!("cell 2's results were not written"),
+        }
+        let mut written = written.into_inner().unwrap();
+        written.sort_unstable();
+        assert_eq!(
+            written,
+            [0, 1, 2],
+            "each cell's results, once, as it finished"
+        );
     }
 
     #[test]

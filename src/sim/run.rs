@@ -127,6 +127,9 @@ pub enum RunError {
     Config(String),
     #[error("cannot write the history file: {0}")]
     History(std::io::Error),
+    /// A cell's results, written as it finishes ([`crate::sim::cells::run`]).
+    #[error("cannot write its results: {0}")]
+    Output(std::io::Error),
     /// The run is invalid (exit 3): the engine found every task waiting on
     /// something that can never happen. A bug in paystorm, not in the input.
     #[error("{0} (a bug in paystorm: please report it with the workload and the seed)")]
