@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::{say, EXIT_INPUT};
 use crate::report;
 use crate::sim::cells::{self, Cell};
-use crate::sim::run::{RunOptions, RunOutcome};
+use crate::sim::run::{Perf, RunOptions, RunOutcome};
 use crate::telemetry::Telemetry;
 use crate::workload::Workload;
 
@@ -94,8 +94,15 @@ pub fn run(
     let history = |c: &Cell| opts.history.as_ref().map(|_| dir(c).join("history.jsonl"));
     // Each cell's directory is written by its worker as the cell finishes,
     // while the others still run: the merge below reads them back.
-    let write = |c: &Cell, o: &RunOutcome| {
-        report::write_outputs(&dir(c), &c.workload, c.seed, sabotage, o).map(|_| ())
+    // Only what perf.json and settings.toml need is kept of each: its
+    // histograms and series are in its directory, and the merge reads them.
+    let write = |c: &Cell, o: RunOutcome| {
+        report::write_outputs(&dir(c), &c.workload, c.seed, sabotage, &o)?;
+        Ok(Finished {
+            attempted: o.counts.attempted,
+            resilience: o.resilience.enabled,
+            perf: o.perf,
+        })
     };
     let outcomes = cells::run(
         &cells,
@@ -126,7 +133,7 @@ pub fn run(
         workload,
         opts.seed,
         opts.rate_scale,
-        outcomes.iter().all(|o| o.resilience.enabled),
+        outcomes.iter().all(|o| o.resilience),
     );
     let whole = report::merge::Whole {
         name: workload.name(),
@@ -175,17 +182,25 @@ pub fn run(
     ExitCode::from(merged.exit_code as u8)
 }
 
+/// What the whole run keeps of a finished cell.
+struct Finished {
+    attempted: u64,
+    /// Whether the cell ran with its `[resilience]` section on.
+    resilience: bool,
+    perf: Perf,
+}
+
 /// perf.json for the whole run: its wall time, every cell's payments over
 /// it, the process's peak memory and CPU, the cells' keys and engine work
 /// added.
-fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Result<()> {
+fn write_perf(out: &Path, outcomes: &[Finished], wall: Instant) -> std::io::Result<()> {
     let wall_seconds = wall.elapsed().as_secs_f64();
-    let attempted: u64 = outcomes.iter().map(|o| o.counts.attempted).sum();
+    let attempted: u64 = outcomes.iter().map(|o| o.attempted).sum();
     let mut engine = crate::sim::executor::EngineStats::default();
     for e in outcomes.iter().filter_map(|o| o.perf.engine) {
         engine.add(&e);
     }
-    let mut perf = crate::sim::run::Perf {
+    let mut perf = Perf {
         wall_seconds,
         payments_per_wall_second: attempted as f64 / wall_seconds.max(1e-9),
         peak_rss_bytes: outcomes
@@ -202,7 +217,7 @@ fn write_perf(out: &Path, outcomes: &[RunOutcome], wall: Instant) -> std::io::Re
             .map_or(0, |o| o.perf.idempotency_bytes_per_key),
         cells: Some(outcomes.len()),
         engine: Some(engine),
-        ..crate::sim::run::Perf::default()
+        ..Perf::default()
     };
     perf.record_process(attempted);
     let mut text = serde_json::to_string_pretty(&perf).map_err(std::io::Error::other)?;

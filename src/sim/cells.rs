@@ -127,10 +127,11 @@ pub fn default_jobs() -> usize {
 /// with `opts` except for the seed and the rate scale, which are the
 /// cell's, and the history file, which is `history(cell)`. `live` holds one
 /// set of progress counters per cell; `telemetry`, when not empty, one set
-/// of metrics per cell (made for the cell's workload). `then` runs on the
-/// cell's worker as soon as the cell finishes (to write its results while
-/// other cells still run); its error fails the cell. Outcomes come back in
-/// cell order; an error comes with the index of the first cell (in cell
+/// of metrics per cell (made for the cell's workload). `then` takes each
+/// cell's outcome on the cell's worker as soon as the cell finishes (to
+/// write its results while other cells still run, and keep only what the
+/// whole run needs of it); its error fails the cell. What it returns comes
+/// back in cell order; an error comes with the index of the first cell (in cell
 /// order) that failed, and no cell starts after one has failed.
 ///
 /// Why a pool and not a thread a cell: the cells share nothing, so the
@@ -141,18 +142,18 @@ pub fn default_jobs() -> usize {
 /// next instead of touched fresh, and many small cells keep every core
 /// busy to the end where one cell a core leaves a core idle while the
 /// slower one finishes.
-pub fn run(
+pub fn run<T: Send>(
     cells: &[Cell],
     jobs: usize,
     opts: &RunOptions,
     history: impl Fn(&Cell) -> Option<PathBuf> + Sync,
     live: &[Arc<LiveCounters>],
     telemetry: &[Arc<Telemetry>],
-    then: impl Fn(&Cell, &RunOutcome) -> std::io::Result<()> + Sync,
-) -> Result<Vec<RunOutcome>, (u32, RunError)> {
+    then: impl Fn(&Cell, RunOutcome) -> std::io::Result<T> + Sync,
+) -> Result<Vec<T>, (u32, RunError)> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let outcomes: Vec<Mutex<Option<Result<RunOutcome, RunError>>>> =
+    let outcomes: Vec<Mutex<Option<Result<T, RunError>>>> =
         cells.iter().map(|_| Mutex::new(None)).collect();
     let run_cell = |i: usize| {
         let cell = &cells[i];
@@ -173,8 +174,7 @@ pub fn run(
                 "internal: a cell's simulation panicked".into(),
             ))
         })?;
-        then(cell, &outcome).map_err(RunError::Output)?;
-        Ok(outcome)
+        then(cell, outcome).map_err(RunError::Output)
     };
     let spawned = std::thread::scope(|scope| {
         for w in 0..jobs.clamp(1, cells.len().max(1)) {
@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn more_cells_than_jobs_all_run_and_come_back_in_cell_order() {
         let cells = smoke_in(5);
-        let pooled = run(&cells, 2, &opts(), |_| None, &[], &[], |_, _| Ok(())).unwrap();
+        let pooled = run(&cells, 2, &opts(), |_| None, &[], &[], |_, o| Ok(o)).unwrap();
         assert_eq!(pooled.len(), 5);
         // Each cell alone, one after another on this thread: the order the
         // outcomes must come back in, whichever worker ran which cell.
@@ -287,7 +287,7 @@ mod tests {
                 |_| None,
                 &[],
                 &[],
-                |_, _| Ok(()),
+                |_, o| Ok(o),
             )
             .unwrap();
             let counts = |o: &RunOutcome| serde_json::to_value(o.counts).unwrap();
@@ -322,7 +322,7 @@ mod tests {
     fn a_cell_whose_results_cannot_be_written_fails_the_run() {
         let cells = smoke_in(3);
         let written = Mutex::new(Vec::new());
-        let then = |c: &Cell, _: &RunOutcome| {
+        let then = |c: &Cell, _: RunOutcome| {
             crate::lock::Locked::locked(&written).push(c.index);
             if c.index == 2 {
                 return Err(std::io::Error::other("disk full"));
