@@ -393,8 +393,13 @@ fn run_command(args: RunArgs) -> ExitCode {
         eprintln!("{e}");
         return ExitCode::from(EXIT_INPUT);
     }
+    let jobs = jobs.map_or_else(paystorm::sim::cells::default_jobs, |n| n as usize);
     // Before any thread starts: see `choose_purge_delay`.
-    paystorm::sim::process::choose_purge_delay(workload.expected_payments(rate_scale));
+    paystorm::sim::process::choose_purge_delay(paystorm::sim::cells::payments_at_once(
+        workload.expected_payments(rate_scale),
+        cells,
+        jobs,
+    ));
     let mut plans = Vec::with_capacity(chaos.len());
     for path in &chaos {
         match Plan::from_path(path) {
@@ -417,7 +422,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         return ExitCode::from(EXIT_INPUT);
     }
     say(&report::console::header(
-        &workload, seed, rate_scale, &names, &out_str,
+        &workload, seed, rate_scale, &names, &out_str, jobs,
     ));
     for warning in paystorm::workload::capacity::warnings(&workload, rate_scale) {
         say(&format!("  {warning}"));
@@ -442,7 +447,7 @@ fn run_command(args: RunArgs) -> ExitCode {
             &opts,
             &names,
             &out,
-            jobs.map_or_else(paystorm::sim::cells::default_jobs, |n| n as usize),
+            jobs,
             quiet,
             metrics_out.as_deref(),
         );

@@ -77,15 +77,18 @@ fn a_run_in_cells_is_the_sum_of_its_cells() {
 
     let perf = json(&out.join("perf.json"));
     assert_eq!(perf["cells"], 3);
+    let jobs = perf["jobs"].as_u64().unwrap();
+    assert!((1..=3).contains(&jobs), "at most one cell a job: {perf}");
     assert!(perf["payments_per_wall_second"].as_f64().unwrap() > 0.0);
     assert!(perf["cpu_us_per_payment"].as_f64().unwrap() > 0.0);
     assert!(perf["allocator_purge_delay_ms"].is_i64(), "{perf}");
     // The whole run's perf.json reads as a cell's does, in the same key
-    // order, with `cells` added, and the process's CPU and allocator
-    // setting: a cell's thread cannot tell its own CPU from the other
-    // cells', and the process has one allocator.
-    const WHOLE_RUN_ONLY: [&str; 5] = [
+    // order, with `cells` and `jobs` added, and the process's CPU and
+    // allocator setting: a cell's thread cannot tell its own CPU from the
+    // other cells', and the process has one allocator.
+    const WHOLE_RUN_ONLY: [&str; 6] = [
         "cells",
+        "jobs",
         "cpu_seconds",
         "cpu_us_per_payment",
         "cpu_system_seconds",

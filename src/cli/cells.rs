@@ -148,7 +148,7 @@ pub fn run(
             return ExitCode::from(EXIT_INPUT);
         }
     };
-    if let Err(e) = write_perf(out, &outcomes, wall) {
+    if let Err(e) = write_perf(out, &outcomes, jobs.min(cells.len()), wall) {
         eprintln!("error: cannot write perf.json to `{out_str}`: {e}");
         return ExitCode::from(EXIT_INPUT);
     }
@@ -190,10 +190,15 @@ struct Finished {
     perf: Perf,
 }
 
-/// perf.json for the whole run: its wall time, every cell's payments over
-/// it, the process's peak memory and CPU, the cells' keys and engine work
-/// added.
-fn write_perf(out: &Path, outcomes: &[Finished], wall: Instant) -> std::io::Result<()> {
+/// perf.json for the whole run: its wall time, the cells run at once
+/// (`jobs`), every cell's payments over it, the process's peak memory and
+/// CPU, the cells' keys and engine work added.
+fn write_perf(
+    out: &Path,
+    outcomes: &[Finished],
+    jobs: usize,
+    wall: Instant,
+) -> std::io::Result<()> {
     let wall_seconds = wall.elapsed().as_secs_f64();
     let attempted: u64 = outcomes.iter().map(|o| o.attempted).sum();
     let mut engine = crate::sim::executor::EngineStats::default();
@@ -216,6 +221,7 @@ fn write_perf(out: &Path, outcomes: &[Finished], wall: Instant) -> std::io::Resu
             .first()
             .map_or(0, |o| o.perf.idempotency_bytes_per_key),
         cells: Some(outcomes.len()),
+        jobs: Some(jobs),
         engine: Some(engine),
         ..Perf::default()
     };

@@ -7,7 +7,15 @@ use crate::workload::Workload;
 
 /// Printed before the run: the seed and the settings that shape it (every
 /// setting is in settings.toml beside results.json).
-pub fn header(w: &Workload, seed: u64, rate_scale: f64, sabotage: &[&str], out: &str) -> String {
+/// `jobs`: how many cells run at once (a run in cells).
+pub fn header(
+    w: &Workload,
+    seed: u64,
+    rate_scale: f64,
+    sabotage: &[&str],
+    out: &str,
+    jobs: usize,
+) -> String {
     let f = &w.file;
     let mut s = String::new();
     let _ = writeln!(s, "paystorm run: workload `{}` ({})", f.name, w.source);
@@ -54,8 +62,9 @@ pub fn header(w: &Workload, seed: u64, rate_scale: f64, sabotage: &[&str], out: 
     if f.cells > 1 {
         let _ = writeln!(
             s,
-            "  cells: {n} copies of the stack, one thread each, each with 1/{n} of the load, merchants and customers ({out}/cells/cell-0..{last})",
+            "  cells: {n} copies of the stack, each with 1/{n} of the load, merchants and customers, {jobs} at a time ({out}/cells/cell-0..{last})",
             n = f.cells,
+            jobs = jobs.min(f.cells as usize),
             last = f.cells - 1
         );
     }

@@ -122,6 +122,16 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The payments a run in `cells` cells, `jobs` at a time, holds at once,
+/// of the `whole` run's (`None`, a trace replay: unknown): what the memory
+/// a run keeps grows with, since a worker's next cell reuses what its last
+/// one freed ([`crate::sim::process::purge_delay_for`]).
+pub fn payments_at_once(whole: Option<f64>, cells: u32, jobs: usize) -> Option<f64> {
+    let cells = cells.max(1);
+    let at_once = jobs.clamp(1, cells as usize) as f64;
+    whole.map(|p| p / f64::from(cells) * at_once)
+}
+
 /// Runs the cells on `jobs` threads (no more than there are cells), each
 /// taking the next cell not yet started when it finishes one. A cell runs
 /// with `opts` except for the seed and the rate scale, which are the
@@ -343,6 +353,15 @@ mod tests {
             [0, 1, 2],
             "each cell's results, once, as it finished"
         );
+    }
+
+    #[test]
+    fn a_run_holds_the_payments_of_the_cells_that_run_at_once() {
+        assert_eq!(payments_at_once(Some(1e6), 16, 2), Some(125_000.0));
+        assert_eq!(payments_at_once(Some(1e6), 2, 16), Some(1e6), "all at once");
+        assert_eq!(payments_at_once(Some(1e6), 1, 2), Some(1e6), "one stack");
+        assert_eq!(payments_at_once(Some(1e6), 4, 1), Some(250_000.0));
+        assert_eq!(payments_at_once(None, 16, 2), None, "a trace: unknown");
     }
 
     #[test]

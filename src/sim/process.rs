@@ -73,9 +73,10 @@ static PURGE_DELAY_MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
 pub const KEEP_FREED_UP_TO_PAYMENTS: f64 = 5_000_000.0;
 
 /// What mimalloc's purge delay should be for a run expecting `payments`
-/// (`None`: a trace replay, size unknown): -1 (keep freed memory for
-/// reuse) up to [`KEEP_FREED_UP_TO_PAYMENTS`], `None` (mimalloc's own
-/// default, 1000 ms) above and for traces.
+/// at once (`None`: a trace replay, size unknown; in cells, those of the
+/// cells that run at once, [`crate::sim::cells::payments_at_once`]): -1
+/// (keep freed memory for reuse) up to [`KEEP_FREED_UP_TO_PAYMENTS`],
+/// `None` (mimalloc's own default, 1000 ms) above and for traces.
 ///
 /// Why: a run frees more than its whole peak (615 MiB purged against a
 /// 480 MiB peak on 400,000 payments, by `MIMALLOC_SHOW_STATS=1`): each
@@ -195,21 +196,28 @@ mod tests {
         assert_eq!(purge_delay_for(None), None);
     }
 
-    /// The count the choice is made on: the whole run's (every cell's) at
-    /// the rate scale given, so the Singles' Day peak keeps freed memory
-    /// at a tenth and gives it back at 0.3 and in full.
+    /// The count the choice is made on: the payments of the cells that
+    /// run at once, at the rate scale given. The Singles' Day peak in 2
+    /// cells on 2 cores keeps freed memory at a tenth and gives it back at
+    /// 0.3 and in full; in its own 100 cells, two at a time, it keeps it
+    /// even in full: a worker's next cell reuses what its last one freed.
     #[test]
-    fn the_choice_counts_the_whole_runs_payments_at_its_scale() {
+    fn the_choice_counts_the_payments_of_the_cells_that_run_at_once() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("workloads/singles-day-peak.toml");
         let w = crate::workload::Workload::from_path(&path).expect("a shipped workload");
-        let w = w.with_cells(2).expect("two cells");
-        let for_scale = |scale| purge_delay_for(w.expected_payments(scale));
-        assert_eq!(for_scale(0.1), Some(-1));
-        assert_eq!(for_scale(0.3), None);
-        assert_eq!(for_scale(1.0), None);
         let full = w.expected_payments(1.0).expect("a rate curve");
         assert!((34e6..36e6).contains(&full), "{full}");
+        let at_once = |cells, jobs, scale| {
+            crate::sim::cells::payments_at_once(w.expected_payments(scale), cells, jobs)
+        };
+        let two_cells = |scale| purge_delay_for(at_once(2, 2, scale));
+        assert_eq!(two_cells(0.1), Some(-1));
+        assert_eq!(two_cells(0.3), None);
+        assert_eq!(two_cells(1.0), None);
+        assert_eq!(w.file.cells, 100);
+        assert_eq!(purge_delay_for(at_once(100, 2, 1.0)), Some(-1));
+        assert_eq!(purge_delay_for(at_once(100, 100, 1.0)), None, "all at once");
     }
 
     /// What mimalloc would read as a delay passes; what it would ignore

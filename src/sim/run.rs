@@ -100,6 +100,10 @@ pub struct Perf {
     /// Cells the run was split into (a run in cells only; see `sim::cells`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cells: Option<usize>,
+    /// Cells run at once (`run --jobs`; a run in cells only): the peak
+    /// memory is about this many cells' worth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<usize>,
     /// What the sim executor did (sim mode only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<crate::sim::executor::EngineStats>,

@@ -192,6 +192,7 @@ mod tests {
     #[test]
     fn the_default_issuer_bulkhead_is_flagged_at_the_singles_day_peak() {
         let mut w = workload("singles-day-peak.toml");
+        w.file.cells = 1; // one stack takes the whole peak
         w.file.resilience.bulkhead = Default::default();
         let got = warnings(&w, 1.0);
         assert_eq!(got.len(), 1, "{got:?}");
@@ -226,7 +227,8 @@ mod tests {
     #[test]
     fn queues_too_small_for_the_peak_are_flagged_as_queues() {
         let mut w = workload("singles-day-peak.toml");
-        // Each issuer expects about 7,700 calls in flight at the peak.
+        w.file.cells = 1; // one stack takes the whole peak
+                          // Each issuer expects about 7,700 calls in flight at the peak.
         w.file.stack.issuers.capacity = 5_000;
         let got = warnings(&w, 1.0);
         assert_eq!(got.len(), 1, "{got:?}");
@@ -248,6 +250,7 @@ mod tests {
         assert_eq!(warnings(&w, 1.0), got);
         // The links are held for the issuer's latency, all issuers together.
         let mut w = workload("singles-day-peak.toml");
+        w.file.cells = 1;
         w.file.stack.networks.links = 1_000;
         let got = warnings(&w, 1.0);
         assert_eq!(got.len(), 1, "{got:?}");
