@@ -8,7 +8,8 @@
 #   benches/million.sh            # 1,000,000 payments
 #   SCALE=0.25 benches/million.sh # 250,000 payments (to see how RSS scales)
 #   CELLS=1 benches/million.sh    # one stack on one thread (million.toml
-#                                 # splits into 2 cells, one per core)
+#                                 # splits into 16 cells, run one a core)
+#   CELLS=2 benches/million.sh    # one cell a core: one region each
 #   ARGS=--no-resilience benches/million.sh   # extra `run` options
 #   PROFILE=release benches/million.sh        # the build `cargo run
 #                                 # --release` makes (default: the `fast`
@@ -55,7 +56,7 @@ res = json.load(open(f"{tmp}/run1/results.json"))
 med = lambda k: statistics.median(p[k] for p in perf)
 print(f"payments attempted:        {res['counts']['attempted']:,}")
 print(f"build profile:             {sys.argv[3]}")
-print(f"cells (threads):           {perf[0].get('cells', 1)}")
+print(f"cells:                     {perf[0].get('cells', 1)} ({perf[0].get('jobs', 1)} at a time, each on a thread with its checker on another)")
 print(f"invariants passed:         {all(i['passed'] for i in res['invariants'])}")
 print(f"wall seconds (median):     {med('wall_seconds'):.2f}")
 print(f"payments per wall second:  {med('payments_per_wall_second'):,.0f}  (median of {runs})")

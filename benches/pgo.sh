@@ -50,7 +50,7 @@ train workloads/steady.toml
 train workloads/steady.toml --chaos chaos/monkey.toml
 train workloads/flash-sale.toml
 train workloads/black-friday.toml --rate-scale 0.2
-train workloads/singles-day-peak.toml --rate-scale 0.005 --cells 2
+train workloads/singles-day-peak.toml --rate-scale 0.005 --cells 16
 "$profdata" merge -o "$data/merged.profdata" "$data"/*.profraw
 echo "3/3 build using the profile (target/pgo-use)" >&2
 RUSTFLAGS="-Cprofile-use=$data/merged.profdata" cargo build --profile fast --quiet --target-dir target/pgo-use
