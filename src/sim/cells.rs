@@ -8,10 +8,11 @@
 //! Why: one simulation is one thread, because one seed must give one order
 //! of events. Cells share nothing (each has its own gateway, idempotency
 //! store, networks, issuers, ledger and checker), so each is its own
-//! deterministic simulation on its own thread, and a run uses every core
-//! while staying byte-for-byte reproducible: cell k's seed is drawn from
-//! the run's seed and k, and the cells' results are merged in cell order,
-//! whichever thread finishes first.
+//! deterministic simulation on a thread of its own, and a run uses every
+//! core while staying byte-for-byte reproducible: cell k's seed is drawn
+//! from the run's seed and k, and the cells' results are merged in cell
+//! order, whichever thread finishes first and however many run at once
+//! ([`run`] runs them on a pool, one a core).
 //!
 //! What it changes in the model: a customer pays only merchants of their
 //! own cell, and each cell's issuers hold only its customers' accounts (a
