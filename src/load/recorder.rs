@@ -57,6 +57,9 @@ pub struct LiveCounters {
     pub payments: AtomicU64,
     /// Of those, failed (other than declined) or unknown.
     pub errors: AtomicU64,
+    /// The run has ended (set by `sim::cells::run`; a run in cells counts
+    /// them on its progress line).
+    pub done: AtomicBool,
 }
 
 impl LiveCounters {

@@ -1,13 +1,14 @@
-//! The one-line progress display on stderr: simulated time, wall time,
-//! payments per wall second and errors so far, redrawn in place about every
-//! 200 ms by a plain thread that only reads the run's atomic counters (the
-//! simulation never waits for it).
+//! The one-line progress display on stderr: simulated time (in cells, the
+//! cells done instead), wall time, payments per wall second and errors so
+//! far, redrawn in place about every 200 ms by a plain thread that only
+//! reads the run's atomic counters (the simulation never waits for it).
 //!
 //! Shown only when stderr is a terminal and the run has lasted more than
 //! about two seconds of wall time, so tests, CI and pipes never see it;
 //! `paystorm run --quiet` turns it off.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,16 +29,29 @@ pub fn wanted(quiet: bool) -> bool {
 
 /// The progress line, without the carriage return.
 pub fn line(sim_us: u64, wall: Duration, payments: u64, errors: u64) -> String {
+    format!(
+        "simulated {:.1} s | {}",
+        sim_us as f64 / 1e6,
+        so_far(wall, payments, errors)
+    )
+}
+
+/// The progress line of a run in `cells` cells, `done` of them finished,
+/// without the carriage return. No simulated time: the cells run a few at
+/// a time, each from its own start, so no one clock says how far the run
+/// is.
+pub fn cells_line(done: usize, cells: usize, wall: Duration, payments: u64, errors: u64) -> String {
+    format!(
+        "cells {done}/{cells} done | {}",
+        so_far(wall, payments, errors)
+    )
+}
+
+/// Wall time, payments and their rate, errors: the end of either line.
+fn so_far(wall: Duration, payments: u64, errors: u64) -> String {
     let wall_s = wall.as_secs_f64();
     let rate = payments as f64 / wall_s.max(1e-9);
-    format!(
-        "simulated {:.1} s | wall {:.1} s | {} payments ({:.0}/s) | errors {}",
-        sim_us as f64 / 1e6,
-        wall_s,
-        payments,
-        rate,
-        errors
-    )
+    format!("wall {wall_s:.1} s | {payments} payments ({rate:.0}/s) | errors {errors}")
 }
 
 /// The display; dropping it stops the thread and clears the line.
@@ -92,7 +106,13 @@ impl Progress {
                         continue;
                     }
                     let (sim_us, payments, errors) = read_all(&counters);
-                    let text = line(sim_us, wall, payments, errors);
+                    let text = match counters.len() {
+                        1 => line(sim_us, wall, payments, errors),
+                        n => {
+                            let done = counters.iter().filter(|c| c.done.load(Relaxed)).count();
+                            cells_line(done, n, wall, payments, errors)
+                        }
+                    };
                     // \x1b[K clears what a longer previous line left behind.
                     let _ = write!(out, "\r{text}\x1b[K");
                     let _ = out.flush();
@@ -176,6 +196,15 @@ mod tests {
     }
 
     #[test]
+    fn a_run_in_cells_counts_the_cells_done_instead_of_a_clock() {
+        let l = cells_line(3, 16, Duration::from_millis(2_500), 5_000, 7);
+        assert_eq!(
+            l,
+            "cells 3/16 done | wall 2.5 s | 5000 payments (2000/s) | errors 7"
+        );
+    }
+
+    #[test]
     fn the_display_redraws_in_place_and_clears_itself() {
         let buf = Shared::default();
         let p = Progress::spawn(
@@ -184,7 +213,7 @@ mod tests {
             Duration::from_millis(5),
             2,
         );
-        // Two cells: payments and errors add, time is the one behind.
+        // Two cells: payments and errors add, and the cells done count.
         let other = p.cells()[1].clone();
         other.sim_us.store(5_000_000, Ordering::Relaxed);
         other.payments.store(2, Ordering::Relaxed);
@@ -192,9 +221,9 @@ mod tests {
         live.payments.store(40, Ordering::Relaxed);
         live.errors.store(1, Ordering::Relaxed);
         // Last, as the wait below keys on it.
-        live.sim_us.store(4_000_000, Ordering::Relaxed);
+        other.done.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !String::from_utf8_lossy(&buf.0.lock().unwrap()).contains("simulated 4.0 s") {
+        while !String::from_utf8_lossy(&buf.0.lock().unwrap()).contains("cells 1/2 done") {
             assert!(Instant::now() < deadline, "no progress line drawn");
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -176,11 +176,14 @@ pub fn run<T: Send>(
             chaos: opts.chaos.clone(),
             no_resilience: opts.no_resilience,
         };
-        let counters = live.get(i).cloned().unwrap_or_default();
+        let counters: Arc<LiveCounters> = live.get(i).cloned().unwrap_or_default();
         let metrics = telemetry.get(i).cloned();
-        let run =
-            AssertUnwindSafe(|| run_instrumented(&cell.workload, &cell_opts, counters, metrics));
-        let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        let run = AssertUnwindSafe(|| {
+            run_instrumented(&cell.workload, &cell_opts, counters.clone(), metrics)
+        });
+        let outcome = std::panic::catch_unwind(run);
+        counters.done.store(true, Ordering::Relaxed);
+        let outcome = outcome.unwrap_or_else(|_| {
             Err(RunError::Config(
                 "internal: a cell's simulation panicked".into(),
             ))
