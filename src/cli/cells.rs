@@ -93,9 +93,8 @@ pub fn run(
         report::progress::Progress::start_cells(report::progress::wanted(quiet), cells.len());
     let history = |c: &Cell| opts.history.as_ref().map(|_| dir(c).join("history.jsonl"));
     // Each cell's directory is written by its worker as the cell finishes,
-    // while the others still run: the merge below reads them back.
-    // Only what perf.json and settings.toml need is kept of each: its
-    // histograms and series are in its directory, and the merge reads them.
+    // while the others still run, and only what perf.json and settings.toml
+    // need is kept of it: the merge below reads the rest back.
     let write = |c: &Cell, o: RunOutcome| {
         report::write_outputs(&dir(c), &c.workload, c.seed, sabotage, &o)?;
         Ok(Finished {
@@ -104,7 +103,7 @@ pub fn run(
             perf: o.perf,
         })
     };
-    let outcomes = cells::run(
+    let finished = cells::run(
         &cells,
         jobs,
         opts,
@@ -114,7 +113,7 @@ pub fn run(
         write,
     );
     drop(progress);
-    let outcomes = match outcomes {
+    let finished = match finished {
         Ok(o) => o,
         Err((k, e)) => {
             eprintln!(
@@ -133,7 +132,7 @@ pub fn run(
         workload,
         opts.seed,
         opts.rate_scale,
-        outcomes.iter().all(|o| o.resilience),
+        finished.iter().all(|f| f.resilience),
     );
     let whole = report::merge::Whole {
         name: workload.name(),
@@ -148,7 +147,7 @@ pub fn run(
             return ExitCode::from(EXIT_INPUT);
         }
     };
-    if let Err(e) = write_perf(out, &outcomes, jobs.min(cells.len()), wall) {
+    if let Err(e) = write_perf(out, &finished, jobs.min(cells.len()), wall) {
         eprintln!("error: cannot write perf.json to `{out_str}`: {e}");
         return ExitCode::from(EXIT_INPUT);
     }
@@ -193,34 +192,26 @@ struct Finished {
 /// perf.json for the whole run: its wall time, the cells run at once
 /// (`jobs`), every cell's payments over it, the process's peak memory and
 /// CPU, the cells' keys and engine work added.
-fn write_perf(
-    out: &Path,
-    outcomes: &[Finished],
-    jobs: usize,
-    wall: Instant,
-) -> std::io::Result<()> {
+fn write_perf(out: &Path, cells: &[Finished], jobs: usize, wall: Instant) -> std::io::Result<()> {
     let wall_seconds = wall.elapsed().as_secs_f64();
-    let attempted: u64 = outcomes.iter().map(|o| o.attempted).sum();
+    let attempted: u64 = cells.iter().map(|c| c.attempted).sum();
     let mut engine = crate::sim::executor::EngineStats::default();
-    for e in outcomes.iter().filter_map(|o| o.perf.engine) {
+    for e in cells.iter().filter_map(|c| c.perf.engine) {
         engine.add(&e);
     }
     let mut perf = Perf {
         wall_seconds,
         payments_per_wall_second: attempted as f64 / wall_seconds.max(1e-9),
-        peak_rss_bytes: outcomes
+        peak_rss_bytes: cells
             .iter()
-            .map(|o| o.perf.peak_rss_bytes)
+            .map(|c| c.perf.peak_rss_bytes)
             .max()
             .unwrap_or(0),
-        retained_idempotency_keys: outcomes
-            .iter()
-            .map(|o| o.perf.retained_idempotency_keys)
-            .sum(),
-        idempotency_bytes_per_key: outcomes
+        retained_idempotency_keys: cells.iter().map(|c| c.perf.retained_idempotency_keys).sum(),
+        idempotency_bytes_per_key: cells
             .first()
-            .map_or(0, |o| o.perf.idempotency_bytes_per_key),
-        cells: Some(outcomes.len()),
+            .map_or(0, |c| c.perf.idempotency_bytes_per_key),
+        cells: Some(cells.len()),
         jobs: Some(jobs),
         engine: Some(engine),
         ..Perf::default()

@@ -142,8 +142,8 @@ pub fn payments_at_once(whole: Option<f64>, cells: u32, jobs: usize) -> Option<f
 /// cell's outcome on the cell's worker as soon as the cell finishes (to
 /// write its results while other cells still run, and keep only what the
 /// whole run needs of it); its error fails the cell. What it returns comes
-/// back in cell order; an error comes with the index of the first cell (in cell
-/// order) that failed, and no cell starts after one has failed.
+/// back in cell order; an error comes with the index of the first cell (in
+/// cell order) that failed, and no cell starts after one has failed.
 ///
 /// Why a pool and not a thread a cell: the cells share nothing, so the
 /// order they run in changes no result, but a thread a cell runs them all
