@@ -189,6 +189,18 @@ struct Finished {
     perf: Perf,
 }
 
+/// The most tasks the run can have had alive at once: the sum of the
+/// `jobs` largest cells' peaks (no more than `jobs` cells run at once), a
+/// bound tighter than every cell's peak added up.
+fn peak_tasks_at_once(cells: &[Finished], jobs: usize) -> u64 {
+    let mut peaks: Vec<u64> = cells
+        .iter()
+        .filter_map(|c| c.perf.engine.map(|e| e.peak_tasks))
+        .collect();
+    peaks.sort_unstable_by(|a, b| b.cmp(a));
+    peaks.iter().take(jobs).sum()
+}
+
 /// perf.json for the whole run: its wall time, the cells run at once
 /// (`jobs`), every cell's payments over it, the process's peak memory and
 /// CPU, the cells' keys and engine work added.
@@ -199,6 +211,7 @@ fn write_perf(out: &Path, cells: &[Finished], jobs: usize, wall: Instant) -> std
     for e in cells.iter().filter_map(|c| c.perf.engine) {
         engine.add(&e);
     }
+    engine.peak_tasks = peak_tasks_at_once(cells, jobs);
     let mut perf = Perf {
         wall_seconds,
         payments_per_wall_second: attempted as f64 / wall_seconds.max(1e-9),
@@ -220,4 +233,32 @@ fn write_perf(out: &Path, cells: &[Finished], jobs: usize, wall: Instant) -> std
     let mut text = serde_json::to_string_pretty(&perf).map_err(std::io::Error::other)?;
     text.push('\n');
     std::fs::write(out.join("perf.json"), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::executor::EngineStats;
+
+    fn finished(peak_tasks: u64) -> Finished {
+        Finished {
+            attempted: 0,
+            resilience: true,
+            perf: Perf {
+                engine: Some(EngineStats {
+                    peak_tasks,
+                    ..EngineStats::default()
+                }),
+                ..Perf::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_peak_of_tasks_adds_only_the_cells_that_can_run_at_once() {
+        let cells: Vec<Finished> = [5, 9, 7, 1].into_iter().map(finished).collect();
+        assert_eq!(peak_tasks_at_once(&cells, 2), 16, "the two largest");
+        assert_eq!(peak_tasks_at_once(&cells, 1), 9);
+        assert_eq!(peak_tasks_at_once(&cells, 8), 22, "all at once: all");
+    }
 }
