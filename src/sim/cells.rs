@@ -270,9 +270,7 @@ mod tests {
     }
 
     fn smoke_in(cells: u32) -> Vec<Cell> {
-        let mut w = Workload::parse(crate::workload::SMOKE, "smoke.toml").unwrap();
-        w.file.cells = cells;
-        split(&w, 7, 1.0)
+        split(&workload(cells), 7, 1.0)
     }
 
     fn opts() -> RunOptions {
