@@ -5,9 +5,10 @@
 # Taking turns does not work on a shared VM: its speed drifts by ±40% within
 # an hour, and on this one the second run of a back-to-back pair came out
 # slower most of the time, whichever build it was. Started together, the two
-# runs share whatever the machine does to them (four threads on two cores
-# for the million benchmark), and the build that does less work uses less
-# CPU and finishes first. Each pair swaps which one starts first.
+# runs share whatever the machine does to them (each runs the million
+# benchmark's cells two at a time, with their checkers: eight busy threads
+# on two cores), and the build that does less work uses less CPU and
+# finishes first. Each pair swaps which one starts first.
 #
 # CPU here is user plus system time: the kernel's share is mostly zeroing
 # pages the allocator asks for again after returning them, which a change
