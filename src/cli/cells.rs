@@ -114,7 +114,7 @@ pub fn run(
     );
     drop(progress);
     let finished = match finished {
-        Ok(o) => o,
+        Ok(f) => f,
         Err((k, e)) => {
             eprintln!(
                 "error: cell {k} (`{out_str}/{DIR}/{}`): {e}",
@@ -147,7 +147,7 @@ pub fn run(
             return ExitCode::from(EXIT_INPUT);
         }
     };
-    if let Err(e) = write_perf(out, &finished, jobs.min(cells.len()), wall) {
+    if let Err(e) = write_perf(out, &finished, cells::at_once(jobs, cells.len()), wall) {
         eprintln!("error: cannot write perf.json to `{out_str}`: {e}");
         return ExitCode::from(EXIT_INPUT);
     }

@@ -64,7 +64,7 @@ pub fn header(
             s,
             "  cells: {n} copies of the stack, each with 1/{n} of the load, merchants and customers, {jobs} at a time ({out}/cells/cell-0..{last})",
             n = f.cells,
-            jobs = jobs.min(f.cells as usize),
+            jobs = crate::sim::cells::at_once(jobs, f.cells as usize),
             last = f.cells - 1
         );
     }

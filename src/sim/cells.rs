@@ -123,14 +123,20 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// How many of `cells` cells run at once with `jobs` workers: no more
+/// than there are cells, and at least one.
+pub fn at_once(jobs: usize, cells: usize) -> usize {
+    jobs.clamp(1, cells.max(1))
+}
+
 /// The payments a run in `cells` cells, `jobs` at a time, holds at once,
 /// of the `whole` run's (`None`, a trace replay: unknown): what the memory
 /// a run keeps grows with, since a worker's next cell reuses what its last
 /// one freed ([`crate::sim::process::purge_delay_for`]).
 pub fn payments_at_once(whole: Option<f64>, cells: u32, jobs: usize) -> Option<f64> {
     let cells = cells.max(1);
-    let at_once = jobs.clamp(1, cells as usize) as f64;
-    whole.map(|p| p / f64::from(cells) * at_once)
+    let running = at_once(jobs, cells as usize) as f64;
+    whole.map(|p| p / f64::from(cells) * running)
 }
 
 /// Runs the cells on `jobs` threads (no more than there are cells), each
@@ -191,7 +197,7 @@ pub fn run<T: Send>(
         then(cell, outcome).map_err(RunError::Output)
     };
     let spawned = std::thread::scope(|scope| {
-        for w in 0..jobs.clamp(1, cells.len().max(1)) {
+        for w in 0..at_once(jobs, cells.len()) {
             let worker = std::thread::Builder::new()
                 .name(format!("sim-worker-{w}"))
                 .spawn_scoped(scope, || loop {
